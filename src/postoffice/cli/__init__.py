@@ -1,0 +1,1 @@
+"""The ``postoffice`` command line."""

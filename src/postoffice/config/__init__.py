@@ -1,0 +1,1 @@
+"""Typed configuration: the TOML file, its models and its loader (see ``config.model``)."""

@@ -1,0 +1,1 @@
+"""Directory: accounts, domains, the sendmail-format tables and the routing decision."""

@@ -1,0 +1,1 @@
+"""The sendmail-format tables, each parsed from its classic text syntax."""

@@ -1,0 +1,1 @@
+"""The asyncio layer: the process that serves, its listeners and session drivers."""

@@ -1,0 +1,1 @@
+"""Mailbox store: one async interface over Maildir and mbox, with a SQLite index."""
