@@ -1,12 +1,63 @@
-"""Entry point of the ``postoffice`` command (placeholder until the CLI lands)."""
+"""The ``postoffice`` command: one entry point for every operator task (DESIGN.md §4).
+
+Owns the command group and the translation of postoffice's errors into a
+message on stderr and a non-zero exit status; each subcommand lives in its
+own module.
+"""
+
+from __future__ import annotations
+
+import sys
 
 import click
 
+from postoffice import __version__
+from postoffice.cli.account_commands import domain_group, user_group
+from postoffice.cli.context import CliState
+from postoffice.cli.init_command import init_command
+from postoffice.cli.serve_command import serve_command
+from postoffice.cli.table_commands import (
+    check_command,
+    explain_command,
+    makemap_command,
+    newaliases_command,
+)
+from postoffice.core.errors import PostofficeError
 
-@click.group()
-def cli() -> None:
-    """postoffice: a complete Internet mail system."""
+EXIT_ERROR = 1
 
 
-def main() -> None:
-    cli()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-c", "--config", "config_path", metavar="FILE", help="Configuration file.")
+@click.version_option(__version__, prog_name="postoffice")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """postoffice: a complete Internet mail system in one program."""
+    ctx.ensure_object(CliState).config_path = config_path
+
+
+for command in (
+    init_command,
+    serve_command,
+    check_command,
+    newaliases_command,
+    makemap_command,
+    explain_command,
+    user_group,
+    domain_group,
+):
+    cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="postoffice", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(EXIT_ERROR)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except PostofficeError as exc:
+        click.echo(f"postoffice: {exc}", err=True)
+        sys.exit(EXIT_ERROR)

@@ -162,6 +162,6 @@ def domain_matches(domain: str, pattern: str) -> bool:
 
 
 def parent_domains(domain: str) -> list[str]:
-    """``a.b.example.test`` -> [``a.b.example.test``, ``b.example.test``, ``example.test``, ``test``]."""
+    """``a.b.test`` -> [``a.b.test``, ``b.test``, ``test``]: the name and its parents."""
     labels = domain.split(".")
     return [".".join(labels[i:]) for i in range(len(labels))]

@@ -45,7 +45,7 @@ class Replies:
     LOCAL_CONFIG_ERROR: Final = Reply(451, "4.3.0", "Local configuration error, try again later")
 
 
-class Rejected(Exception):  # noqa: N818 - a rejection is not an "error" of ours
+class Rejected(Exception):
     """Raised to answer with ``reply``; the protocol layer renders it."""
 
     def __init__(self, reply: Reply):

@@ -1,0 +1,102 @@
+"""The files ``postoffice init`` writes: a commented config and documented, empty tables.
+
+Owns their text only; ``cli.init_command`` decides where they go.
+"""
+
+from __future__ import annotations
+
+CONFIG_TEMPLATE = """\
+# postoffice configuration (TOML). Written by `postoffice init`; edit freely.
+# `postoffice check` validates this file and the tables; an unknown key is an error.
+
+# This mail host's name: greeting banners, HELO, Received headers.
+hostname = "{hostname}"
+# The domain that bare local names (`root`, `alice` in aliases) belong to.
+primary_domain = "{primary_domain}"
+# Every relative path below lives under this folder (relative to this file).
+data_dir = "{data_dir}"
+
+[listen]
+# One list of HOST:PORT per protocol role; `serve --listen PROTO=HOST:PORT` overrides.
+{listen}
+
+[tls]
+cert = "etc/tls/cert.pem"   # PEM certificate chain (a self-signed one was made for you)
+key = "etc/tls/key.pem"     # PEM private key (mode 0600)
+
+[store]
+# "maildir": mail/DOMAIN/USER/ (cur, new, tmp; Maildir++ folders .Sent, .Trash, ...)
+# "mbox":    INBOX in spool/mail/USER (the classic /var/spool/mail), folders under mail/
+format = "{store_format}"
+fsync = true                # never turn off on a server that accepts real mail
+
+[tables]
+# The sendmail-format tables: local-host-names, access, aliases, virtusertable,
+# mailertable, genericstable. They are reloaded automatically when they change.
+dir = "etc/mail"
+
+[aliases]
+allow_program_targets = false   # allow "|command" targets in the aliases file
+allow_file_targets = false      # allow "/path/file" targets in the aliases file
+max_depth = 20                  # alias expansion depth before a loop is declared
+max_fanout = 1000               # most final recipients one address may expand to
+
+[relay]
+# Clients in these networks may relay to any domain (DESIGN: default is this host only).
+mynetworks = ["127.0.0.1/32", "::1/128"]
+
+[log]
+maillog = "log/maillog"     # one line per mail event, Postfix style
+level = "info"              # debug, info, warning, error
+
+[directory]
+database = "lib/postoffice/directory.sqlite3"   # accounts and domains (SQLite)
+detail_separator = "+"      # user+detail@domain is delivered to user@domain
+"""
+
+TABLE_TEMPLATES: dict[str, str] = {
+    "local-host-names": """\
+# local-host-names: the names this host accepts mail for, one per line.
+# Mail for these domains is delivered here. The domains added with
+# `postoffice domain add` are local too, and so is the host name itself.
+#
+# example.net
+""",
+    "access": """\
+# access: who may connect, send and relay. KEY  ACTION, one rule per line.
+# Keys: Connect:IP-or-prefix-or-host, From:address-or-domain, To:address-or-domain,
+#       or a bare key for all three. The longest, most specific key wins.
+# Actions: OK, RELAY, REJECT, DISCARD, SKIP, ERROR:5.7.1:550 text, ERROR:550 text
+#
+# Connect:192.168.1        RELAY
+# From:spammer.test        REJECT
+# To:partner.test          RELAY
+""",
+    "aliases": """\
+# aliases: local names that forward elsewhere.  name: target, target, ...
+# A line that starts with white space continues the previous one.
+# Targets: a local name, an address, :include:/path/to/list
+# ("|command" and "/file" only when enabled in postoffice.toml).
+#
+# postmaster: root
+# staff: alice, bob, carol@other.test
+""",
+    "virtusertable": """\
+# virtusertable: addresses in virtual domains and where they go.
+# info@example.com    alice              (a local name or an address)
+# @example.net        bob                (catch-all for a domain)
+# @example.org        %1@example.com     (%1 is the local part)
+# @example.org        error:nouser User unknown
+""",
+    "mailertable": """\
+# mailertable: how mail for a domain leaves this host, overriding MX records.
+# other.test          smtp:[mail.other.test]      (brackets: no MX lookup)
+# .other.test         smtp:gateway.other.test     (a leading dot: subdomains)
+# bad.test            error:5.7.0:550 No mail for this domain
+""",
+    "genericstable": """\
+# genericstable: rewrite the sender of outgoing mail.
+# alice               alice.smith@example.com
+# bob@host.example.test   bob@example.com
+""",
+}

@@ -1,0 +1,159 @@
+"""The typed configuration of postoffice: one TOML file, these models.
+
+Every section forbids unknown keys, so a misspelt key is an error that names
+the key, never a silently ignored setting. Paths are stored as written; the
+loader resolves relative paths against ``data_dir`` (which itself is resolved
+against the config file's folder) and records the result in ``Paths``.
+
+Only settings that some code reads live here: later issues add their keys.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from postoffice.core.address import canonical_domain
+from postoffice.core.errors import AddressError
+
+PROTOCOLS = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "http")
+Protocol = Literal["smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps", "http"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """``127.0.0.1:2525`` or ``[::1]:2525`` -> (host, port); ValueError otherwise."""
+    if text.startswith("["):
+        host, sep, port = text[1:].partition("]:")
+        if not sep:
+            raise ValueError(f"expected [IPv6]:PORT, got {text!r}")
+        ipaddress.IPv6Address(host)
+    else:
+        host, sep, port = text.rpartition(":")
+        if not sep or not host:
+            raise ValueError(f"expected HOST:PORT, got {text!r}")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"port must be 1-65535, got {port!r}")
+    return host, int(port)
+
+
+class ListenConfig(_Section):
+    """Listeners by protocol role, each a list of ``HOST:PORT`` endpoints."""
+
+    smtp: list[str] = Field(default_factory=list)
+    submission: list[str] = Field(default_factory=list)
+    submissions: list[str] = Field(default_factory=list)
+    pop3: list[str] = Field(default_factory=list)
+    pop3s: list[str] = Field(default_factory=list)
+    imap: list[str] = Field(default_factory=list)
+    imaps: list[str] = Field(default_factory=list)
+    http: list[str] = Field(default_factory=list)
+
+    @field_validator("*")
+    @classmethod
+    def _endpoints(cls, value: list[str]) -> list[str]:
+        for endpoint in value:
+            parse_endpoint(endpoint)
+        return value
+
+    def endpoints(self) -> list[tuple[str, str, int]]:
+        """Every (protocol, host, port), in protocol order."""
+        out = []
+        for proto in PROTOCOLS:
+            for endpoint in getattr(self, proto):
+                host, port = parse_endpoint(endpoint)
+                out.append((proto, host, port))
+        return out
+
+
+class TlsConfig(_Section):
+    cert: str = "etc/tls/cert.pem"
+    key: str = "etc/tls/key.pem"
+
+
+class StoreConfig(_Section):
+    format: Literal["maildir", "mbox"] = "maildir"
+    fsync: bool = True
+
+
+class TablesConfig(_Section):
+    dir: str = "etc/mail"
+
+
+class AliasesConfig(_Section):
+    """Whether alias targets may run programs or write files (sendmail ``|cmd``, ``/file``)."""
+
+    allow_program_targets: bool = False
+    allow_file_targets: bool = False
+    max_depth: int = Field(default=20, ge=1, le=100)
+    max_fanout: int = Field(default=1000, ge=1, le=100_000)
+
+
+class RelayConfig(_Section):
+    """Trusted networks (DESIGN.md §5: default is the host itself)."""
+
+    mynetworks: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+
+    @field_validator("mynetworks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for net in value:
+            ipaddress.ip_network(net, strict=False)
+        return value
+
+
+class LogConfig(_Section):
+    maillog: str = "log/maillog"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class DirectoryConfig(_Section):
+    database: str = "lib/postoffice/directory.sqlite3"
+    detail_separator: str = Field(default="+", min_length=1, max_length=1)
+
+
+class Config(_Section):
+    """The whole file. ``hostname`` is this mail host's name (HELO, Received)."""
+
+    hostname: str
+    primary_domain: str
+    data_dir: str = "."
+    listen: ListenConfig = Field(default_factory=ListenConfig)
+    tls: TlsConfig = Field(default_factory=TlsConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    tables: TablesConfig = Field(default_factory=TablesConfig)
+    aliases: AliasesConfig = Field(default_factory=AliasesConfig)
+    relay: RelayConfig = Field(default_factory=RelayConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+
+    @field_validator("hostname", "primary_domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        try:
+            return canonical_domain(value)
+        except AddressError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class Paths(BaseModel):
+    """Absolute paths derived from a loaded config (relative ones are under ``data_dir``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    config_file: Path
+    data_dir: Path
+    tables_dir: Path
+    tls_cert: Path
+    tls_key: Path
+    maillog: Path
+    directory_db: Path
+    mail_dir: Path
+    spool_mail_dir: Path
+    queue_dir: Path

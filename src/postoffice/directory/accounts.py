@@ -1,0 +1,245 @@
+"""Accounts and domains, kept in SQLite (WAL) under the data directory.
+
+Owns the ``accounts`` and ``domains`` tables. An account is a mailbox owner
+identified by its full address (``Address.key``: local part folded to lower
+case); it has an argon2 password hash, an enabled flag and a quota in octets
+(0 = none). A domain in the table is a local domain; ``Directory`` adds the
+``local-host-names`` file to that set.
+
+Invariants:
+- a password is stored only as an argon2 hash, and a hash made with older
+  parameters is replaced on the next successful login (``check_needs_rehash``);
+- an account's local part is safe to use as a path component (it names the
+  user's mail folder): letters, digits, ``.``, ``_`` and ``-``, starting with a
+  letter or digit;
+- checking the password of an unknown or disabled account costs the same as a
+  wrong password, so timing does not tell which accounts exist.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from postoffice.core.address import Address, canonical_domain
+from postoffice.core.errors import AccountError, AddressError
+
+_SAFE_LOCAL = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accounts (
+    address       TEXT PRIMARY KEY,
+    password_hash TEXT NOT NULL,
+    enabled       INTEGER NOT NULL DEFAULT 1,
+    quota_bytes   INTEGER NOT NULL DEFAULT 0,
+    created       REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS domains (
+    name    TEXT PRIMARY KEY,
+    created REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    address: Address
+    enabled: bool
+    quota_bytes: int
+    created: float
+
+
+def validate_account_local(local: str) -> str:
+    """The lower-cased local part, if it is safe as a mailbox owner's name."""
+    folded = local.lower()
+    if not _SAFE_LOCAL.fullmatch(folded) or ".." in folded:
+        raise AccountError(
+            f"local part {local!r} is not allowed for an account: use letters, digits, "
+            "'.', '_' and '-', starting with a letter or digit, at most 64 characters"
+        )
+    return folded
+
+
+class AccountDatabase:
+    """Accounts and the domain table in one SQLite file; safe to share between threads."""
+
+    def __init__(self, path: Path, *, hasher: PasswordHasher | None = None):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._hasher = hasher or PasswordHasher()
+        self._dummy_hash = self._hasher.hash("postoffice: timing equaliser")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- domains --------------------------------------------------------------
+
+    def add_domain(self, name: str) -> str:
+        domain = _domain(name)
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone():
+                raise AccountError(f"domain {domain} already exists")
+            db.execute("INSERT INTO domains VALUES (?, ?)", (domain, time.time()))
+        return domain
+
+    def delete_domain(self, name: str) -> None:
+        domain = _domain(name)
+        with self._transaction() as db:
+            users = db.execute(
+                "SELECT count(*) FROM accounts WHERE address LIKE ? ESCAPE '\\'",
+                ("%@" + domain.replace("_", "\\_").replace("%", "\\%"),),
+            ).fetchone()[0]
+            if users:
+                raise AccountError(
+                    f"domain {domain} still has {users} account(s); delete them first"
+                )
+            if db.execute("DELETE FROM domains WHERE name = ?", (domain,)).rowcount == 0:
+                raise AccountError(f"no such domain: {domain}")
+
+    def domains(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM domains ORDER BY name").fetchall()
+        return [row[0] for row in rows]
+
+    def has_domain(self, domain: str) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone()
+        return row is not None
+
+    # -- accounts -------------------------------------------------------------
+
+    def add_user(self, address: Address, password: str, *, quota_bytes: int = 0) -> Account:
+        validate_account_local(address.local)
+        _check_password(password)
+        digest = self._hasher.hash(password)
+        created = time.time()
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM accounts WHERE address = ?", (address.key,)).fetchone():
+                raise AccountError(f"account {address.key} already exists")
+            db.execute(
+                "INSERT INTO accounts VALUES (?, ?, 1, ?, ?)",
+                (address.key, digest, quota_bytes, created),
+            )
+        return Account(Address(address.local_key, address.domain), True, quota_bytes, created)
+
+    def delete_user(self, address: Address) -> None:
+        with self._transaction() as db:
+            if db.execute("DELETE FROM accounts WHERE address = ?", (address.key,)).rowcount == 0:
+                raise AccountError(f"no such account: {address.key}")
+
+    def set_password(self, address: Address, password: str) -> None:
+        _check_password(password)
+        digest = self._hasher.hash(password)
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE accounts SET password_hash = ? WHERE address = ?", (digest, address.key)
+            )
+            if cursor.rowcount == 0:
+                raise AccountError(f"no such account: {address.key}")
+
+    def set_enabled(self, address: Address, enabled: bool) -> None:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE accounts SET enabled = ? WHERE address = ?", (int(enabled), address.key)
+            )
+            if cursor.rowcount == 0:
+                raise AccountError(f"no such account: {address.key}")
+
+    def get(self, address: Address) -> Account | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT address, enabled, quota_bytes, created FROM accounts WHERE address = ?",
+                (address.key,),
+            ).fetchone()
+        return _account(row) if row else None
+
+    def users(self, domain: str | None = None) -> list[Account]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT address, enabled, quota_bytes, created FROM accounts ORDER BY address"
+            ).fetchall()
+        accounts = [_account(row) for row in rows]
+        if domain is not None:
+            accounts = [a for a in accounts if a.address.domain == _domain(domain)]
+        return accounts
+
+    def is_enabled(self, address: Address) -> bool:
+        account = self.get(address)
+        return account is not None and account.enabled
+
+    def verify_password(self, address: Address, password: str) -> bool:
+        """True when ``password`` is right for an enabled account (rehashing if needed)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT password_hash, enabled FROM accounts WHERE address = ?", (address.key,)
+            ).fetchone()
+        stored, enabled = (row[0], bool(row[1])) if row else (self._dummy_hash, False)
+        try:
+            self._hasher.verify(stored, password)
+        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            return False
+        if not row or not enabled:
+            return False
+        if self._hasher.check_needs_rehash(stored):
+            fresh = self._hasher.hash(password)
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE accounts SET password_hash = ? WHERE address = ? AND password_hash = ?",
+                    (fresh, address.key, stored),
+                )
+        return True
+
+    def password_hash(self, address: Address) -> str | None:
+        """The stored hash (for tests and for the rehash check); None for no account."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT password_hash FROM accounts WHERE address = ?", (address.key,)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+
+def _account(row: tuple[str, int, int, float]) -> Account:
+    local, _, domain = row[0].rpartition("@")
+    return Account(Address(local, domain), bool(row[1]), int(row[2]), float(row[3]))
+
+
+def _domain(name: str) -> str:
+    try:
+        return canonical_domain(name)
+    except AddressError as exc:
+        raise AccountError(str(exc)) from exc
+
+
+def _check_password(password: str) -> None:
+    if not password:
+        raise AccountError("the password must not be empty")
+    if len(password.encode("utf-8")) > 1024:
+        raise AccountError("the password is longer than 1024 octets")
+    if any(ord(c) < 0x20 for c in password):
+        raise AccountError("the password must not contain control characters")

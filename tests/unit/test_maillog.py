@@ -1,0 +1,73 @@
+"""The maillog: Postfix-like lines in the file, and on stderr in the foreground."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from postoffice.core.maillog import (
+    log_delivery,
+    log_event,
+    log_received,
+    setup_maillog,
+    teardown_maillog,
+)
+
+PREFIX = r"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d mail postoffice/(\w+)\[\d+\]: "
+
+
+def test_lines_look_like_postfix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "log" / "maillog"
+    handlers = setup_maillog(path, hostname="mail.example.test", foreground=True)
+    try:
+        log_received("smtpd", "4ABCD", sender="a@x.test", size=1024, nrcpt=2)
+        log_delivery(
+            "local",
+            "4ABCD",
+            recipient="bob@example.test",
+            orig_to="staff@example.test",
+            relay="local",
+            delay=0.034,
+            dsn="2.0.0",
+            status="sent",
+            detail="delivered to maildir",
+        )
+        log_delivery(
+            "smtp",
+            "4ABCD",
+            recipient="c@far.test",
+            relay="none",
+            delay=12,
+            dsn="4.4.1",
+            status="deferred",
+            detail="connection refused",
+        )
+        log_event("master", "ready")
+    finally:
+        teardown_maillog(handlers)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4
+    for line in lines:
+        assert re.match(PREFIX, line), line
+    assert lines[0].endswith("4ABCD: from=<a@x.test>, size=1024, nrcpt=2")
+    assert "postoffice/local[" in lines[1]
+    assert lines[1].endswith(
+        "4ABCD: to=<bob@example.test>, orig_to=<staff@example.test>, relay=local, "
+        "delay=0.03, dsn=2.0.0, status=sent (delivered to maildir)"
+    )
+    assert "warning: 4ABCD: to=<c@far.test>, relay=none, delay=12.00" in lines[2]
+    assert lines[3].endswith(
+        "postoffice/master[" + lines[3].split("[")[1].split("]")[0] + "]: ready"
+    )
+    assert capsys.readouterr().err.count("\n") == 4
+
+
+def test_nothing_written_after_teardown(tmp_path: Path) -> None:
+    path = tmp_path / "maillog"
+    handlers = setup_maillog(path, hostname="mail.example.test", foreground=False)
+    log_event("master", "one")
+    teardown_maillog(handlers)
+    log_event("master", "two")
+    assert path.read_text(encoding="utf-8").count("\n") == 1
