@@ -58,7 +58,6 @@ def user_add(
                 f"{who.domain} is not a local domain: `postoffice domain add {who.domain}` first"
             )
         account = directory.accounts.add_user(who, secret, quota_bytes=quota_mb * 1024 * 1024)
-        directory.provision_mailboxes(account.address)
     finally:
         directory.close()
     click.echo(f"added {account.address.key}")

@@ -1,0 +1,111 @@
+"""The directory as one object: accounts, domains, tables and the routing decision.
+
+``Directory`` is what the server and the CLI hold. It implements
+``DirectoryView`` for the pure routing function (local domains are the
+union of the domain table, the ``local-host-names`` file and the host name
+itself, as sendmail's class {w} includes ``$j``), and it is the only place
+that builds the ``RoutingPolicy`` from the configuration, so every caller
+routes with the same rules.
+"""
+
+from __future__ import annotations
+
+from postoffice.config.model import Config, Paths
+from postoffice.core.address import Address
+from postoffice.directory.accounts import AccountDatabase
+from postoffice.directory.explain import explain
+from postoffice.directory.routing import NullSender, RoutingPolicy, RoutingResult, route
+from postoffice.directory.tables.tableset import TableSet
+
+
+def routing_policy(config: Config) -> RoutingPolicy:
+    return RoutingPolicy(
+        primary_domain=config.primary_domain,
+        allow_program_targets=config.aliases.allow_program_targets,
+        allow_file_targets=config.aliases.allow_file_targets,
+        max_alias_depth=config.aliases.max_depth,
+        max_fanout=config.aliases.max_fanout,
+        detail_separator=config.directory.detail_separator,
+    )
+
+
+class Directory:
+    """Accounts, domains and tables of one configuration (see module doc)."""
+
+    def __init__(self, config: Config, paths: Paths):
+        self.config = config
+        self.paths = paths
+        self.accounts = AccountDatabase(paths.directory_db)
+        self.policy = routing_policy(config)
+        self._tables: TableSet | None = None
+
+    @property
+    def tables(self) -> TableSet:
+        """The tables, loaded on first use (a broken file raises ``TableError`` then)."""
+        if self._tables is None:
+            self._tables = TableSet(self.paths.tables_dir)
+        return self._tables
+
+    def close(self) -> None:
+        self.accounts.close()
+
+    # -- DirectoryView ----------------------------------------------------------
+
+    def is_local_domain(self, domain: str) -> bool:
+        return (
+            domain == self.config.hostname
+            or domain in self.tables.snapshot().local_host_names
+            or self.accounts.has_domain(domain)
+        )
+
+    def has_account(self, address: Address) -> bool:
+        return self.accounts.is_enabled(address)
+
+    # -- queries ------------------------------------------------------------------
+
+    def local_domains(self) -> list[tuple[str, str]]:
+        """Every local domain with where it comes from, sorted by name."""
+        found: dict[str, str] = {self.config.hostname: "host name"}
+        for name in self.tables.snapshot().local_host_names:
+            found[name] = "local-host-names"
+        for name in self.accounts.domains():
+            found[name] = "domain table"
+        return sorted(found.items())
+
+    def route(
+        self,
+        recipient: Address,
+        *,
+        sender: Address | NullSender | None = None,
+        client_ip: str | None = None,
+        client_hostname: str | None = None,
+    ) -> RoutingResult:
+        """The routing decision for one recipient, with the current tables."""
+        return route(
+            recipient,
+            tables=self.tables.snapshot(),
+            view=self,
+            policy=self.policy,
+            sender=sender,
+            client_ip=client_ip,
+            client_hostname=client_hostname,
+        )
+
+    def explain(
+        self,
+        recipient_text: str,
+        *,
+        sender: str | None = None,
+        client_ip: str | None = None,
+        client_hostname: str | None = None,
+    ) -> str:
+        """``postoffice explain``: the decision for one recipient, step by step."""
+        return explain(
+            recipient_text,
+            tables=self.tables.snapshot(),
+            view=self,
+            policy=self.policy,
+            sender=sender,
+            client_ip=client_ip,
+            client_hostname=client_hostname,
+        )

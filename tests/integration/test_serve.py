@@ -1,0 +1,116 @@
+"""``postoffice serve`` and ``make run`` as processes: ready line, maillog, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate: object, timeout: float = 30.0) -> None:
+    assert callable(predicate)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def start_serve(config: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "postoffice", "-c", str(config), "serve", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_reports_ready_and_stops_on_signal(setup_dir: Path, signum: int) -> None:
+    maillog = setup_dir.parent / "log" / "maillog"
+    process = start_serve(setup_dir, "--listen", "smtp=127.0.0.1:2526")
+    try:
+        wait_for(lambda: maillog.exists() and "ready:" in maillog.read_text(encoding="utf-8"))
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "ready: mail.example.test" in err  # the foreground also logs to stderr
+    log = maillog.read_text(encoding="utf-8")
+    assert "postoffice/master[" in log
+    assert "smtp=127.0.0.1:2526" in log  # the --listen override replaced the config's
+    assert "terminating on signal" in log
+
+
+def test_sighup_with_a_broken_config_keeps_running(setup_dir: Path) -> None:
+    maillog = setup_dir.parent / "log" / "maillog"
+    process = start_serve(setup_dir)
+    try:
+        wait_for(lambda: maillog.exists() and "ready:" in maillog.read_text(encoding="utf-8"))
+        good = setup_dir.read_text(encoding="utf-8")
+        setup_dir.write_text(good + "\nnonsense = 1\n", encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in maillog.read_text(encoding="utf-8"))
+        assert process.poll() is None
+        setup_dir.write_text(good, encoding="utf-8")
+        process.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration re-read" in maillog.read_text(encoding="utf-8"))
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "nonsense: unknown key" in maillog.read_text(encoding="utf-8")
+
+
+def test_serve_with_a_broken_config_exits_non_zero(setup_dir: Path) -> None:
+    setup_dir.write_text(setup_dir.read_text(encoding="utf-8") + "bogus = true\n")
+    process = start_serve(setup_dir)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "bogus: unknown key" in err
+
+
+def test_make_run_prints_the_demo_user_and_ready_then_stops(tmp_path: Path) -> None:
+    """The README's first command, on a data dir of its own (the venv is reused)."""
+    data = tmp_path / "var"
+    process = subprocess.Popen(
+        ["make", "-s", "-C", str(ROOT), "run", f"DATA={data}", f"CONFIG={data}/postoffice.toml"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    seen: list[str] = []
+    try:
+        assert process.stdout is not None
+        started = time.monotonic()
+        for line in process.stdout:
+            seen.append(line)
+            if "ready:" in line:
+                break
+            assert time.monotonic() - started < 60, "".join(seen)
+        elapsed = time.monotonic() - started
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C does to the foreground group
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    output = "".join(seen) + rest
+    assert elapsed < 60
+    assert "demo user: demo@example.test, password: demo" in output
+    assert "ready: mail.example.test" in output
+    assert "terminating on signal" in output
+    assert (data / "postoffice.toml").exists()

@@ -1,0 +1,127 @@
+"""TableSet: loading the six files, reloading on change, keeping the last good table."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from postoffice.core.address import parse_address
+from postoffice.core.errors import TableError
+from postoffice.directory.tables.tableset import TABLE_FILE_NAMES, TableSet
+
+
+def write(path: Path, text: str, *, bump: int = 0) -> None:
+    """Write ``text`` and move the mtime forward so that a change is always visible."""
+    path.write_text(text, encoding="utf-8")
+    stat = path.stat()
+    later = stat.st_mtime_ns + bump * 1_000_000_000
+    os.utime(path, ns=(later, later))
+
+
+def test_missing_files_are_empty_tables(tmp_path: Path) -> None:
+    tables = TableSet(tmp_path).snapshot()
+    assert len(tables.aliases) == 0
+    assert len(tables.access) == 0
+    assert tables.local_host_names.domains == frozenset()
+
+
+def test_all_six_files_are_loaded(tmp_path: Path) -> None:
+    write(tmp_path / "local-host-names", "example.test\n")
+    write(tmp_path / "access", "Connect:127.0.0.1 RELAY\n")
+    write(tmp_path / "aliases", "postmaster: root\n")
+    write(tmp_path / "virtusertable", "@example.test alice\n")
+    write(tmp_path / "mailertable", "other.test smtp:[10.0.0.1]\n")
+    write(tmp_path / "genericstable", "alice alice@example.test\n")
+    tables = TableSet(tmp_path).snapshot()
+    assert "example.test" in tables.local_host_names
+    assert len(tables.access) == 1
+    assert tables.aliases.lookup("postmaster") is not None
+    assert len(tables.virtusertable) == 1
+    assert tables.mailertable.lookup("other.test") is not None
+    assert len(tables.genericstable) == 1
+
+
+def test_first_load_with_an_error_raises_naming_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path / "aliases", "ok: alice\nbad@name: bob\n")
+    with pytest.raises(TableError, match=rf"{tmp_path / 'aliases'}:2:"):
+        TableSet(tmp_path)
+
+
+def test_a_changed_file_is_reloaded_on_access(tmp_path: Path) -> None:
+    aliases = tmp_path / "aliases"
+    write(aliases, "staff: alice\n")
+    table_set = TableSet(tmp_path)
+    first = table_set.snapshot()
+    assert table_set.snapshot() is first  # nothing changed: the same snapshot
+    write(aliases, "staff: alice, bob\n", bump=1)
+    second = table_set.snapshot()
+    entry = second.aliases.lookup("staff")
+    assert entry is not None and len(entry.targets) == 2
+    assert second.access is first.access  # untouched tables are not re-parsed
+
+
+def test_a_created_and_a_deleted_file_are_noticed(tmp_path: Path) -> None:
+    table_set = TableSet(tmp_path)
+    write(tmp_path / "access", "From:spam.test REJECT\n")
+    assert len(table_set.snapshot().access) == 1
+    (tmp_path / "access").unlink()
+    assert len(table_set.snapshot().access) == 0
+
+
+def test_a_broken_edit_keeps_the_old_table_and_records_the_error(tmp_path: Path) -> None:
+    access = tmp_path / "access"
+    write(access, "From:spam.test REJECT\n")
+    table_set = TableSet(tmp_path)
+    write(access, "From:spam.test REJECT\nFrom:other.test PERMIT\n", bump=1)
+    tables = table_set.snapshot()
+    rule = tables.access.check_from(parse_address("x@spam.test"))
+    assert rule is not None  # still the previous good table
+    assert len(tables.access) == 1
+    (error,) = table_set.errors
+    assert f"{access}:2:" in str(error)
+    # the bad file is not parsed again until it changes; fixing it clears the error
+    write(access, "From:other.test REJECT\n", bump=2)
+    tables = table_set.snapshot()
+    assert table_set.errors == ()
+    assert tables.access.check_from(parse_address("x@spam.test")) is None
+
+
+def test_include_files_are_watched(tmp_path: Path) -> None:
+    write(tmp_path / "aliases", "list: :include:members\n")
+    members = tmp_path / "members"
+    write(members, "alice\n")
+    table_set = TableSet(tmp_path)
+    write(members, "alice\nbob\n", bump=1)
+    entry = table_set.snapshot().aliases.lookup("list")
+    assert entry is not None and [str(t) for t in entry.targets] == ["alice", "bob"]
+    members.unlink()
+    table_set.snapshot()
+    (error,) = table_set.errors
+    assert "cannot read :include: file" in str(error)
+    write(members, "carol\n", bump=2)
+    entry = table_set.snapshot().aliases.lookup("list")
+    assert entry is not None and [str(t) for t in entry.targets] == ["carol"]
+    assert table_set.errors == ()
+
+
+def test_check_reports_every_error_and_counts(tmp_path: Path) -> None:
+    write(tmp_path / "aliases", "a: b\nc: d, e, f\n")
+    write(tmp_path / "access", "x.test OK\n")
+    table_set = TableSet(tmp_path)
+    report = table_set.check()
+    assert report.ok
+    shown = {count.name: str(count) for count in report.counts}
+    assert shown["aliases"] == "aliases: 2 aliases, longest 3 targets"
+    assert shown["mailertable"] == "mailertable: no file (empty)"
+    assert [count.name for count in report.counts] == list(TABLE_FILE_NAMES)
+    write(tmp_path / "aliases", "a: b\nbad@x: y\nc: d\nd: e f\n", bump=1)
+    write(tmp_path / "mailertable", "x.test nomailer:y\n", bump=1)
+    report = table_set.check()
+    assert not report.ok
+    where = sorted(f"{error.file.name}:{error.line}" for error in report.errors if error.file)
+    assert where == ["aliases:2", "aliases:4", "mailertable:1"]
+    # the server keeps serving the last good aliases while the file is broken
+    served = table_set.snapshot().aliases.lookup("c")
+    assert served is not None and len(served.targets) == 3
