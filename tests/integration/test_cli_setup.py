@@ -6,6 +6,7 @@ import stat
 import tomllib
 from pathlib import Path
 
+import pytest
 from cryptography import x509
 
 from tests.integration.conftest import CliRunner
@@ -132,3 +133,20 @@ def test_commands_without_config_say_so(
     result = run_cli("-c", str(tmp_path / "missing.toml"), "user", "list")
     assert result.code == 1
     assert "missing.toml" in result.err and "file not found" in result.err
+
+
+def test_classic_data_dir_defaults_to_mbox(
+    tmp_path: Path, run_cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from postoffice.cli import init_command
+
+    classic = tmp_path / "classic"
+    monkeypatch.setattr(init_command, "CLASSIC_DATA_DIR", classic)
+    assert run_cli("init", "--data-dir", str(classic), "--domain", "a.test").code == 0
+    assert 'format = "mbox"' in (classic / "postoffice.toml").read_text(encoding="utf-8")
+    other = tmp_path / "other"
+    assert run_cli("init", "--data-dir", str(other), "--domain", "a.test").code == 0
+    assert 'format = "maildir"' in (other / "postoffice.toml").read_text(encoding="utf-8")
+    chosen = tmp_path / "chosen"
+    assert run_cli("init", "--data-dir", str(chosen), "--store", "mbox").code == 0
+    assert 'format = "mbox"' in (chosen / "postoffice.toml").read_text(encoding="utf-8")

@@ -78,8 +78,9 @@ def test_explain_follows_the_tables(setup_dir: Path, run_cli: CliRunner) -> None
     assert run_cli(*c, "user", "add", "alice@example.test", "--password", "pw").code == 0
     (tables(setup_dir) / "aliases").write_text("staff: alice, carol@other.test\n")
     (tables(setup_dir) / "virtusertable").write_text("info@example.test staff\n")
-    result = run_cli(*c, "explain", "info@example.test", "--from", "x@far.test",
-                     "--client", "127.0.0.2")
+    result = run_cli(
+        *c, "explain", "info@example.test", "--from", "x@far.test", "--client", "127.0.0.2"
+    )
     assert result.code == 0, result.err
     out = result.out
     assert "virtusertable:1" in out

@@ -28,6 +28,10 @@ from postoffice.core.errors import AddressError, ConfigError
 from postoffice.directory.accounts import AccountDatabase
 from postoffice.server.daemon import ensure_layout
 
+# With this data dir the textbook layout appears: /var/spool/mail/USER (mbox),
+# /var/spool/mqueue, /var/log/maillog.
+CLASSIC_DATA_DIR = Path("/var")
+
 # Loopback and unprivileged: a fresh setup never faces the network by accident.
 DEFAULT_LISTENERS = {
     "smtp": "127.0.0.1:2525",
@@ -107,9 +111,9 @@ def _listen_lines(overrides: tuple[str, ...]) -> str:
     "--store",
     "store_format",
     type=click.Choice(["maildir", "mbox"]),
-    default="maildir",
-    show_default=True,
-    help="Mailbox format for new users.",
+    default=None,
+    help="Mailbox format: maildir (default), or mbox (default with --data-dir /var, "
+    "the classic /var/spool/mail/USER).",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing config and certificate.")
 @click.pass_context
@@ -120,7 +124,7 @@ def init_command(
     domains: tuple[str, ...],
     hostname: str | None,
     listen: tuple[str, ...],
-    store_format: str,
+    store_format: str | None,
     force: bool,
 ) -> None:
     """Create a configuration, tables, certificate and data layout."""
@@ -138,7 +142,7 @@ def init_command(
         primary_domain=domain_list[0],
         data_dir=relative if not relative.startswith("..") else str(data),
         listen=_listen_lines(listen),
-        store_format=store_format,
+        store_format=store_format or ("mbox" if data == CLASSIC_DATA_DIR else "maildir"),
     )
     ensure_layout(data)
     config_file.parent.mkdir(parents=True, exist_ok=True)
