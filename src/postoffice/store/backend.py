@@ -1,0 +1,126 @@
+"""What the format-independent engine asks of an on-disk format (Maildir, mbox).
+
+A ``FolderFormat`` does file work only: it never touches the index. The
+engine (``engine.py``) calls it with names already validated, under the
+user lock for everything that changes disk or index, and inside
+``locked(names)`` for operations that must exclude other mail programs
+(for mbox: the fcntl + dot lock; for Maildir nothing is needed, its
+operations are atomic renames, D. J. Bernstein's "Using maildir format").
+
+Two-phase append: ``prepare`` may run without any lock (Maildir writes and
+fsyncs the file in ``tmp/`` there), ``commit`` runs under the locks and
+makes the message visible; if registering it in the index then fails the
+engine calls ``discard`` to take it back (mbox: truncate to the old size).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+from postoffice.core.errors import StoreError
+from postoffice.store.fileio import MessageSource
+from postoffice.store.index import MessageRow, NewMessage
+
+
+class MessageGone(StoreError):
+    """A message file the index knows is not on disk (any more): the engine re-syncs."""
+
+
+class AppendMeta(NamedTuple):
+    """The index fields an append sets, plus the envelope sender (mbox ``From`` line)."""
+
+    flags: int
+    keywords: str
+    internal_date: float
+    sender: str = ""
+
+
+@dataclass
+class ScanResult:
+    """What changed on disk since the index last looked (see ``FolderFormat.scan``)."""
+
+    state: str
+    new: list[NewMessage] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+    # (uid, filename, flags) for messages renamed by another program; flags None = unchanged
+    renamed: list[tuple[int, str, int | None]] = field(default_factory=list)
+    reset: bool = False
+
+
+class MessageReader(Protocol):
+    """An open message: ranges are in octets of the message as appended."""
+
+    size: int
+
+    def read(self, start: int, length: int) -> bytes: ...
+
+    def chunks(self, start: int, end: int, chunk_size: int) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class FolderFormat(Protocol):
+    # True when an append must sync first, because its position on disk fixes
+    # its order (mbox); Maildir appends are independent files and skip it.
+    sync_before_append: bool
+
+    def folder_exists(self, name: str) -> bool: ...
+
+    def discover(self) -> list[str]:
+        """Names of the mailboxes present on disk (INBOX always included)."""
+        ...
+
+    def create_folder(self, name: str) -> None: ...
+
+    def delete_folder(self, name: str) -> None: ...
+
+    def rename_folders(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Rename a mailbox and its inferiors: (old, new) pairs, outermost first."""
+        ...
+
+    def locked(self, names: Sequence[str]) -> AbstractContextManager[None]:
+        """Exclude other mail programs from these mailboxes (re-entrant)."""
+        ...
+
+    def fingerprint(self, name: str) -> str:
+        """A cheap summary of the folder's state; ``""`` means "look again next time"."""
+        ...
+
+    def scan(self, name: str, known: list[MessageRow], state: str) -> ScanResult:
+        """Compare disk with the index rows ``known`` (call inside ``locked``)."""
+        ...
+
+    def prepare(self, name: str, source: MessageSource, meta: AppendMeta) -> object: ...
+
+    def commit(self, name: str, prepared: object, meta: AppendMeta) -> NewMessage: ...
+
+    def discard(self, name: str, message: NewMessage) -> None: ...
+
+    def durable(self, name: str, message: NewMessage) -> None:
+        """Make a committed append durable; runs after the locks are released."""
+        ...
+
+    def abandon(self, prepared: object) -> None:
+        """Clean up a prepared message that was never committed."""
+        ...
+
+    def copy_message(self, src: str, row: MessageRow, dst: str, meta: AppendMeta) -> NewMessage: ...
+
+    def set_flags(self, name: str, row: MessageRow, flags: int) -> str | None:
+        """Record system flags on disk when the format can; returns a new filename or None."""
+        ...
+
+    def remove(
+        self, name: str, doomed: list[MessageRow], kept: list[MessageRow]
+    ) -> list[tuple[int, int, int]]:
+        """Delete messages from disk; returns (uid, offset, data_offset) moves of kept ones."""
+        ...
+
+    def open_reader(self, name: str, row: MessageRow) -> MessageReader: ...
+
+    def finish(self, name: str) -> str | None:
+        """After a locked change: fsync what is pending; return the new state if known."""
+        ...

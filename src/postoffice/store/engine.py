@@ -1,0 +1,531 @@
+"""The synchronous core of one user's store: index + on-disk format, kept in step.
+
+``UserEngine`` carries out every store operation in the calling (worker)
+thread; ``service.FileMailStore`` runs it off the event loop. Invariants:
+
+- Lock order, always: the engine's thread lock, the per-user file lock
+  (``locking.UserLock``, shared by every process using this data directory),
+  then the format's locks (``FolderFormat.locked``: fcntl + dotlock for mbox).
+- Disk first, index second: a message is on disk before its UID exists, and
+  it leaves the index only after (or as) it leaves the disk; a crash in
+  between is repaired by the next sync, which treats unknown files as new
+  and missing files as expunged. No mail is lost, at worst a copy doubles.
+- Before a change, the mailbox is synced with the disk under the locks, so
+  that mail other programs delivered gets its UID first (RFC 3501 §2.3.1.1:
+  UIDs ascend in arrival order).
+- Every change is reported to the caller's ``changes`` list (the service
+  publishes it on the change feed).
+- UIDVALIDITY values come from ``provision.UidValidityCounter``, so that a
+  mailbox deleted and created again, or an index rebuilt, never repeats one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import TypeVar
+
+from postoffice.core.address import Address
+from postoffice.core.clock import Clock
+from postoffice.core.errors import StoreError
+from postoffice.store import names, provision
+from postoffice.store.api import (
+    DELETED_BIT,
+    Change,
+    ChangeKind,
+    FlagMode,
+    MailboxInfo,
+    MailboxStatus,
+    MessageInfo,
+    flags_of,
+    special_use,
+)
+from postoffice.store.backend import AppendMeta, FolderFormat, MessageGone, MessageReader
+from postoffice.store.convert import keywords_of, message_info, message_infos
+from postoffice.store.fileio import MessageSource
+from postoffice.store.index import MailboxRow, MailIndex, MessageRow
+from postoffice.store.layout import StoreLayout
+from postoffice.store.locking import DEFAULT_TIMEOUT, UserLock
+from postoffice.store.maildir import MaildirFormat
+from postoffice.store.mbox import MboxFormat
+
+T = TypeVar("T")
+
+
+class UserEngine:
+    """One user's mailboxes (see the module docstring). Safe to share between threads."""
+
+    def __init__(
+        self,
+        layout: StoreLayout,
+        address: Address,
+        clock: Clock,
+        *,
+        lock_timeout: float = DEFAULT_TIMEOUT,
+    ):
+        self.layout = layout
+        self.paths = layout.user(address)
+        self._clock = clock
+        self._fmt: FolderFormat
+        if layout.format == "maildir":
+            self._maildir: MaildirFormat | None = MaildirFormat(self.paths, fsync=layout.fsync)
+            self._fmt = self._maildir
+        else:
+            self._maildir = None
+            self._fmt = MboxFormat(self.paths, fsync=layout.fsync, lock_timeout=lock_timeout)
+        self._thread_lock = threading.RLock()
+        self._user_lock = UserLock(self.paths.lock_path)
+        self._index_handle: MailIndex | None = None
+        self._new_uidvalidity = provision.UidValidityCounter(self.paths, clock)
+
+    # -- opening, provisioning, recovery --------------------------------------
+
+    def open(self, *, create: bool) -> None:
+        """Open the index (rebuilding a corrupt one) and provision a new user."""
+        mail_dir = self.paths.mail_dir
+        if not mail_dir.is_dir():
+            if not create:
+                raise StoreError(f"no mail store for {self.paths.local}@{self.paths.domain}")
+            mail_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with self._thread_lock, self._user_lock.held():
+            self._index_handle, fresh = provision.open_index(
+                self.paths, durable=self.layout.fsync, now=self._clock.now()
+            )
+            provision.ensure_inbox(self._index, self._fmt, self._new_uidvalidity)
+            if fresh:
+                provision.provision(self._index, self._fmt, self._new_uidvalidity)
+            self._adopt_disk_folders()
+            if self._maildir is not None:
+                now = time.time()  # compared with file times, so the file system's clock
+                for row in self._index.mailboxes():
+                    self._maildir.clean_tmp(row.name, now)
+
+    def close(self) -> None:
+        with self._thread_lock:
+            if self._index_handle is not None:
+                self._index_handle.close()
+                self._index_handle = None
+
+    @property
+    def _index(self) -> MailIndex:
+        if self._index_handle is None:
+            raise StoreError("the store is closed")
+        return self._index_handle
+
+    def _adopt_disk_folders(self) -> None:
+        provision.adopt_disk_folders(self._index, self._fmt, self._new_uidvalidity)
+
+    # -- locking and syncing ------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _exclusive(self, mailboxes: Sequence[str] = ()) -> Iterator[None]:
+        with self._thread_lock, self._user_lock.held(), self._fmt.locked(mailboxes):
+            yield
+
+    def _box(self, name: str) -> MailboxRow:
+        """The index row of an existing mailbox (adopting one made by another program)."""
+        row = self._index.mailbox(name)
+        if row is not None:
+            if self._fmt.folder_exists(name):
+                return row
+            with self._exclusive():
+                if names.is_inbox(name):
+                    self._fmt.create_folder(name)
+                    return row
+                with self._index.transaction():
+                    self._index.delete_mailbox(row.id)
+        elif self._fmt.folder_exists(name):
+            with self._exclusive(), self._index.transaction():
+                row = self._index.mailbox(name)
+                if row is None:
+                    use = provision.SPECIAL_BY_NAME.get(name)
+                    row = self._index.create_mailbox(name, self._new_uidvalidity(), use)
+            return row
+        raise StoreError(f"no such mailbox: {name}")
+
+    def _sync(self, box: MailboxRow, changes: list[Change]) -> MailboxRow:
+        """Bring the index up to date with the disk, cheaply when nothing changed."""
+        if box.sync_state and self._fmt.fingerprint(box.name) == box.sync_state:
+            return box
+        with self._exclusive([box.name]):
+            self._sync_locked(box.name, changes)
+        return self._row(box.name)
+
+    def _row(self, name: str) -> MailboxRow:
+        row = self._index.mailbox(name)
+        if row is None:
+            raise StoreError(f"no such mailbox: {name}")
+        return row
+
+    def _sync_locked(self, name: str, changes: list[Change]) -> None:
+        box = self._row(name)
+        state = self._fmt.fingerprint(name)
+        if state and state == box.sync_state:
+            return
+        known = self._index.messages(box.id)
+        result = self._fmt.scan(name, known, box.sync_state)
+        by_uid = {row.uid: row for row in known}
+        with self._index.transaction():
+            if result.reset:
+                self._index.reset_mailbox(box.id, self._new_uidvalidity())
+                changes.append(Change(ChangeKind.RESET, name))
+            else:
+                for uid, modseq in self._index.remove_messages(box.id, result.gone):
+                    changes.append(Change(ChangeKind.EXPUNGED, name, uid, modseq))
+                for uid, filename, bits in result.renamed:
+                    if bits is None:
+                        self._index.set_filename(box.id, uid, filename)
+                        continue
+                    keywords = by_uid[uid].keywords
+                    modseq = self._index.set_flags(box.id, uid, bits, keywords, filename)
+                    changes.append(
+                        Change(
+                            ChangeKind.FLAGS,
+                            name,
+                            uid,
+                            modseq,
+                            flags_of(bits),
+                            keywords_of(keywords),
+                        )
+                    )
+            for message in result.new:
+                uid, modseq = self._index.add_message(box.id, message)
+                changes.append(Change(ChangeKind.APPENDED, name, uid, modseq))
+            self._index.set_sync_state(box.id, result.state)
+
+    def _finish(self, box: MailboxRow) -> None:
+        """After a locked change: let the format flush, and record its new state."""
+        state = self._fmt.finish(box.name)
+        if state is not None:
+            with self._index.transaction():
+                self._index.set_sync_state(box.id, state)
+
+    def _retrying(self, name: str, operation: Callable[[], T]) -> T:
+        """Run ``operation``; if a file moved under it, re-sync once and run it again."""
+        try:
+            return operation()
+        except MessageGone:
+            with self._exclusive(), self._index.transaction():
+                row = self._index.mailbox(name)
+                if row is not None:
+                    self._index.set_sync_state(row.id, "")
+        try:
+            return operation()
+        except MessageGone as exc:
+            raise StoreError(f"{name}: {exc}") from exc
+
+    # -- mailboxes ------------------------------------------------------------------
+
+    def list_mailboxes(self, changes: list[Change]) -> list[MailboxInfo]:
+        with self._exclusive():
+            self._adopt_disk_folders()
+            rows = self._index.mailboxes()
+            subscribed = set(self._index.subscriptions())
+        real = {row.name: row for row in rows}
+        every = set(real)
+        for name in real:
+            every.update(names.parent_names(name))
+        result = []
+        for name in sorted(every, key=lambda n: (n != names.INBOX, n)):
+            row = real.get(name)
+            result.append(
+                MailboxInfo(
+                    name=name,
+                    special_use=row.special_use if row else None,
+                    subscribed=name in subscribed,
+                    has_children=any(names.is_inferior(other, name) for other in every),
+                    selectable=row is not None,
+                )
+            )
+        return result
+
+    def create_mailbox(self, name: str, use: str | None, changes: list[Change]) -> None:
+        name = names.mailbox_name(name)
+        use = special_use(use)
+        with self._exclusive():
+            if self._index.mailbox(name) is not None or self._fmt.folder_exists(name):
+                raise StoreError(f"mailbox already exists: {name}")
+            self._fmt.create_folder(name)
+            with self._index.transaction():
+                self._index.create_mailbox(name, self._new_uidvalidity(), use)
+        changes.append(Change(ChangeKind.CREATED, name))
+
+    def delete_mailbox(self, name: str, changes: list[Change]) -> None:
+        name = names.mailbox_name(name)
+        if names.is_inbox(name):
+            raise StoreError("INBOX cannot be deleted")
+        with self._exclusive():
+            box = self._box(name)
+            self._fmt.delete_folder(name)  # disk first (module docstring)
+            with self._index.transaction():
+                self._index.delete_mailbox(box.id)
+        changes.append(Change(ChangeKind.DELETED, name))
+
+    def rename_mailbox(self, old: str, new: str, changes: list[Change]) -> None:
+        old = names.mailbox_name(old)
+        new = names.mailbox_name(new)
+        if names.is_inbox(new):
+            raise StoreError("cannot rename a mailbox to INBOX")
+        if new == old or names.is_inferior(new, old):
+            raise StoreError(f"cannot rename {old} to {new}: a mailbox cannot move into itself")
+        with self._exclusive():
+            if self._index.mailbox(new) is not None or self._fmt.folder_exists(new):
+                raise StoreError(f"mailbox already exists: {new}")
+            if names.is_inbox(old):
+                self._rename_inbox(new, changes)
+                return
+            self._adopt_disk_folders()
+            own = self._index.mailbox(old)
+            rows = [self._box(old)] if own is not None else []
+            rows += [r for r in self._index.mailboxes() if names.is_inferior(r.name, old)]
+            if not rows:
+                raise StoreError(f"no such mailbox: {old}")
+            pairs = [(row.name, new + row.name[len(old) :]) for row in rows]
+            if own is None:
+                pairs.insert(0, (old, new))  # the bare parent of the hierarchy
+            self._fmt.rename_folders(pairs)
+            subscribed = set(self._index.subscriptions())
+            renamed = dict(pairs)
+            with self._index.transaction():
+                for row in rows:
+                    self._index.rename_mailbox(row.id, renamed[row.name])
+                for before, after in pairs:
+                    if before in subscribed:
+                        self._index.unsubscribe(before)
+                        self._index.subscribe(after)
+        for before, after in pairs:
+            changes.append(Change(ChangeKind.RENAMED, before, new_name=after))
+
+    def _rename_inbox(self, new: str, changes: list[Change]) -> None:
+        # RFC 3501 §6.3.5: renaming INBOX moves its messages to a new mailbox
+        # and leaves INBOX empty; its inferiors are not renamed.
+        self._fmt.create_folder(new)
+        with self._index.transaction():
+            self._index.create_mailbox(new, self._new_uidvalidity())
+        changes.append(Change(ChangeKind.CREATED, new))
+        inbox = self._sync(self._box(names.INBOX), changes)
+        uids = [row.uid for row in self._index.messages(inbox.id)]
+        self._transfer(names.INBOX, uids, new, changes, remove=True)
+
+    def subscribe(self, name: str, changes: list[Change]) -> None:
+        name = names.mailbox_name(name)
+        with self._exclusive(), self._index.transaction():
+            self._index.subscribe(name)
+
+    def unsubscribe(self, name: str, changes: list[Change]) -> None:
+        name = names.mailbox_name(name)
+        with self._exclusive(), self._index.transaction():
+            self._index.unsubscribe(name)
+
+    def subscriptions(self, changes: list[Change]) -> list[str]:
+        with self._thread_lock:
+            return self._index.subscriptions()
+
+    # -- reading ----------------------------------------------------------------------
+
+    def status(self, name: str, changes: list[Change]) -> MailboxStatus:
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._sync(self._box(name), changes)
+            count, unseen, size = self._index.totals(box.id)
+            return MailboxStatus(
+                name=name,
+                messages=count,
+                unseen=unseen,
+                uidvalidity=box.uidvalidity,
+                uidnext=box.uidnext,
+                highestmodseq=box.highestmodseq,
+                size=size,
+            )
+
+    def messages(self, name: str, changes: list[Change]) -> list[MessageInfo]:
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._sync(self._box(name), changes)
+            return message_infos(self._index.summaries(box.id))
+
+    def open_message(self, name: str, uid: int, changes: list[Change]) -> MessageReader:
+        name = names.mailbox_name(name)
+
+        def attempt() -> MessageReader:
+            # Under the user lock: no process of ours rewrites the file meanwhile.
+            with self._exclusive():
+                box = self._sync(self._box(name), changes)
+                row = self._index.message(box.id, int(uid))
+                if row is None:
+                    raise StoreError(f"no message with UID {uid} in {name}")
+                return self._fmt.open_reader(name, row)
+
+        return self._retrying(name, attempt)
+
+    # -- changing -------------------------------------------------------------------------
+
+    def append(
+        self,
+        name: str,
+        source: MessageSource,
+        meta: AppendMeta,
+        changes: list[Change],
+    ) -> int:
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            self._box(name)  # fail before writing anything
+        prepared = self._fmt.prepare(name, source, meta)
+        try:
+            with self._exclusive([name]):
+                box = self._box(name)
+                if self._fmt.sync_before_append:
+                    # New mail from other programs takes its UIDs first.
+                    self._sync_locked(name, changes)
+                message = self._fmt.commit(name, prepared, meta)
+                try:
+                    with self._index.transaction():
+                        uid, modseq = self._index.add_message(box.id, message)
+                        state = self._fmt.finish(name)
+                        if state is not None:
+                            self._index.set_sync_state(box.id, state)
+                except BaseException:
+                    self._fmt.discard(name, message)
+                    raise
+        except BaseException:
+            self._fmt.abandon(prepared)
+            raise
+        self._fmt.durable(name, message)
+        changes.append(Change(ChangeKind.APPENDED, name, uid, modseq))
+        return uid
+
+    def store_flags(
+        self,
+        name: str,
+        uids: Collection[int],
+        bits: int,
+        keywords: frozenset[str],
+        mode: FlagMode,
+        changes: list[Change],
+    ) -> list[MessageInfo]:
+        name = names.mailbox_name(name)
+
+        def attempt() -> list[MessageInfo]:
+            staged: list[Change] = []
+            with self._exclusive([name]):
+                self._sync_locked(self._box(name).name, changes)
+                box = self._row(name)
+                result = []
+                with self._index.transaction():
+                    for row in self._index.messages_by_uid(box.id, uids):
+                        new_bits, new_keywords = _combine(row, bits, keywords, mode)
+                        old_keywords = keywords_of(row.keywords)
+                        if new_bits == row.flags and new_keywords == old_keywords:
+                            result.append(message_info(row))
+                            continue
+                        filename = None
+                        if new_bits != row.flags:
+                            filename = self._fmt.set_flags(name, row, new_bits)
+                        text = " ".join(sorted(new_keywords))
+                        modseq = self._index.set_flags(box.id, row.uid, new_bits, text, filename)
+                        updated = row._replace(flags=new_bits, keywords=text, modseq=modseq)
+                        result.append(message_info(updated))
+                        staged.append(
+                            Change(
+                                ChangeKind.FLAGS,
+                                name,
+                                row.uid,
+                                modseq,
+                                flags_of(new_bits),
+                                new_keywords,
+                            )
+                        )
+                self._finish(box)
+            changes.extend(staged)
+            return result
+
+        return self._retrying(name, attempt)
+
+    def copy(
+        self, src: str, uids: Collection[int], dst: str, changes: list[Change], *, remove: bool
+    ) -> dict[int, int]:
+        src = names.mailbox_name(src)
+        dst = names.mailbox_name(dst)
+        with self._exclusive():
+            return self._transfer(src, uids, dst, changes, remove=remove)
+
+    def _transfer(
+        self, src: str, uids: Collection[int], dst: str, changes: list[Change], *, remove: bool
+    ) -> dict[int, int]:
+        """COPY (RFC 3501 §6.4.7) or MOVE (RFC 6851): returns source UID -> new UID."""
+
+        def attempt() -> dict[int, int]:
+            with self._exclusive([src, dst]):
+                self._sync_locked(self._box(src).name, changes)
+                self._sync_locked(self._box(dst).name, changes)
+                source, target = self._row(src), self._row(dst)
+                rows = self._index.messages_by_uid(source.id, uids)
+                mapping: dict[int, int] = {}
+                committed = []
+                staged: list[Change] = []
+                try:
+                    with self._index.transaction():
+                        for row in rows:
+                            meta = AppendMeta(row.flags, row.keywords, row.internal_date)
+                            message = self._fmt.copy_message(src, row, dst, meta)
+                            committed.append(message)
+                            uid, modseq = self._index.add_message(target.id, message)
+                            mapping[row.uid] = uid
+                            staged.append(Change(ChangeKind.APPENDED, dst, uid, modseq))
+                except BaseException:
+                    for message in reversed(committed):
+                        self._fmt.discard(dst, message)
+                    raise
+                self._finish(target)
+                if remove and rows:
+                    staged.extend(self._remove(source, rows))
+            changes.extend(staged)
+            return mapping
+
+        return self._retrying(src, attempt)
+
+    def expunge(self, name: str, uids: Collection[int] | None, changes: list[Change]) -> list[int]:
+        name = names.mailbox_name(name)
+        with self._exclusive([name]):
+            self._sync_locked(self._box(name).name, changes)
+            box = self._row(name)
+            rows = self._index.messages(box.id)
+            doomed = [
+                row for row in rows if row.flags & DELETED_BIT and (uids is None or row.uid in uids)
+            ]
+            if not doomed:
+                return []
+            removed = self._remove(box, doomed, rows)
+        changes.extend(removed)
+        return [change.uid for change in removed]
+
+    def _remove(
+        self, box: MailboxRow, doomed: list[MessageRow], every: list[MessageRow] | None = None
+    ) -> list[Change]:
+        """Take messages off the disk, then out of the index (call under the locks)."""
+        if every is None:
+            every = self._index.messages(box.id)
+        gone = {row.uid for row in doomed}
+        kept = [row for row in every if row.uid not in gone]
+        doomed = [row for row in every if row.uid in gone]
+        moves = self._fmt.remove(box.name, doomed, kept)
+        with self._index.transaction():
+            removed = self._index.remove_messages(box.id, sorted(gone))
+            self._index.set_mbox_locations(box.id, moves)
+            state = self._fmt.finish(box.name)
+            if state is not None:
+                self._index.set_sync_state(box.id, state)
+        return [Change(ChangeKind.EXPUNGED, box.name, uid, modseq) for uid, modseq in removed]
+
+
+def _combine(
+    row: MessageRow, bits: int, keywords: frozenset[str], mode: FlagMode
+) -> tuple[int, frozenset[str]]:
+    present = keywords_of(row.keywords)
+    if mode is FlagMode.ADD:
+        return row.flags | bits, present | keywords
+    if mode is FlagMode.REMOVE:
+        return row.flags & ~bits, present - keywords
+    return bits, keywords

@@ -1,0 +1,402 @@
+"""The per-user SQLite index: mailboxes, UIDs, flags, MODSEQ and on-disk locators.
+
+One file per user (``layout.INDEX_FILE``), WAL mode, a busy timeout so that
+several processes can share it. This module is synchronous; the async
+service runs it in worker threads. It owns these invariants:
+
+- ``uidnext`` only grows; a UID is handed out once per UIDVALIDITY
+  (RFC 3501 §2.3.1.1). ``reset_mailbox`` is the only way to start again, and
+  it takes a new UIDVALIDITY.
+- ``highestmodseq`` only grows; every arrival, flag change and expunge takes
+  the next value (RFC 7162 §3.1).
+- Writes happen inside ``transaction()`` (``BEGIN IMMEDIATE``), so that a
+  reader never sees half an operation and two writers serialise.
+
+Locator columns: Maildir rows use ``locator`` (the unique base name, the part
+before ``:``) and ``filename`` (``new/NAME`` or ``cur/NAME:2,FLAGS``); mbox
+rows use ``offset`` (of the ``From`` line), ``data_offset`` (first octet of
+the message), ``stored_size`` (octets on disk, quoted), ``quoted`` (lines
+un-quoted on read) and ``locator`` (``mboxrd.message_tag``, to recognise the
+message after another program touched the file); a message's region on
+disk ends where the next one's ``offset`` (or the file) begins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Collection, Iterator, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from postoffice.core.errors import StoreError
+from postoffice.store.api import SEEN_BIT
+
+SCHEMA_VERSION = "1"
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mailboxes(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    uidvalidity INTEGER NOT NULL,
+    uidnext INTEGER NOT NULL,
+    highestmodseq INTEGER NOT NULL,
+    special_use TEXT,
+    sync_state TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS messages(
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    flags INTEGER NOT NULL,
+    keywords TEXT NOT NULL,
+    internal_date REAL NOT NULL,
+    size INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    locator TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    data_offset INTEGER NOT NULL,
+    stored_size INTEGER NOT NULL,
+    quoted INTEGER NOT NULL,
+    PRIMARY KEY(mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_by_locator ON messages(mailbox_id, locator);
+CREATE TABLE IF NOT EXISTS subscriptions(name TEXT PRIMARY KEY);
+"""
+
+_MESSAGE_COLUMNS = (
+    "uid, flags, keywords, internal_date, size, modseq, locator, filename, "
+    "offset, data_offset, stored_size, quoted"
+)
+
+
+class IndexCorrupt(StoreError):
+    """The index file cannot be used; the caller rebuilds it from disk."""
+
+
+class MailboxRow(NamedTuple):
+    id: int
+    name: str
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    special_use: str | None
+    sync_state: str
+
+
+class MessageRow(NamedTuple):
+    uid: int
+    flags: int
+    keywords: str
+    internal_date: float
+    size: int
+    modseq: int
+    locator: str = ""
+    filename: str = ""
+    offset: int = 0
+    data_offset: int = 0
+    stored_size: int = 0
+    quoted: int = 0
+
+
+class NewMessage(NamedTuple):
+    """A message to register: everything but the UID and MODSEQ, which the index gives."""
+
+    flags: int
+    keywords: str
+    internal_date: float
+    size: int
+    locator: str = ""
+    filename: str = ""
+    offset: int = 0
+    data_offset: int = 0
+    stored_size: int = 0
+    quoted: int = 0
+
+
+class MailIndex:
+    """One user's index (see the module docstring). Not thread-safe: callers serialise."""
+
+    def __init__(self, connection: sqlite3.Connection):
+        self._db = connection
+        self._depth = 0
+
+    @classmethod
+    def open(cls, path: Path, *, durable: bool = True) -> MailIndex:
+        """Open or create the index at ``path``; ``IndexCorrupt`` when it is unusable."""
+        try:
+            db = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise IndexCorrupt(f"cannot open index {path}: {exc}") from exc
+        try:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            db.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed UID survives power loss, so it is never handed out twice.
+            db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            check = db.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise IndexCorrupt(f"index {path} failed its integrity check: {check}")
+            db.executescript(_SCHEMA)
+            version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if version is None:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            elif version[0] != SCHEMA_VERSION:
+                raise IndexCorrupt(f"index {path} has unknown schema version {version[0]}")
+        except sqlite3.Error as exc:
+            db.close()
+            raise IndexCorrupt(f"index {path} is unreadable: {exc}") from exc
+        except IndexCorrupt:
+            db.close()
+            raise
+        return cls(db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._depth = 0
+            self._db.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self._db.execute("COMMIT")
+
+    # -- mailboxes -----------------------------------------------------------
+
+    def mailboxes(self) -> list[MailboxRow]:
+        rows = self._db.execute(
+            "SELECT id, name, uidvalidity, uidnext, highestmodseq, special_use, sync_state "
+            "FROM mailboxes ORDER BY name"
+        ).fetchall()
+        return [MailboxRow(*row) for row in rows]
+
+    def mailbox(self, name: str) -> MailboxRow | None:
+        row = self._db.execute(
+            "SELECT id, name, uidvalidity, uidnext, highestmodseq, special_use, sync_state "
+            "FROM mailboxes WHERE name = ?",
+            (name,),
+        ).fetchone()
+        return MailboxRow(*row) if row else None
+
+    def create_mailbox(
+        self, name: str, uidvalidity: int, special_use: str | None = None
+    ) -> MailboxRow:
+        self._db.execute(
+            "INSERT INTO mailboxes(name, uidvalidity, uidnext, highestmodseq, special_use) "
+            "VALUES (?, ?, 1, 0, ?)",
+            (name, uidvalidity, special_use),
+        )
+        row = self.mailbox(name)
+        assert row is not None
+        return row
+
+    def delete_mailbox(self, mailbox_id: int) -> None:
+        self._db.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
+        self._db.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
+
+    def rename_mailbox(self, mailbox_id: int, new_name: str) -> None:
+        self._db.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (new_name, mailbox_id))
+
+    def set_special_use(self, mailbox_id: int, special_use: str | None) -> None:
+        self._db.execute(
+            "UPDATE mailboxes SET special_use = ? WHERE id = ?", (special_use, mailbox_id)
+        )
+
+    def set_sync_state(self, mailbox_id: int, state: str) -> None:
+        self._db.execute("UPDATE mailboxes SET sync_state = ? WHERE id = ?", (state, mailbox_id))
+
+    def set_uidnext(self, mailbox_id: int, uidnext: int) -> None:
+        """Raise UIDNEXT to at least ``uidnext`` (it never goes down)."""
+        self._db.execute(
+            "UPDATE mailboxes SET uidnext = max(uidnext, ?) WHERE id = ?", (uidnext, mailbox_id)
+        )
+
+    def reset_mailbox(self, mailbox_id: int, uidvalidity: int) -> None:
+        """Forget every message and start UIDs again under a new UIDVALIDITY."""
+        self._db.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
+        self._db.execute(
+            "UPDATE mailboxes SET uidvalidity = ?, uidnext = 1, sync_state = '' WHERE id = ?",
+            (uidvalidity, mailbox_id),
+        )
+
+    # -- messages ------------------------------------------------------------
+
+    def messages(self, mailbox_id: int) -> list[MessageRow]:
+        """Every message of a mailbox, in UID order."""
+        cursor = self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid",
+            (mailbox_id,),
+        )
+        return list(map(MessageRow._make, cursor))
+
+    def summaries(self, mailbox_id: int) -> list[tuple[int, int, str, float, int, int]]:
+        """(uid, flags, keywords, internal_date, size, modseq) of every message, in UID
+        order: what a listing needs, without the locator columns."""
+        return self._db.execute(
+            "SELECT uid, flags, keywords, internal_date, size, modseq FROM messages "
+            "WHERE mailbox_id = ? ORDER BY uid",
+            (mailbox_id,),
+        ).fetchall()
+
+    def message(self, mailbox_id: int, uid: int) -> MessageRow | None:
+        row = self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND uid = ?",
+            (mailbox_id, uid),
+        ).fetchone()
+        return MessageRow._make(row) if row else None
+
+    def messages_by_uid(self, mailbox_id: int, uids: Collection[int]) -> list[MessageRow]:
+        """The existing messages among ``uids``, in UID order (unknown UIDs are skipped).
+
+        A large collection (such as ``range(1, 2**32)`` for IMAP's ``1:*``) is
+        not expanded: the mailbox's rows are filtered by membership instead.
+        """
+        if len(uids) > 1000:
+            return [row for row in self.messages(mailbox_id) if row.uid in uids]
+        wanted = sorted({int(uid) for uid in uids})
+        found: list[MessageRow] = []
+        for start in range(0, len(wanted), 500):
+            batch = wanted[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            cursor = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages "
+                f"WHERE mailbox_id = ? AND uid IN ({marks}) ORDER BY uid",
+                (mailbox_id, *batch),
+            )
+            found.extend(map(MessageRow._make, cursor))
+        return found
+
+    def by_locator(self, mailbox_id: int, locator: str) -> MessageRow | None:
+        row = self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? AND locator = ?",
+            (mailbox_id, locator),
+        ).fetchone()
+        return MessageRow._make(row) if row else None
+
+    def add_message(self, mailbox_id: int, message: NewMessage) -> tuple[int, int]:
+        """Register a message; returns its (uid, modseq). Call inside ``transaction()``."""
+        row = self._db.execute(
+            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1 "
+            "WHERE id = ? RETURNING uidnext - 1, highestmodseq",
+            (mailbox_id,),
+        ).fetchone()
+        if row is None:
+            raise StoreError("mailbox vanished from the index")
+        uid, modseq = int(row[0]), int(row[1])
+        self._db.execute(
+            f"INSERT INTO messages(mailbox_id, {_MESSAGE_COLUMNS}) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                mailbox_id,
+                uid,
+                message.flags,
+                message.keywords,
+                message.internal_date,
+                message.size,
+                modseq,
+                message.locator,
+                message.filename,
+                message.offset,
+                message.data_offset,
+                message.stored_size,
+                message.quoted,
+            ),
+        )
+        return uid, modseq
+
+    def next_modseq(self, mailbox_id: int) -> int:
+        """Take the next MODSEQ of a mailbox. Call inside ``transaction()``."""
+        row = self._db.execute(
+            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ? "
+            "RETURNING highestmodseq",
+            (mailbox_id,),
+        ).fetchone()
+        if row is None:
+            raise StoreError("mailbox vanished from the index")
+        return int(row[0])
+
+    def set_flags(
+        self, mailbox_id: int, uid: int, flags: int, keywords: str, filename: str | None = None
+    ) -> int:
+        """Store new flags for one message with a fresh MODSEQ; returns the MODSEQ."""
+        modseq = self.next_modseq(mailbox_id)
+        if filename is None:
+            self._db.execute(
+                "UPDATE messages SET flags = ?, keywords = ?, modseq = ? "
+                "WHERE mailbox_id = ? AND uid = ?",
+                (flags, keywords, modseq, mailbox_id, uid),
+            )
+        else:
+            self._db.execute(
+                "UPDATE messages SET flags = ?, keywords = ?, modseq = ?, filename = ? "
+                "WHERE mailbox_id = ? AND uid = ?",
+                (flags, keywords, modseq, filename, mailbox_id, uid),
+            )
+        return modseq
+
+    def set_filename(self, mailbox_id: int, uid: int, filename: str) -> None:
+        self._db.execute(
+            "UPDATE messages SET filename = ? WHERE mailbox_id = ? AND uid = ?",
+            (filename, mailbox_id, uid),
+        )
+
+    def set_mbox_locations(self, mailbox_id: int, moves: Sequence[tuple[int, int, int]]) -> None:
+        """Update (uid, offset, data_offset) after an mbox rewrite."""
+        self._db.executemany(
+            "UPDATE messages SET offset = ?, data_offset = ? WHERE mailbox_id = ? AND uid = ?",
+            [(offset, data, mailbox_id, uid) for uid, offset, data in moves],
+        )
+
+    def remove_messages(self, mailbox_id: int, uids: Collection[int]) -> list[tuple[int, int]]:
+        """Delete messages; returns (uid, modseq) for each, one new MODSEQ per expunge."""
+        removed: list[tuple[int, int]] = []
+        for uid in sorted(uids):
+            cursor = self._db.execute(
+                "DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", (mailbox_id, uid)
+            )
+            if cursor.rowcount:
+                removed.append((uid, self.next_modseq(mailbox_id)))
+        return removed
+
+    def move_messages(self, from_id: int, to_id: int) -> None:
+        """Re-home every message of one mailbox in another, keeping UIDs (for RENAME INBOX)."""
+        self._db.execute(
+            "UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?", (to_id, from_id)
+        )
+
+    def totals(self, mailbox_id: int) -> tuple[int, int, int]:
+        """(messages, unseen, octets) of a mailbox, computed by SQLite."""
+        row = self._db.execute(
+            "SELECT count(*), coalesce(sum((flags & ?) = 0), 0), coalesce(sum(size), 0) "
+            "FROM messages WHERE mailbox_id = ?",
+            (SEEN_BIT, mailbox_id),
+        ).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    # -- subscriptions (RFC 3501 §6.3.6: independent of the mailbox's existence) --
+
+    def subscriptions(self) -> list[str]:
+        return [row[0] for row in self._db.execute("SELECT name FROM subscriptions ORDER BY name")]
+
+    def subscribe(self, name: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO subscriptions VALUES (?)", (name,))
+
+    def unsubscribe(self, name: str) -> None:
+        self._db.execute("DELETE FROM subscriptions WHERE name = ?", (name,))

@@ -1,0 +1,378 @@
+"""Maildir and Maildir++ on disk: delivery, flags in file names, scanning.
+
+Sources: D. J. Bernstein, "Using maildir format" (cr.yp.to/proto/maildir.html)
+and the Maildir++ conventions (Courier, also Dovecot's LAYOUT=maildir++).
+
+Invariants:
+- A message becomes visible only by an atomic link (or rename) from ``tmp/``
+  into ``new/`` or ``cur/`` after its data is written and fsync'd; a crash
+  before that leaves at most a file in ``tmp/``, which is never a message.
+  Files in ``tmp/`` older than 36 hours are removed (the spec's rule).
+- A unique name is ``SECONDS.MUSECPPID QCOUNTER RRANDOM.HOST`` (Bernstein's
+  modern recommendation with Dovecot's Q and R fields), so names never clash
+  between processes, threads or hosts; ``/`` and ``:`` in the host name are
+  written ``\\057`` and ``\\072`` as the spec asks.
+- Flags live in the name's info ``:2,LETTERS`` (letters sorted in ASCII
+  order: D draft, F flagged, P passed, R replied, S seen, T trashed); setting
+  flags renames the file within ``cur/``. Letters we do not map (P, Dovecot's
+  lower-case keyword letters) are kept. Keywords live only in the index.
+- The message bytes are stored exactly as given; size = file size.
+- Folder ``a/b`` is the directory ``.a.b`` holding its own cur/new/tmp and a
+  ``maildirfolder`` marker file (Maildir++). A folder is deleted by renaming
+  it to ``..postoffice-deleted-*`` first (which can never be a folder name,
+  since encoded names never start with a dot), then removing that tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from postoffice.core.errors import MailboxNameError, StoreError
+from postoffice.store import names
+from postoffice.store.api import FLAG_BITS
+from postoffice.store.backend import AppendMeta, MessageGone, ScanResult
+from postoffice.store.fileio import (
+    FileReader,
+    MessageSource,
+    fsync_dir,
+    source_chunks,
+    write_all,
+)
+from postoffice.store.index import MessageRow, NewMessage
+from postoffice.store.layout import UserPaths
+
+INFO = ":2,"
+# Bernstein's info letters for the IMAP system flags.
+LETTER_OF_FLAG = {
+    "\\Draft": "D",
+    "\\Flagged": "F",
+    "\\Answered": "R",
+    "\\Seen": "S",
+    "\\Deleted": "T",
+}
+_BIT_OF_LETTER = {letter: FLAG_BITS[flag] for flag, letter in LETTER_OF_FLAG.items()}
+TMP_MAX_AGE = 36 * 3600
+# A directory mtime this recent may still change within the same tick.
+_UNSTABLE_SECONDS = 2.0
+_DELETED_PREFIX = "..postoffice-deleted-"
+_counter = itertools.count(1)
+
+
+def _host() -> str:
+    return socket.gethostname().replace("/", "\\057").replace(":", "\\072") or "localhost"
+
+
+_HOST = _host()
+
+
+def unique_name() -> str:
+    now = time.time()
+    seconds = int(now)
+    micro = int((now - seconds) * 1_000_000)
+    return f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}R{secrets.token_hex(8)}.{_HOST}"
+
+
+def split_name(filename: str) -> tuple[str, int, str]:
+    """A file name -> (unique base, flag bits, letters we do not map)."""
+    base, sep, info = filename.partition(INFO)
+    if not sep:
+        return filename.partition(":")[0], 0, ""
+    bits = 0
+    other = []
+    for letter in info:
+        bit = _BIT_OF_LETTER.get(letter)
+        if bit is None:
+            other.append(letter)
+        else:
+            bits |= bit
+    return base, bits, "".join(other)
+
+
+def info_name(base: str, bits: int, other: str = "") -> str:
+    """``base:2,LETTERS`` with the letters in ASCII order (as mutt and Dovecot expect)."""
+    letters = {letter for letter, bit in _BIT_OF_LETTER.items() if bits & bit}
+    letters.update(other)
+    return base + INFO + "".join(sorted(letters))
+
+
+@dataclass
+class PreparedMessage:
+    folder: Path
+    base: str
+    tmp: Path
+    size: int
+
+
+class MaildirFormat:
+    """The ``FolderFormat`` for Maildir++ (see ``backend.FolderFormat``)."""
+
+    sync_before_append = False
+
+    def __init__(self, paths: UserPaths, *, fsync: bool = True):
+        self._paths = paths
+        self._fsync = fsync
+        self._dirty: set[Path] = set()
+
+    def folder(self, name: str) -> Path:
+        return self._paths.maildir_folder(name)
+
+    def folder_exists(self, name: str) -> bool:
+        return (self.folder(name) / "cur").is_dir()
+
+    def discover(self) -> list[str]:
+        found = [names.INBOX]
+        for entry in os.scandir(self._paths.mail_dir):
+            if not entry.name.startswith(".") or entry.name.startswith(".."):
+                continue
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            if not os.path.isdir(os.path.join(entry.path, "cur")):
+                continue
+            try:
+                parts = [names.decode_component(p) for p in entry.name[1:].split(".")]
+                name = names.mailbox_name(names.SEPARATOR.join(parts))
+            except MailboxNameError:
+                continue  # not a folder we can name safely: leave it alone
+            if self.folder(name).name == entry.name:
+                found.append(name)
+        return found
+
+    def create_folder(self, name: str) -> None:
+        folder = self.folder(name)
+        make_maildir(folder, subfolder=not names.is_inbox(name))
+        if self._fsync:
+            fsync_dir(folder)
+            fsync_dir(folder.parent)
+
+    def delete_folder(self, name: str) -> None:
+        folder = self.folder(name)
+        if not folder.exists():
+            return
+        doomed = folder.with_name(_DELETED_PREFIX + secrets.token_hex(8))
+        os.rename(folder, doomed)
+        if self._fsync:
+            fsync_dir(folder.parent)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def rename_folders(self, pairs: Sequence[tuple[str, str]]) -> None:
+        moves = [(self.folder(old), self.folder(new)) for old, new in pairs]
+        for _, target in moves:
+            if target.exists():
+                raise StoreError(f"cannot rename: {target.name} already exists on disk")
+        for source, target in moves:
+            if source.exists():
+                os.rename(source, target)
+        if self._fsync:
+            fsync_dir(self._paths.mail_dir)
+
+    @contextlib.contextmanager
+    def locked(self, names: Sequence[str]) -> Iterator[None]:
+        # Maildir needs no lock against other programs: every change is a rename.
+        yield
+
+    def fingerprint(self, name: str) -> str:
+        folder = self.folder(name)
+        try:
+            new = os.stat(folder / "new")
+            cur = os.stat(folder / "cur")
+        except FileNotFoundError:
+            return ""
+        if time.time() - max(new.st_mtime, cur.st_mtime) < _UNSTABLE_SECONDS:
+            return ""
+        return f"{new.st_ino}:{new.st_mtime_ns}:{cur.st_ino}:{cur.st_mtime_ns}"
+
+    def scan(self, name: str, known: list[MessageRow], state: str) -> ScanResult:
+        folder = self.folder(name)
+        result = ScanResult(state=self.fingerprint(name))
+        on_disk: dict[str, str] = {}
+        for sub in ("cur", "new"):  # cur first: it wins if a name is in both
+            with contextlib.suppress(FileNotFoundError), os.scandir(folder / sub) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    base = entry.name.partition(":")[0]
+                    on_disk.setdefault(base, f"{sub}/{entry.name}")
+        for row in known:
+            filename = on_disk.pop(row.locator, None)
+            if filename is None:
+                result.gone.append(row.uid)
+            elif filename != row.filename:
+                bits: int | None = None
+                if filename.startswith("cur/"):
+                    bits = split_name(filename[4:])[1]
+                    if bits == row.flags:
+                        bits = None
+                result.renamed.append((row.uid, filename, bits))
+        for base, filename in sorted(on_disk.items(), key=lambda item: item[1][4:]):
+            try:
+                st = os.stat(folder / filename)
+            except FileNotFoundError:
+                continue
+            bits = split_name(filename[4:])[1] if filename.startswith("cur/") else 0
+            result.new.append(
+                NewMessage(
+                    flags=bits,
+                    keywords="",
+                    internal_date=st.st_mtime,
+                    size=st.st_size,
+                    locator=base,
+                    filename=filename,
+                )
+            )
+        return result
+
+    def prepare(self, name: str, source: MessageSource, meta: AppendMeta) -> PreparedMessage:
+        folder = self.folder(name)
+        base = unique_name()
+        tmp = folder / "tmp" / base
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        size = 0
+        try:
+            try:
+                next_chunk = source_chunks(source)
+                while chunk := next_chunk():
+                    write_all(fd, chunk)
+                    size += len(chunk)
+                if self._fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.utime(tmp, (meta.internal_date, meta.internal_date))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return PreparedMessage(folder, base, tmp, size)
+
+    def commit(self, name: str, prepared: object, meta: AppendMeta) -> NewMessage:
+        assert isinstance(prepared, PreparedMessage)
+        if meta.flags:
+            filename = "cur/" + info_name(prepared.base, meta.flags)
+        else:
+            filename = "new/" + prepared.base
+        target = prepared.folder / filename
+        # Bernstein: link() into new/ (it fails rather than overwrite), then unlink tmp/.
+        try:
+            os.link(prepared.tmp, target)
+            os.unlink(prepared.tmp)
+        except PermissionError:
+            os.rename(prepared.tmp, target)  # file systems without hard links
+        return NewMessage(
+            flags=meta.flags,
+            keywords=meta.keywords,
+            internal_date=meta.internal_date,
+            size=prepared.size,
+            locator=prepared.base,
+            filename=filename,
+        )
+
+    def durable(self, name: str, message: NewMessage) -> None:
+        if self._fsync:
+            fsync_dir(self.folder(name) / message.filename.partition("/")[0])
+
+    def discard(self, name: str, message: NewMessage) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.folder(name) / message.filename)
+
+    def abandon(self, prepared: object) -> None:
+        assert isinstance(prepared, PreparedMessage)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(prepared.tmp)
+
+    def copy_message(self, src: str, row: MessageRow, dst: str, meta: AppendMeta) -> NewMessage:
+        source = self.folder(src) / row.filename
+        target_folder = self.folder(dst)
+        base = unique_name()
+        if meta.flags:
+            filename = "cur/" + info_name(base, meta.flags)
+        else:
+            filename = "new/" + base
+        try:
+            os.link(source, target_folder / filename)
+        except FileNotFoundError as exc:
+            raise MessageGone(f"message {row.uid} is no longer on disk") from exc
+        except OSError:
+            # No hard link possible (other file system, link limit): copy the bytes.
+            with open(source, "rb") as stream:
+                prepared = self.prepare(dst, stream, meta)
+            message = self.commit(dst, prepared, meta)
+            self._dirty.add(target_folder / filename.partition("/")[0])
+            return message
+        self._dirty.add(target_folder / filename.partition("/")[0])
+        return NewMessage(
+            flags=meta.flags,
+            keywords=meta.keywords,
+            internal_date=meta.internal_date,
+            size=row.size,
+            locator=base,
+            filename=filename,
+        )
+
+    def set_flags(self, name: str, row: MessageRow, flags: int) -> str | None:
+        base, _, other = split_name(row.filename.partition("/")[2])
+        filename = "cur/" + info_name(base, flags, other)
+        if filename == row.filename:
+            return None
+        folder = self.folder(name)
+        try:
+            os.rename(folder / row.filename, folder / filename)
+        except FileNotFoundError as exc:
+            raise MessageGone(f"message {row.uid} was moved or removed by another program") from exc
+        self._dirty.add(folder / "cur")
+        return filename
+
+    def remove(
+        self, name: str, doomed: list[MessageRow], kept: list[MessageRow]
+    ) -> list[tuple[int, int, int]]:
+        folder = self.folder(name)
+        for row in doomed:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(folder / row.filename)
+            self._dirty.add(folder / row.filename.partition("/")[0])
+        return []
+
+    def open_reader(self, name: str, row: MessageRow) -> FileReader:
+        try:
+            fd = os.open(self.folder(name) / row.filename, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as exc:
+            raise MessageGone(f"message {row.uid} was moved or removed by another program") from exc
+        return FileReader(fd, row.size)
+
+    def finish(self, name: str) -> str | None:
+        dirty, self._dirty = self._dirty, set()
+        if self._fsync:
+            for path in dirty:
+                with contextlib.suppress(FileNotFoundError):
+                    fsync_dir(path)
+        return None
+
+    def clean_tmp(self, name: str, now: float) -> None:
+        """Remove files in ``tmp/`` not touched for 36 hours (Bernstein's rule)."""
+        tmp = self.folder(name) / "tmp"
+        with contextlib.suppress(FileNotFoundError), os.scandir(tmp) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    st = entry.stat(follow_symlinks=False)
+                    touched = max(st.st_atime, st.st_mtime)
+                    if entry.is_file(follow_symlinks=False) and now - touched > TMP_MAX_AGE:
+                        os.unlink(entry.path)
+
+
+def make_maildir(folder: Path, *, subfolder: bool) -> None:
+    """Create cur/new/tmp (and the Maildir++ ``maildirfolder`` marker for a subfolder)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for sub in ("cur", "new", "tmp"):
+        (folder / sub).mkdir(mode=0o700, exist_ok=True)
+    if subfolder:
+        marker = folder / "maildirfolder"
+        if not marker.exists():
+            marker.touch(mode=0o600)

@@ -1,0 +1,296 @@
+"""The async face of the file stores: ``FileMailStore`` and ``StoreFactory``.
+
+Owns two rules:
+- The event loop never blocks on the disk: every engine call (file I/O,
+  fsync, SQLite, lock waits) runs in a worker thread (``asyncio.to_thread``).
+- Foreign exceptions are translated here, at one boundary (DESIGN.md §6):
+  ``OSError``, ``sqlite3.Error`` and anything a message source raises leave
+  as ``StoreError`` (with the original as ``__cause__``); our own
+  ``PostofficeError`` subclasses (``StoreError``, ``MailboxNameError``) pass
+  unchanged.
+Changes an operation made (including those a sync discovered) are
+published on the factory's ``ChangeHub`` after the operation, even when it
+failed part way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from datetime import datetime
+from types import TracebackType
+from typing import Any, TypeVar
+
+from postoffice.core.address import Address, parse_address
+from postoffice.core.clock import Clock, SystemClock
+from postoffice.core.errors import AddressError, PostofficeError, StoreError
+from postoffice.store import names
+from postoffice.store.api import (
+    Change,
+    FlagMode,
+    MailboxInfo,
+    MailboxStatus,
+    MessageInfo,
+    flag_bits,
+    keyword_set,
+)
+from postoffice.store.backend import AppendMeta
+from postoffice.store.changes import ChangeHub, ChangeSubscription
+from postoffice.store.convert import timestamp_of
+from postoffice.store.engine import UserEngine
+from postoffice.store.fileio import MessageSource
+from postoffice.store.layout import StoreLayout, UserPaths
+from postoffice.store.locking import DEFAULT_TIMEOUT
+
+T = TypeVar("T")
+
+
+def _translate(exc: BaseException, what: str) -> BaseException:
+    if isinstance(exc, PostofficeError | asyncio.CancelledError):
+        return exc
+    if isinstance(exc, Exception):
+        error = StoreError(f"{what} failed: {exc.__class__.__name__}: {exc}")
+        error.__cause__ = exc
+        return error
+    return exc
+
+
+class FileMailStore:
+    """One user's mailboxes in Maildir or mbox (implements ``api.MailStore``)."""
+
+    def __init__(self, engine: UserEngine, hub: ChangeHub, clock: Clock):
+        self._engine = engine
+        self._hub = hub
+        self._clock = clock
+        self._user = str(engine.paths.mail_dir)
+
+    @property
+    def paths(self) -> UserPaths:
+        return self._engine.paths
+
+    async def _run(self, what: str, function: Callable[..., T], *args: Any) -> T:
+        changes: list[Change] = []
+        try:
+            return await asyncio.to_thread(function, *args, changes)
+        except BaseException as exc:
+            translated = _translate(exc, what)
+            if translated is exc:
+                raise
+            raise translated from exc
+        finally:
+            self._hub.publish(self._user, changes)
+
+    async def __aenter__(self) -> FileMailStore:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._engine.close)
+
+    # -- mailboxes --------------------------------------------------------------
+
+    async def list_mailboxes(self) -> list[MailboxInfo]:
+        return await self._run("list", self._engine.list_mailboxes)
+
+    async def create_mailbox(self, name: str, special_use: str | None = None) -> None:
+        await self._run("create", self._engine.create_mailbox, name, special_use)
+
+    async def delete_mailbox(self, name: str) -> None:
+        await self._run("delete", self._engine.delete_mailbox, name)
+
+    async def rename_mailbox(self, old: str, new: str) -> None:
+        await self._run("rename", self._engine.rename_mailbox, old, new)
+
+    async def subscribe(self, name: str) -> None:
+        await self._run("subscribe", self._engine.subscribe, name)
+
+    async def unsubscribe(self, name: str) -> None:
+        await self._run("unsubscribe", self._engine.unsubscribe, name)
+
+    async def subscriptions(self) -> list[str]:
+        return await self._run("subscriptions", self._engine.subscriptions)
+
+    async def status(self, name: str) -> MailboxStatus:
+        return await self._run("status", self._engine.status, name)
+
+    async def messages(self, name: str) -> list[MessageInfo]:
+        return await self._run("listing messages", self._engine.messages, name)
+
+    # -- messages -----------------------------------------------------------------
+
+    async def append(
+        self,
+        name: str,
+        data: MessageSource,
+        flags: Iterable[str] = (),
+        keywords: Iterable[str] = (),
+        internal_date: datetime | None = None,
+        *,
+        sender: str = "",
+    ) -> int:
+        """Store a message; returns its UID. A stream is copied in chunks."""
+        meta = AppendMeta(
+            flags=flag_bits(flags),
+            keywords=" ".join(sorted(keyword_set(keywords))),
+            internal_date=(
+                timestamp_of(internal_date) if internal_date is not None else self._clock.now()
+            ),
+            sender=sender,
+        )
+        return await self._run("append", self._engine.append, name, data, meta)
+
+    async def deliver(
+        self, data: MessageSource, sender: str = "", internal_date: datetime | None = None
+    ) -> int:
+        """Local delivery: append to INBOX (``sender`` goes in the mbox ``From`` line)."""
+        return await self.append(names.INBOX, data, internal_date=internal_date, sender=sender)
+
+    async def read(self, name: str, uid: int, start: int = 0, length: int | None = None) -> bytes:
+        """Octets ``[start, start + length)`` of a message (to its end without ``length``)."""
+        if start < 0 or (length is not None and length < 0):
+            raise StoreError("a byte range cannot be negative")
+        reader = await self._run("read", self._engine.open_message, name, uid)
+        try:
+            wanted = reader.size - start if length is None else length
+            return await self._run("read", _reader_call(reader.read, start, wanted))
+        finally:
+            reader.close()
+
+    async def iter_bytes(
+        self,
+        name: str,
+        uid: int,
+        start: int = 0,
+        end: int | None = None,
+        chunk_size: int = 65536,
+    ) -> AsyncIterator[bytes]:
+        """Stream octets ``[start, end)`` of a message in chunks of at most ``chunk_size``."""
+        if start < 0 or (end is not None and end < 0) or chunk_size <= 0:
+            raise StoreError("invalid byte range or chunk size")
+        reader = await self._run("read", self._engine.open_message, name, uid)
+        try:
+            chunks = reader.chunks(start, reader.size if end is None else end, chunk_size)
+            while True:
+                chunk = await self._run("read", _reader_call(next, chunks, b""))
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            reader.close()
+
+    async def store_flags(
+        self,
+        name: str,
+        uids: Collection[int],
+        flags: Iterable[str] = (),
+        keywords: Iterable[str] = (),
+        mode: FlagMode = FlagMode.ADD,
+    ) -> list[MessageInfo]:
+        """Change flags (RFC 3501 §6.4.6); returns the messages' new state, in UID order."""
+        bits = flag_bits(flags)
+        words = keyword_set(keywords)
+        return await self._run(
+            "store", self._engine.store_flags, name, _uid_set(uids), bits, words, FlagMode(mode)
+        )
+
+    async def copy(self, src: str, uids: Collection[int], dst: str) -> dict[int, int]:
+        return await self._run(
+            "copy", functools.partial(self._engine.copy, remove=False), src, _uid_set(uids), dst
+        )
+
+    async def move(self, src: str, uids: Collection[int], dst: str) -> dict[int, int]:
+        return await self._run(
+            "move", functools.partial(self._engine.copy, remove=True), src, _uid_set(uids), dst
+        )
+
+    async def expunge(self, name: str, uids: Collection[int] | None = None) -> list[int]:
+        """Remove messages flagged ``\\Deleted`` (only among ``uids`` when given)."""
+        wanted = None if uids is None else _uid_set(uids)
+        return await self._run("expunge", self._engine.expunge, name, wanted)
+
+    def changes(self, name: str | None = None) -> ChangeSubscription:
+        """Subscribe to this user's changes (of one mailbox, or all with None)."""
+        mailbox = None if name is None else names.mailbox_name(name)
+        return self._hub.subscribe(self._user, mailbox)
+
+
+def _uid_set(uids: Collection[int]) -> Collection[int]:
+    """UIDs as given when they are a ``range`` (cheap membership), else a frozen copy."""
+    return uids if isinstance(uids, range) else frozenset(int(uid) for uid in uids)
+
+
+def _reader_call(function: Callable[..., T], *args: Any) -> Callable[[list[Change]], T]:
+    def call(changes: list[Change]) -> T:
+        return function(*args)
+
+    return call
+
+
+class StoreFactory:
+    """Opens user stores of one layout; stores from one factory share a change hub."""
+
+    def __init__(
+        self,
+        layout: StoreLayout,
+        *,
+        clock: Clock | None = None,
+        hub: ChangeHub | None = None,
+        lock_timeout: float = DEFAULT_TIMEOUT,
+    ):
+        self.layout = layout
+        self.clock: Clock = clock or SystemClock()
+        self.hub = hub or ChangeHub()
+        self._lock_timeout = lock_timeout
+
+    def address(self, address: Address | str) -> Address:
+        if isinstance(address, Address):
+            return address
+        try:
+            return parse_address(address, default_domain=self.layout.primary_domain)
+        except AddressError as exc:
+            raise StoreError(f"cannot open a store for {address!r}: {exc}") from exc
+
+    def paths(self, address: Address | str) -> UserPaths:
+        """Where the user's mail lives (validated; nothing is created)."""
+        return self.layout.user(self.address(address))
+
+    async def open(self, address: Address | str, *, create: bool = True) -> FileMailStore:
+        """Open a user's store; with ``create`` a new user is provisioned (INBOX and the
+        RFC 6154 special-use folders Sent, Drafts, Trash, Junk, Archive)."""
+        engine = UserEngine(
+            self.layout, self.address(address), self.clock, lock_timeout=self._lock_timeout
+        )
+        try:
+            await asyncio.to_thread(engine.open, create=create)
+        except BaseException as exc:
+            engine.close()
+            translated = _translate(exc, "opening the store")
+            if translated is exc:
+                raise
+            raise translated from exc
+        return FileMailStore(engine, self.hub, self.clock)
+
+    async def provision(self, address: Address | str) -> None:
+        """Create a user's mail directory, index and standard folders (idempotent)."""
+        store = await self.open(address, create=True)
+        await store.close()
+
+
+async def open_store(
+    layout: StoreLayout,
+    address: Address | str,
+    *,
+    hub: ChangeHub | None = None,
+    clock: Clock | None = None,
+    create: bool = True,
+) -> FileMailStore:
+    """Open one user's store (a shortcut for ``StoreFactory(layout).open(address)``)."""
+    return await StoreFactory(layout, clock=clock, hub=hub).open(address, create=create)

@@ -1,0 +1,229 @@
+"""Maildir specifics: delivery steps, flags in file names, other programs' changes."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from postoffice.core.errors import StoreError
+from postoffice.store import ChangeKind, FlagMode, StoreFactory, StoreLayout
+from postoffice.store.maildir import MaildirFormat, info_name, split_name, unique_name
+from tests.store.conftest import ALICE, DOMAIN
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> StoreLayout:
+    return StoreLayout(tmp_path / "data", "maildir", DOMAIN)
+
+
+def files(folder: Path, sub: str) -> list[str]:
+    return sorted(os.listdir(folder / sub))
+
+
+def age(path: Path, seconds: float) -> None:
+    """Make a directory look untouched for ``seconds`` (so the cheap check trusts it)."""
+    past = time.time() - seconds
+    os.utime(path, (past, past))
+
+
+async def test_layout_on_disk(factory: StoreFactory, tmp_path: Path) -> None:
+    async with await factory.open(ALICE) as store:
+        user = tmp_path / "data" / "mail" / DOMAIN / "alice"
+        assert store.paths.mail_dir == user
+        for sub in ("cur", "new", "tmp"):
+            assert (user / sub).is_dir()
+        for folder in (".Sent", ".Drafts", ".Trash", ".Junk", ".Archive"):
+            assert (user / folder / "cur").is_dir()
+            assert (user / folder / "maildirfolder").is_file()
+        assert (user / "postoffice-index.sqlite3").is_file()
+        await store.create_mailbox("a.b/c")
+        assert (user / ".a%2Eb.c" / "new").is_dir()
+        uid = await store.append("INBOX", b"plain")
+        (name,) = files(user, "new")
+        assert (user / "new" / name).read_bytes() == b"plain"
+        assert files(user, "tmp") == []
+        assert uid == 1
+
+
+async def test_flags_live_in_the_file_name(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        inbox = store.paths.mail_dir
+        await store.append("INBOX", b"x", flags=["\\Seen", "\\Flagged"])
+        (name,) = files(inbox, "cur")
+        assert name.endswith(":2,FS")
+        await store.store_flags("INBOX", [1], ["\\Answered", "\\Deleted", "\\Draft"])
+        (name,) = files(inbox, "cur")
+        assert name.endswith(":2,DFRST")
+        await store.store_flags("INBOX", [1], [], mode=FlagMode.REPLACE)
+        (name,) = files(inbox, "cur")
+        assert name.endswith(":2,")
+        # Keywords alone do not rename the file.
+        await store.store_flags("INBOX", [1], [], ["$Work"])
+        assert files(inbox, "cur") == [name]
+        assert files(inbox, "new") == []
+
+
+async def test_other_programs_flags_are_read_and_kept(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        inbox = store.paths.mail_dir
+        await store.append("INBOX", b"x")
+        await store.messages("INBOX")
+        (name,) = files(inbox, "new")
+        feed = store.changes("INBOX")
+        # mutt moves the message to cur/, marks it seen and "passed" (P, no IMAP flag).
+        os.rename(inbox / "new" / name, inbox / "cur" / f"{name}:2,PS")
+        (info,) = await store.messages("INBOX")
+        assert info.flags == {"\\Seen"}
+        assert info.modseq == 2
+        change = await anext(feed)
+        assert (change.kind, change.uid, change.flags) == (
+            ChangeKind.FLAGS,
+            1,
+            frozenset({"\\Seen"}),
+        )
+        await store.store_flags("INBOX", [1], ["\\Flagged"])
+        assert files(inbox, "cur") == [f"{name}:2,FPS"]
+        assert await store.read("INBOX", 1) == b"x"
+        feed.close()
+
+
+async def test_other_programs_mail_is_picked_up(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        inbox = store.paths.mail_dir
+        await store.append("INBOX", b"ours")
+        assert len(await store.messages("INBOX")) == 1
+        feed = store.changes("INBOX")
+        (inbox / "new" / "1700000000.M1P1.elsewhere").write_bytes(b"dropped in new")
+        (inbox / "cur" / "1700000001.M1P1.elsewhere:2,S").write_bytes(b"dropped in cur")
+        infos = await store.messages("INBOX")
+        assert [i.uid for i in infos] == [1, 2, 3]
+        assert infos[2].flags == {"\\Seen"}
+        assert await store.read("INBOX", 2) == b"dropped in new"
+        assert await store.read("INBOX", 3) == b"dropped in cur"
+        assert [(await anext(feed)).uid for _ in range(2)] == [2, 3]
+        # Deleted by another program: expunged, and the UID is not reused.
+        os.unlink(inbox / "new" / "1700000000.M1P1.elsewhere")
+        assert [i.uid for i in await store.messages("INBOX")] == [1, 3]
+        change = await anext(feed)
+        assert (change.kind, change.uid) == (ChangeKind.EXPUNGED, 2)
+        with pytest.raises(StoreError):
+            await store.read("INBOX", 2)
+        assert await store.append("INBOX", b"again") == 4
+        feed.close()
+
+
+async def test_a_file_in_tmp_is_not_a_message(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        inbox = store.paths.mail_dir
+        # A delivery that crashed between tmp/ and new/.
+        (inbox / "tmp" / "1700000000.M1P99.host").write_bytes(b"half written")
+        assert await store.messages("INBOX") == []
+        assert (await store.status("INBOX")).messages == 0
+
+
+async def test_failure_before_new_leaves_nothing_visible(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await factory.open(ALICE)
+    inbox = store.paths.mail_dir
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise OSError("power cut between tmp and new")
+
+    monkeypatch.setattr(os, "link", crash)
+    with pytest.raises(StoreError, match="power cut"):
+        await store.append("INBOX", b"lost in transit")
+    monkeypatch.undo()
+    assert files(inbox, "tmp") == []
+    assert files(inbox, "new") == []
+    assert await store.messages("INBOX") == []
+    assert await store.append("INBOX", b"fine") == 1
+    await store.close()
+
+
+async def test_old_tmp_files_are_cleaned_on_open(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        tmp = store.paths.mail_dir / "tmp"
+    old, young = tmp / "old.M1P1.host", tmp / "young.M1P1.host"
+    old.write_bytes(b"x")
+    young.write_bytes(b"y")
+    past = time.time() - 37 * 3600
+    os.utime(old, (past, past))
+    async with await factory.open(ALICE):
+        pass
+    assert not old.exists()
+    assert young.exists()
+
+
+async def test_nothing_is_rescanned_when_nothing_changed(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await factory.open(ALICE)
+    inbox = store.paths.mail_dir
+    for n in range(3):
+        await store.append("INBOX", b"m%d" % n)
+    age(inbox / "new", 60)
+    age(inbox / "cur", 60)
+    scans = []
+    original = MaildirFormat.scan
+
+    def counting(self: MaildirFormat, *args: object) -> object:
+        scans.append(1)
+        return original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MaildirFormat, "scan", counting)
+    assert len(await store.messages("INBOX")) == 3
+    assert len(scans) == 1  # the first look after our own appends
+    for _ in range(3):
+        assert len(await store.messages("INBOX")) == 3
+        await store.status("INBOX")
+    assert len(scans) == 1
+    (inbox / "new" / "1700000000.M2P2.other").write_bytes(b"new one")
+    age(inbox / "new", 30)
+    assert len(await store.messages("INBOX")) == 4
+    assert len(scans) == 2
+    await store.close()
+
+
+async def test_nested_mailboxes_can_all_hold_mail(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        await store.create_mailbox("Lists")
+        await store.create_mailbox("Lists/debian")
+        await store.append("Lists", b"parent")
+        await store.append("Lists/debian", b"child")
+        boxes = {b.name: b for b in await store.list_mailboxes()}
+        assert boxes["Lists"].selectable and boxes["Lists"].has_children
+        await store.delete_mailbox("Lists")
+        boxes = {b.name: b for b in await store.list_mailboxes()}
+        assert not boxes["Lists"].selectable
+        assert await store.read("Lists/debian", 1) == b"child"
+
+
+async def test_folders_made_by_other_programs_are_found(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        folder = store.paths.mail_dir / ".Lists.postfix-users"
+        for sub in ("cur", "new", "tmp"):
+            (folder / sub).mkdir(parents=True)
+        (folder / "new" / "1.M1P1.h").write_bytes(b"list mail")
+        boxes = {b.name for b in await store.list_mailboxes()}
+        assert "Lists/postfix-users" in boxes
+        assert await store.read("Lists/postfix-users", 1) == b"list mail"
+        # A folder removed behind our back disappears from the list.
+        for sub in ("cur", "new", "tmp"):
+            for entry in (folder / sub).iterdir():
+                entry.unlink()
+            (folder / sub).rmdir()
+        folder.rmdir()
+        assert "Lists/postfix-users" not in {b.name for b in await store.list_mailboxes()}
+
+
+def test_unique_names_and_info() -> None:
+    names = {unique_name() for _ in range(1000)}
+    assert len(names) == 1000
+    assert all(":" not in n and "/" not in n for n in names)
+    assert info_name("base", 0b11111) == "base:2,DFRST"
+    assert split_name("base:2,PSa") == ("base", 0b10000, "Pa")
+    assert split_name("base") == ("base", 0, "")

@@ -1,0 +1,222 @@
+"""mbox specifics: spool paths, the bytes on disk, locks, failures, other programs."""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from postoffice.core.errors import StoreError
+from postoffice.store import ChangeKind, StoreFactory, StoreLayout
+from postoffice.store.index import MailIndex
+from tests.store.conftest import ALICE, DOMAIN, TRICKY
+
+
+@pytest.fixture
+def layout(tmp_path: Path) -> StoreLayout:
+    return StoreLayout(tmp_path / "data", "mbox", DOMAIN)
+
+
+async def test_spool_paths(factory: StoreFactory, tmp_path: Path) -> None:
+    spool = tmp_path / "data" / "spool" / "mail"
+    async with await factory.open(ALICE) as store:
+        assert store.paths.mbox_inbox == spool / "alice"
+        await store.deliver(b"x")
+        assert (spool / "alice").stat().st_size > 0
+        assert (store.paths.mail_dir / "Sent").is_file()
+    # A virtual domain's user gets LOCAL@DOMAIN, so the two alices never share a file.
+    async with await factory.open("Alice@other.test") as other:
+        assert other.paths.mbox_inbox == spool / "alice@other.test"
+        await other.deliver(b"y")
+        assert await other.read("INBOX", 1) == b"y"
+    assert sorted(os.listdir(spool)) == ["alice", "alice@other.test"]
+
+
+async def test_bytes_on_disk_are_mboxrd(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        await store.deliver(TRICKY[2], sender="bob@example.net")
+        await store.deliver(b"no newline")
+        raw = store.paths.mbox_inbox.read_bytes()
+    first, second = raw.split(b"\n\nFrom ")
+    assert first.startswith(b"From bob@example.net ")
+    # ">>>From" without a space is no From line and stays as it is.
+    assert first.endswith(b"\n\n>From here on\n>>From quoted\n>>>From twice\n>>>From\n>From ")
+    assert second.startswith(b"MAILER-DAEMON ")
+    assert second.endswith(b"\nno newline\n\n")
+
+
+async def test_failed_append_is_truncated_back(factory: StoreFactory) -> None:
+    class Broken(io.RawIOBase):
+        sent = 0
+
+        def read(self, size: int = -1, /) -> bytes:
+            self.sent += 1
+            if self.sent == 4:
+                raise RuntimeError("client went away")
+            return b"line\nFrom line\n" * 100
+
+    async with await factory.open(ALICE) as store:
+        await store.deliver(b"first")
+        before = store.paths.mbox_inbox.read_bytes()
+        with pytest.raises(StoreError, match="client went away"):
+            await store.deliver(Broken())
+        assert store.paths.mbox_inbox.read_bytes() == before
+        assert not store.paths.mbox_inbox.with_name("alice.lock").exists()
+        assert await store.deliver(b"second") == 2
+        assert [await store.read("INBOX", uid) for uid in (1, 2)] == [b"first", b"second"]
+
+
+async def test_index_failure_truncates_the_append(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await factory.open(ALICE) as store:
+        await store.deliver(b"first")
+        before = store.paths.mbox_inbox.read_bytes()
+
+        def refuse(*args: object) -> None:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(MailIndex, "add_message", refuse)
+        with pytest.raises(StoreError, match="database is locked"):
+            await store.deliver(b"never")
+        monkeypatch.undo()
+        assert store.paths.mbox_inbox.read_bytes() == before
+        assert [m.uid for m in await store.messages("INBOX")] == [1]
+
+
+async def test_other_programs_appends_are_picked_up(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        await store.deliver(b"ours\n")
+        feed = store.changes("INBOX")
+        with open(store.paths.mbox_inbox, "ab") as spool:
+            spool.write(
+                b"From procmail@example.net Sat Jan  6 10:00:00 2024\n"
+                b"Subject: theirs\n\n>From quoted\nbody\n\n"
+            )
+        infos = await store.messages("INBOX")
+        assert [i.uid for i in infos] == [1, 2]
+        assert await store.read("INBOX", 2) == b"Subject: theirs\n\nFrom quoted\nbody\n"
+        assert infos[1].size == len(b"Subject: theirs\n\nFrom quoted\nbody\n")
+        assert infos[1].internal_date.isoformat() == "2024-01-06T10:00:00+00:00"
+        change = await anext(feed)
+        assert (change.kind, change.uid) == (ChangeKind.APPENDED, 2)
+        # Our next append lands after theirs.
+        assert await store.deliver(b"ours again") == 3
+        assert await store.read("INBOX", 3) == b"ours again"
+        feed.close()
+
+
+async def test_external_rewrite_bumps_uidvalidity(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        for n in range(3):
+            await store.deliver(b"message %d\n" % n)
+        old = await store.status("INBOX")
+        feed = store.changes("INBOX")
+        # Another program deletes the first message by rewriting the file.
+        path = store.paths.mbox_inbox
+        raw = path.read_bytes()
+        path.write_bytes(raw[raw.index(b"\nFrom ", 1) + 1 :])
+        new = await store.status("INBOX")
+        assert new.uidvalidity > old.uidvalidity
+        assert new.messages == 2
+        assert [await store.read("INBOX", uid) for uid in (1, 2)] == [
+            b"message 1\n",
+            b"message 2\n",
+        ]
+        assert (await anext(feed)).kind is ChangeKind.RESET
+        feed.close()
+
+
+async def test_external_truncation_is_an_expunge(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        for n in range(3):
+            await store.deliver(b"message %d\n" % n)
+        old = await store.status("INBOX")
+        store.paths.mbox_inbox.write_bytes(b"")  # e.g. movemail took everything
+        new = await store.status("INBOX")
+        assert (new.uidvalidity, new.messages, new.uidnext) == (old.uidvalidity, 0, 4)
+
+
+async def test_expunge_rewrites_safely(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        path = store.paths.mbox_inbox
+        for data in TRICKY[:6]:
+            await store.deliver(data)
+        os.chmod(path, 0o660)
+        await store.store_flags("INBOX", [1, 3, 5], ["\\Deleted"])
+        assert await store.expunge("INBOX") == [1, 3, 5]
+        assert stat.S_IMODE(path.stat().st_mode) == 0o660
+        assert not [p for p in path.parent.iterdir() if "rewrite" in p.name or p.suffix == ".lock"]
+        for uid in (2, 4, 6):
+            assert await store.read("INBOX", uid) == TRICKY[uid - 1]
+        # The file is still a plain mbox that appends continue after.
+        assert await store.deliver(b"after") == 7
+        assert path.read_bytes().count(b"\nFrom ") + 1 == 4
+    async with await factory.open(ALICE) as store:
+        assert [m.uid for m in await store.messages("INBOX")] == [2, 4, 6, 7]
+
+
+@pytest.fixture
+def quick(layout: StoreLayout) -> StoreFactory:
+    return StoreFactory(layout, lock_timeout=0.3)
+
+
+async def test_a_held_dotlock_blocks_then_goes_stale(quick: StoreFactory) -> None:
+    async with await quick.open(ALICE) as store:
+        dotlock = store.paths.mbox_inbox.with_name("alice.lock")
+        dotlock.write_text("12345\n")
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="dotlock"):
+            await store.deliver(b"blocked")
+        assert time.monotonic() - started >= 0.3
+        assert dotlock.exists()
+        past = time.time() - 600  # left by a crashed program
+        os.utime(dotlock, (past, past))
+        assert await store.deliver(b"through") == 1
+        assert not dotlock.exists()
+
+
+async def test_a_classic_fcntl_lock_blocks(quick: StoreFactory) -> None:
+    async with await quick.open(ALICE) as store:
+        path = store.paths.mbox_inbox
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import fcntl, sys, time\n"
+                f"f = open({str(path)!r}, 'r+')\n"
+                "fcntl.lockf(f, fcntl.LOCK_EX)\n"
+                "print('locked', flush=True)\n"
+                "sys.stdin.read()\n",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+            with pytest.raises(StoreError, match="timed out waiting for the lock"):
+                await store.deliver(b"blocked")
+        finally:
+            holder.communicate(b"", timeout=10)
+        assert await store.deliver(b"through") == 1
+        assert await store.read("INBOX", 1) == b"through"
+
+
+async def test_mbox_hierarchy_rules(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        await store.create_mailbox("Lists")
+        with pytest.raises(StoreError, match="cannot also hold other mailboxes"):
+            await store.create_mailbox("Lists/debian")
+        await store.create_mailbox("Projects/2024")
+        with pytest.raises(StoreError, match="directory of folders"):
+            await store.create_mailbox("Projects")
+        await store.delete_mailbox("Projects/2024")
+        await store.create_mailbox("Projects")  # the empty directory went with it
+        assert (await store.status("Projects")).messages == 0
