@@ -150,3 +150,25 @@ def test_classic_data_dir_defaults_to_mbox(
     chosen = tmp_path / "chosen"
     assert run_cli("init", "--data-dir", str(chosen), "--store", "mbox").code == 0
     assert 'format = "mbox"' in (chosen / "postoffice.toml").read_text(encoding="utf-8")
+
+
+def test_user_add_provisions_mailboxes(setup_dir: Path, run_cli: CliRunner) -> None:
+    assert (
+        run_cli("-c", str(setup_dir), "user", "add", "carol@example.test", "--password", "p").code
+        == 0
+    )
+    maildir = setup_dir.parent / "mail" / "example.test" / "carol"
+    for sub in ("cur", "new", "tmp", ".Sent/cur", ".Drafts/new", ".Trash/tmp", ".Junk", ".Archive"):
+        assert (maildir / sub).is_dir(), sub
+
+
+def test_user_add_provisions_the_mbox_spool(tmp_path: Path, run_cli: CliRunner) -> None:
+    data = tmp_path / "classic"
+    assert (
+        run_cli("init", "--data-dir", str(data), "--domain", "example.test", "--store", "mbox").code
+        == 0
+    )
+    config = str(data / "postoffice.toml")
+    assert run_cli("-c", config, "user", "add", "dave@example.test", "--password", "p").code == 0
+    assert (data / "spool" / "mail" / "dave").is_file()
+    assert (data / "mail" / "example.test" / "dave" / "Sent").is_file()

@@ -1,13 +1,10 @@
-"""Fixtures for the store tests: both formats, a factory, and async test functions.
+"""Fixtures for the store tests: both formats, a factory, a corpus of tricky messages.
 
-``async def`` tests in this directory run in a fresh event loop each
-(``asyncio.run``), so the store suite needs no asyncio plugin.
+``async def`` tests run through the suite-wide hook in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import os
 from pathlib import Path
 
@@ -19,16 +16,6 @@ from postoffice.store.layout import StoreFormat
 
 DOMAIN = "example.test"
 ALICE = f"alice@{DOMAIN}"
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    kwargs = {name: pyfuncitem.funcargs[name] for name in names}
-    asyncio.run(pyfuncitem.obj(**kwargs))
-    return True
 
 
 @pytest.fixture(params=["maildir", "mbox"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import click
@@ -9,6 +10,8 @@ import click
 from postoffice.cli.context import config_option, open_directory
 from postoffice.core.address import Address, parse_address
 from postoffice.core.errors import AccountError, AddressError
+from postoffice.store import StoreFactory
+from postoffice.store.layout import layout_from_config
 
 
 def _address(value: str) -> Address:
@@ -58,6 +61,8 @@ def user_add(
                 f"{who.domain} is not a local domain: `postoffice domain add {who.domain}` first"
             )
         account = directory.accounts.add_user(who, secret, quota_bytes=quota_mb * 1024 * 1024)
+        layout = layout_from_config(directory.config, directory.paths)
+        asyncio.run(StoreFactory(layout).provision(account.address))
     finally:
         directory.close()
     click.echo(f"added {account.address.key}")

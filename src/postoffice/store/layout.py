@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from postoffice.config.model import Config, Paths
 from postoffice.core.address import Address
 from postoffice.core.errors import MailboxNameError
 from postoffice.store import names
@@ -139,3 +140,13 @@ class UserPaths:
         if resolved == self.mbox_inbox.resolve():
             return True
         return resolved.is_relative_to(self.mail_dir.resolve())
+
+
+def layout_from_config(config: Config, paths: Paths) -> StoreLayout:
+    """The layout a configuration asks for (``[store]`` and the resolved data dir)."""
+    return StoreLayout(
+        data_dir=paths.data_dir,
+        format=config.store.format,
+        primary_domain=config.primary_domain,
+        fsync=config.store.fsync,
+    )
