@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import subprocess
 import tempfile
@@ -87,26 +88,45 @@ def index_only(directory: Path, count: int) -> tuple[float, float]:
     return appended, listed
 
 
-def dovecot_peer(directory: Path, count: int, size: int) -> float | None:
-    lda = shutil.which("dovecot-lda") or next(
+PEER_USER = "testuser100"
+
+
+def dovecot_peer(count: int, size: int) -> float | None:
+    """Seconds for dovecot-lda to deliver the same messages, or None without the peer.
+
+    Uses the local-only Dovecot of ``shared/peers`` (``setup`` then ``start``;
+    ``PEERS_DIR`` as there): its auth socket must be up for ``-d USER``. The
+    messages go to the peer user ``testuser100``, whose Maildir is emptied
+    afterwards. Like Postfix's ``mailbox_command``, it is one process per
+    message: that is how an MTA hands mail to Dovecot's LDA.
+    """
+    peers = Path(os.environ.get("PEERS_DIR", "/var/tmp/peers"))
+    config = peers / "dovecot" / "dovecot.conf"
+    lda = next(
         (
             p
             for p in ("/usr/lib/dovecot/dovecot-lda", "/usr/libexec/dovecot/dovecot-lda")
             if Path(p).exists()
         ),
-        None,
+        shutil.which("dovecot-lda"),
     )
-    if lda is None:
+    if lda is None or not config.exists() or not (peers / "dovecot/run/auth-userdb").exists():
         return None
-    maildir = directory / "dovecot-maildir"
+    maildir = peers / "dovecot-mail" / PEER_USER / "Maildir"
+    shutil.rmtree(maildir, ignore_errors=True)
     started = time.perf_counter()
     for n in range(count):
         subprocess.run(
-            [lda, "-o", f"mail_location=maildir:{maildir}", "-f", "bench@example.net"],
+            [lda, "-c", str(config), "-d", PEER_USER, "-f", "bench@example.net"],
             input=make_message(n, size).replace(b"\r\n", b"\n"),
             check=True,
         )
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    delivered = len(list((maildir / "new").iterdir()))
+    shutil.rmtree(maildir, ignore_errors=True)
+    if delivered != count:
+        raise SystemExit(f"dovecot-lda: expected {count} messages, found {delivered}")
+    return elapsed
 
 
 def main() -> None:
@@ -136,9 +156,9 @@ def main() -> None:
         print(f"  append   {args.index_count / appended:9.0f} rows/s     ({appended:.2f} s)")
         print(f"  list     {listed:9.3f} s        (messages()-equivalent)")
 
-        peer = dovecot_peer(base, args.count, args.size)
+        peer = dovecot_peer(args.count, args.size)
         if peer is None:
-            print("dovecot-lda: not installed, no peer figure")
+            print("dovecot-lda: no peer figure (run shared/peers/setup and start first)")
         else:
             rate = args.count / peer
             print(
