@@ -506,3 +506,95 @@ async def test_change_feed(factory: StoreFactory) -> None:
     all_feed.close()
     await watcher_store.close()
     await actor.close()
+
+
+async def test_a_cancelled_caller_still_publishes_what_the_worker_did(
+    factory: StoreFactory,
+) -> None:
+    # The worker thread cannot be stopped: an append whose caller is cancelled
+    # (a client hung up) still completes, and IDLE watchers must hear of it.
+    import asyncio
+    import threading
+
+    release = threading.Event()
+    reading = threading.Event()
+
+    class Slow(io.RawIOBase):
+        done = False
+
+        def read(self, size: int = -1, /) -> bytes:
+            reading.set()
+            release.wait(10)
+            if self.done:
+                return b""
+            self.done = True
+            return b"late mail"
+
+    async with await factory.open(ALICE) as store:
+        feed = store.changes("INBOX")
+        task = asyncio.ensure_future(store.append("INBOX", Slow()))
+        assert await asyncio.to_thread(reading.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        change = await asyncio.wait_for(anext(feed), 10)
+        assert (change.kind, change.mailbox, change.uid) == (ChangeKind.APPENDED, "INBOX", 1)
+        assert await store.read("INBOX", 1) == b"late mail"
+        feed.close()
+
+
+async def test_inbox_can_be_renamed_below_itself(factory: StoreFactory) -> None:
+    # RFC 3501 §6.3.5: renaming INBOX moves its messages and leaves INBOX's
+    # inferiors alone, so a new name below INBOX does not move INBOX into itself.
+    async with await factory.open(ALICE) as store:
+        await store.append("INBOX", b"old mail", keywords=["$Work"])
+        await store.rename_mailbox("INBOX", "INBOX/2024")
+        assert (await store.status("INBOX")).messages == 0
+        (moved,) = await store.messages("INBOX/2024")
+        assert moved.keywords == {"$Work"}
+        assert await store.read("INBOX/2024", moved.uid) == b"old mail"
+        with pytest.raises(StoreError):
+            await store.rename_mailbox("INBOX", "inbox")
+
+
+async def test_a_reader_opened_for_a_cancelled_caller_is_closed(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import threading
+
+    from postoffice.store.engine import UserEngine
+
+    release = threading.Event()
+    opening = threading.Event()
+    closed: list[int] = []
+    real_open = UserEngine.open_message
+
+    def slow_open(self: UserEngine, name: str, uid: int, changes: list[object]) -> object:
+        opening.set()
+        release.wait(10)
+        reader = real_open(self, name, uid, changes)  # type: ignore[arg-type]
+        real_close = reader.close
+
+        def close() -> None:
+            closed.append(uid)
+            real_close()
+
+        reader.close = close  # type: ignore[method-assign]
+        return reader
+
+    async with await factory.open(ALICE) as store:
+        await store.append("INBOX", b"x")
+        monkeypatch.setattr(UserEngine, "open_message", slow_open)
+        task = asyncio.ensure_future(store.read("INBOX", 1))
+        assert await asyncio.to_thread(opening.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        release.set()
+        for _ in range(500):
+            if closed:
+                break
+            await asyncio.sleep(0.01)
+        assert closed == [1]

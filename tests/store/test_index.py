@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from postoffice.core.errors import StoreError
 from postoffice.store.index import IndexCorrupt, MailIndex, NewMessage
 
 
@@ -71,3 +72,58 @@ def test_wal_mode_and_corruption_detection(tmp_path: Path) -> None:
     path.write_bytes(b"\0" * 4096)
     with pytest.raises(IndexCorrupt):
         MailIndex.open(path)
+
+
+class _CommitFails:
+    """A connection whose first COMMIT fails and leaves the transaction open (SQLITE_BUSY)."""
+
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+        self.failed = False
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql == "COMMIT" and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database is locked")
+        return self._db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+
+def test_a_failed_commit_is_rolled_back(tmp_path: Path) -> None:
+    # If COMMIT fails and the transaction stayed open, the UID below would be
+    # committed later with whatever comes next, although the caller was told
+    # it failed (and an mbox append has already been truncated back).
+    index = MailIndex.open(tmp_path / "i.sqlite3", durable=False)
+    with index.transaction():
+        box = index.create_mailbox("INBOX", 1)
+    flaky = _CommitFails(index._db)
+    index._db = flaky  # type: ignore[assignment]
+    with pytest.raises(sqlite3.OperationalError), index.transaction():
+        index.add_message(box.id, _message(1))
+    assert flaky.failed
+    with index.transaction():
+        assert index.add_message(box.id, _message(2)) == (1, 1)
+    assert [m.locator for m in index.messages(box.id)] == ["m2"]
+    index.close()
+
+
+def test_only_real_corruption_is_called_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full file-descriptor table or a permission problem is not corruption:
+    # treating it so would set the index aside and lose every flag and UID.
+    path = tmp_path / "i.sqlite3"
+    MailIndex.open(path).close()
+    real_connect = sqlite3.connect
+
+    def no_descriptors(*args: object, **kwargs: object) -> sqlite3.Connection:
+        raise sqlite3.OperationalError("unable to open database file")
+
+    monkeypatch.setattr(sqlite3, "connect", no_descriptors)
+    with pytest.raises(StoreError) as caught:
+        MailIndex.open(path)
+    assert not isinstance(caught.value, IndexCorrupt)
+    monkeypatch.setattr(sqlite3, "connect", real_connect)
+    MailIndex.open(path).close()

@@ -227,3 +227,86 @@ def test_unique_names_and_info() -> None:
     assert info_name("base", 0b11111) == "base:2,DFRST"
     assert split_name("base:2,PSa") == ("base", 0b10000, "Pa")
     assert split_name("base") == ("base", 0, "")
+
+
+class _Listing:
+    """``os.scandir`` stand-in that runs ``before`` and can hide names (readdir races)."""
+
+    def __init__(self, real: object, path: str, hide: set[str]):
+        self._entries = [e for e in real(path) if e.name not in hide]  # type: ignore[operator]
+
+    def __enter__(self) -> _Listing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __iter__(self) -> object:
+        return iter(self._entries)
+
+
+def _race(
+    monkeypatch: pytest.MonkeyPatch, target: Path, action: object, hide: set[str] | None = None
+) -> list[int]:
+    """On the first listing of ``target``: run ``action``, then list (hiding ``hide``)."""
+    real = os.scandir
+    calls = [0]
+
+    def scandir(path: object = ".") -> object:
+        if Path(str(path)) == target and not calls[0]:
+            calls[0] += 1
+            action()  # type: ignore[operator]
+            return _Listing(real, str(path), hide or set())
+        return real(path)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return calls
+
+
+async def test_a_message_moving_from_new_to_cur_during_a_scan_is_not_expunged(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await factory.open(ALICE) as store:
+        inbox = store.paths.mail_dir
+        await store.append("INBOX", b"one", keywords=["$Label1"])
+        (name,) = files(inbox, "new")
+        feed = store.changes("INBOX")
+
+        def mua_reads_it() -> None:  # what mutt does when it shows a new message
+            os.rename(inbox / "new" / name, inbox / "cur" / f"{name}:2,S")
+
+        calls = _race(monkeypatch, inbox / "new", mua_reads_it)
+        infos = await store.messages("INBOX")
+        monkeypatch.undo()
+        assert calls == [1]
+        assert [(i.uid, i.flags, i.keywords) for i in infos] == [
+            (1, frozenset({"\\Seen"}), frozenset({"$Label1"}))
+        ]
+        change = await anext(feed)
+        assert (change.kind, change.uid) == (ChangeKind.FLAGS, 1)
+        assert feed.pending() == 0
+        feed.close()
+
+
+async def test_a_rename_that_readdir_misses_is_not_an_expunge(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await factory.open(ALICE) as store:
+        inbox = store.paths.mail_dir
+        await store.append("INBOX", b"one", flags=["\\Seen"])
+        await store.append("INBOX", b"two", flags=["\\Seen"])
+        first, second = files(inbox, "cur")
+        base = first.partition(":")[0]
+
+        def mua_flags_it() -> None:
+            os.rename(inbox / "cur" / first, inbox / "cur" / f"{base}:2,FS")
+
+        # readdir(3) may miss an entry renamed while the directory is read.
+        _race(monkeypatch, inbox / "cur", mua_flags_it, hide={f"{base}:2,FS"})
+        infos = await store.messages("INBOX")
+        monkeypatch.undo()
+        assert [(i.uid, i.flags) for i in infos] == [
+            (1, frozenset({"\\Seen", "\\Flagged"})),
+            (2, frozenset({"\\Seen"})),
+        ]
+        assert files(inbox, "cur") == sorted([f"{base}:2,FS", second])

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from postoffice.core.errors import StoreError
+from postoffice.core.errors import MailboxNameError, StoreError
 from postoffice.store import ChangeKind, StoreFactory, StoreLayout
 from postoffice.store.index import MailIndex
+from postoffice.store.mbox import MboxFormat
 from tests.store.conftest import ALICE, DOMAIN, TRICKY
 
 
@@ -220,3 +221,91 @@ async def test_mbox_hierarchy_rules(factory: StoreFactory) -> None:
         await store.delete_mailbox("Projects/2024")
         await store.create_mailbox("Projects")  # the empty directory went with it
         assert (await store.status("Projects")).messages == 0
+
+
+@pytest.mark.parametrize("address", ["alice.lock@example.test", "bob@other.lock"])
+async def test_a_spool_file_never_is_another_users_dotlock(
+    quick: StoreFactory, address: str
+) -> None:
+    # spool/mail/alice.lock is alice's dotlock: as a user's INBOX it would block
+    # alice's delivery, and alice's stale-lock cleanup would unlink that INBOX.
+    with pytest.raises(MailboxNameError, match="dotlock"):
+        await quick.open(address)
+    spool = quick.layout.spool_dir
+    assert not spool.exists() or not [p for p in spool.iterdir() if p.name.endswith(".lock")]
+    async with await quick.open(ALICE) as store:
+        assert await store.deliver(b"not blocked") == 1
+
+
+async def test_an_in_place_rewrite_that_grew_is_not_taken_for_an_append(
+    factory: StoreFactory,
+) -> None:
+    # mutt rewrites an mbox in place (same inode). Here it expunged message 1
+    # and then two messages arrived; by chance a From line now starts exactly
+    # where the file used to end. Offsets before that point no longer hold.
+    def entry(n: int) -> bytes:
+        return b"From x@example.net Sat Jan  6 10:00:0%d 2024\nSubject: %d\n\nbody\n\n" % (n, n)
+
+    async with await factory.open(ALICE) as store:
+        path = store.paths.mbox_inbox
+        path.write_bytes(entry(1) + entry(2))
+        assert [i.uid for i in await store.messages("INBOX")] == [1, 2]
+        old = await store.status("INBOX")
+        inode = path.stat().st_ino
+        with open(path, "r+b") as mbox:
+            mbox.write(entry(2) + entry(3) + entry(4))
+        assert path.stat().st_ino == inode
+        new = await store.status("INBOX")
+        assert new.uidvalidity != old.uidvalidity
+        contents = [await store.read("INBOX", i.uid) for i in await store.messages("INBOX")]
+        assert contents == [b"Subject: %d\n\nbody\n" % n for n in (2, 3, 4)]
+
+
+async def test_an_append_by_another_program_is_read_incrementally(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await factory.open(ALICE) as store:
+        for data in TRICKY:
+            await store.deliver(data)
+        path = store.paths.mbox_inbox
+        end = path.stat().st_size
+        with open(path, "ab") as spool:
+            spool.write(b"From procmail Sat Jan  6 10:00:00 2024\nSubject: theirs\n\n")
+        starts: list[int] = []
+        scan = MboxFormat._entries
+
+        def recording(self: MboxFormat, name: str, start: int, stop: int) -> object:
+            starts.append(start)
+            return scan(self, name, start, stop)
+
+        monkeypatch.setattr(MboxFormat, "_entries", recording)
+        assert len(await store.messages("INBOX")) == len(TRICKY) + 1
+        assert starts == [end]
+
+
+async def test_a_symlinked_spool_file_is_refused(factory: StoreFactory, tmp_path: Path) -> None:
+    # The classic /var/spool/mail attack: a link planted where a user's spool
+    # file will be, so that delivery appends to a file of the attacker's choice.
+    secret = tmp_path / "outside" / "secret"
+    secret.parent.mkdir()
+    secret.write_bytes(b"root:x:0:0\n")
+    before = secret.read_bytes()
+    spool = factory.paths(ALICE).mbox_inbox
+    spool.parent.mkdir(parents=True)
+    spool.symlink_to(secret)
+    with pytest.raises(StoreError):
+        store = await factory.open(ALICE)
+        try:
+            await store.deliver(b"Subject: x\n\nappended to the target\n")
+        finally:
+            await store.close()
+    assert secret.read_bytes() == before
+    spool.unlink()
+    os.link(secret, spool)  # a hard link does the same where the kernel allows it
+    with pytest.raises(StoreError):
+        store = await factory.open(ALICE)
+        try:
+            await store.deliver(b"Subject: x\n\nappended to the target\n")
+        finally:
+            await store.close()
+    assert secret.read_bytes() == before

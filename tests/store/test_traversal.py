@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from postoffice.core.errors import MailboxNameError
+from postoffice.core.errors import MailboxNameError, StoreError
 from postoffice.store import FileMailStore, StoreFactory
 from tests.store.conftest import ALICE, tree
 
@@ -149,3 +149,36 @@ async def test_hostile_user_names_are_refused(
     with pytest.raises(PostofficeError):
         await factory.open(Address("alice", "../" + domain))
     assert _snapshot(tmp_path) == before
+
+
+def _secret(tmp_path: Path) -> Path:
+    secret = tmp_path / "outside" / "secret"
+    secret.parent.mkdir()
+    secret.write_bytes(b"From root Sat Jan  6 10:00:00 2024\nSubject: secret\n\nroot:x:0:0\n")
+    return secret
+
+
+async def test_symlinks_in_the_mail_directory_are_not_followed(
+    factory: StoreFactory, tmp_path: Path
+) -> None:
+    # Whoever can write into a mail directory must not reach other files
+    # through the server, which may run with more rights than they have.
+    secret = _secret(tmp_path)
+    before = secret.read_bytes()
+    async with await factory.open(ALICE) as store:
+        if store.paths.layout.format == "maildir":
+            fake = tmp_path / "outside" / "folder"
+            for sub in ("cur", "new", "tmp"):
+                (fake / sub).mkdir(parents=True)
+            (store.paths.mail_dir / ".Evil").symlink_to(fake)
+            (store.paths.mail_dir / "cur" / "1700000000.M1P1.evil:2,S").symlink_to(secret)
+        else:
+            (store.paths.mail_dir / "Evil").symlink_to(secret)
+        assert "Evil" not in {box.name for box in await store.list_mailboxes()}
+        with pytest.raises(StoreError):
+            await store.status("Evil")
+        with pytest.raises(StoreError):
+            await store.append("Evil", b"x")
+        assert await store.messages("INBOX") == []
+    assert secret.read_bytes() == before
+    assert not any(p.is_file() for p in (tmp_path / "outside").rglob("*") if p != secret)

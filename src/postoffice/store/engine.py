@@ -268,7 +268,9 @@ class UserEngine:
         new = names.mailbox_name(new)
         if names.is_inbox(new):
             raise StoreError("cannot rename a mailbox to INBOX")
-        if new == old or names.is_inferior(new, old):
+        # INBOX's inferiors stay where they are (RFC 3501 §6.3.5), so INBOX
+        # may be renamed below itself; any other mailbox may not.
+        if new == old or (names.is_inferior(new, old) and not names.is_inbox(old)):
             raise StoreError(f"cannot rename {old} to {new}: a mailbox cannot move into itself")
         with self._exclusive():
             if self._index.mailbox(new) is not None or self._fmt.folder_exists(new):

@@ -76,6 +76,17 @@ class IndexCorrupt(StoreError):
     """The index file cannot be used; the caller rebuilds it from disk."""
 
 
+# SQLite result codes that mean the file itself is damaged or is no database
+# (sqlite.org/rescode.html). Anything else (out of descriptors, permissions,
+# a busy database, a full disk) is transient: rebuilding the index then would
+# throw away every flag, keyword and UID for nothing.
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def _is_corruption(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in _CORRUPT_CODES
+
+
 class MailboxRow(NamedTuple):
     id: int
     name: str
@@ -131,7 +142,8 @@ class MailIndex:
                 path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
         except sqlite3.Error as exc:
-            raise IndexCorrupt(f"cannot open index {path}: {exc}") from exc
+            kind = IndexCorrupt if _is_corruption(exc) else StoreError
+            raise kind(f"cannot open index {path}: {exc}") from exc
         try:
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             db.execute("PRAGMA journal_mode = WAL")
@@ -148,7 +160,8 @@ class MailIndex:
                 raise IndexCorrupt(f"index {path} has unknown schema version {version[0]}")
         except sqlite3.Error as exc:
             db.close()
-            raise IndexCorrupt(f"index {path} is unreadable: {exc}") from exc
+            kind = IndexCorrupt if _is_corruption(exc) else StoreError
+            raise kind(f"index {path} is unreadable: {exc}") from exc
         except IndexCorrupt:
             db.close()
             raise
@@ -176,7 +189,15 @@ class MailIndex:
             self._db.execute("ROLLBACK")
             raise
         self._depth = 0
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            # A failed COMMIT may leave the transaction open (SQLITE_BUSY does,
+            # sqlite.org/lang_transaction.html); it must not be committed later
+            # together with unrelated work.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     # -- mailboxes -----------------------------------------------------------
 

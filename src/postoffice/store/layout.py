@@ -17,7 +17,8 @@ mbox (classic):
 - INBOX is ``DATA/spool/mail/LOCAL`` when the domain is the primary domain,
   the textbook ``/var/spool/mail`` layout; for any other domain it is
   ``DATA/spool/mail/LOCAL@DOMAIN`` so that ``alice@a.test`` and
-  ``alice@b.test`` (virtual domains) do not share one spool file.
+  ``alice@b.test`` (virtual domains) do not share one spool file. A spool
+  name ending in ``.lock`` is refused: it is another spool file's dotlock.
 - Other mailboxes are mbox files under the user's mail directory: ``a/b`` is
   the file ``b`` in the directory ``a``.
 
@@ -73,7 +74,15 @@ class StoreLayout:
         """The paths of one user; raises ``MailboxNameError`` for an unsafe address."""
         local = names.safe_local_part(address.local)
         domain = names.safe_domain(address.domain)
-        return UserPaths(self, local, domain)
+        paths = UserPaths(self, local, domain)
+        if self.format == "mbox" and paths.mbox_inbox.name.endswith(names.DOTLOCK_SUFFIX):
+            # spool/mail/alice.lock is alice's dotlock: as an INBOX it would block
+            # alice's mail, and breaking alice's stale dotlock would unlink it.
+            raise MailboxNameError(
+                f"{local}@{domain} cannot have an mbox spool file: its name would be "
+                "another spool file's dotlock"
+            )
+        return paths
 
 
 @dataclass(frozen=True, slots=True)

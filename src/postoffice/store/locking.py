@@ -15,9 +15,12 @@ by a crashed program and removed (Dovecot's ``mbox_dotlock_change_timeout``
 default is two minutes). Acquisition retries with exponential backoff and
 gives up with ``StoreError`` after ``timeout`` seconds.
 
-After the kernel lock is held, the locked descriptor is checked to still be
-the file at the path: an expunge replaces the mbox by rename, and a waiter
-that locked the old inode would otherwise append to a file nobody reads.
+mbox files are opened with ``O_NOFOLLOW`` and must be regular files with at
+most one link: a link planted in a shared spool directory must not redirect
+delivery to another file. After the kernel lock is held, the locked
+descriptor is checked to still be the file at the path: an expunge replaces
+the mbox by rename, and a waiter that locked the old inode would otherwise
+append to a file nobody reads.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import struct
 import time
 from collections.abc import Iterator
@@ -124,10 +128,16 @@ def _backoff(attempt: int) -> float:
 def _open_locked(path: Path, deadline: float, create: bool) -> int:
     """Open ``path`` and take the kernel lock on the file now at that path."""
     attempt = 0
-    flags = os.O_RDWR | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+    flags = os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
     while True:
-        fd = os.open(path, flags, 0o600)
         try:
+            fd = os.open(path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise StoreError(f"{path} is a symbolic link: refusing to write through it") from exc
+        try:
+            _check_plain_file(fd, path)
             if lock_fd(fd, exclusive=True, blocking=False):
                 try:
                     same = os.fstat(fd).st_ino == os.stat(path).st_ino
@@ -144,6 +154,17 @@ def _open_locked(path: Path, deadline: float, create: bool) -> int:
             raise StoreError(f"timed out waiting for the lock on {path}")
         time.sleep(_backoff(attempt))
         attempt += 1
+
+
+def _check_plain_file(fd: int, path: Path) -> None:
+    """Refuse anything but a regular file with one name: a hard link planted in a
+    shared spool directory would make delivery write to a file of another's choosing
+    (the classic /var/spool/mail attack, which O_NOFOLLOW stops for symbolic links)."""
+    st = os.fstat(fd)
+    # No links at all is fine here: the file was just replaced (an expunge's
+    # rename), which the inode check after locking notices.
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        raise StoreError(f"{path} is not a plain mailbox file (a device, or hard-linked)")
 
 
 def _take_dotlock(path: Path, deadline: float) -> Path:

@@ -31,6 +31,7 @@ import os
 import secrets
 import shutil
 import socket
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -126,7 +127,14 @@ class MaildirFormat:
         return self._paths.maildir_folder(name)
 
     def folder_exists(self, name: str) -> bool:
-        return (self.folder(name) / "cur").is_dir()
+        folder = self.folder(name)
+        # A symbolic link is no folder of ours (it could lead out of the mail directory).
+        if not names.is_inbox(name) and folder.is_symlink():
+            return False
+        try:
+            return stat.S_ISDIR(os.lstat(folder / "cur").st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
     def discover(self) -> list[str]:
         found = [names.INBOX]
@@ -135,7 +143,10 @@ class MaildirFormat:
                 continue
             if not entry.is_dir(follow_symlinks=False):
                 continue
-            if not os.path.isdir(os.path.join(entry.path, "cur")):
+            try:
+                if not stat.S_ISDIR(os.lstat(os.path.join(entry.path, "cur")).st_mode):
+                    continue
+            except OSError:
                 continue
             try:
                 parts = [names.decode_component(p) for p in entry.name[1:].split(".")]
@@ -193,17 +204,16 @@ class MaildirFormat:
     def scan(self, name: str, known: list[MessageRow], state: str) -> ScanResult:
         folder = self.folder(name)
         result = ScanResult(state=self.fingerprint(name))
-        on_disk: dict[str, str] = {}
-        for sub in ("cur", "new"):  # cur first: it wins if a name is in both
-            with contextlib.suppress(FileNotFoundError), os.scandir(folder / sub) as entries:
-                for entry in entries:
-                    if entry.name.startswith("."):
-                        continue
-                    base = entry.name.partition(":")[0]
-                    on_disk.setdefault(base, f"{sub}/{entry.name}")
+        on_disk = _listing(folder)
+        if any(row.locator not in on_disk for row in known):
+            # readdir(3) may miss an entry renamed while the directory is read
+            # (another MUA changing flags): look once more before calling a
+            # message gone, which would expunge it and give it a new UID.
+            for base, filename in _listing(folder).items():
+                on_disk.setdefault(base, filename)
         for row in known:
-            filename = on_disk.pop(row.locator, None)
-            if filename is None:
+            filename = on_disk.pop(row.locator, "")
+            if not filename:
                 result.gone.append(row.uid)
             elif filename != row.filename:
                 bits: int | None = None
@@ -214,7 +224,7 @@ class MaildirFormat:
                 result.renamed.append((row.uid, filename, bits))
         for base, filename in sorted(on_disk.items(), key=lambda item: item[1][4:]):
             try:
-                st = os.stat(folder / filename)
+                st = os.stat(folder / filename, follow_symlinks=False)
             except FileNotFoundError:
                 continue
             bits = split_name(filename[4:])[1] if filename.startswith("cur/") else 0
@@ -342,7 +352,9 @@ class MaildirFormat:
 
     def open_reader(self, name: str, row: MessageRow) -> FileReader:
         try:
-            fd = os.open(self.folder(name) / row.filename, os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(
+                self.folder(name) / row.filename, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
+            )
         except FileNotFoundError as exc:
             raise MessageGone(f"message {row.uid} was moved or removed by another program") from exc
         return FileReader(fd, row.size)
@@ -365,6 +377,23 @@ class MaildirFormat:
                     touched = max(st.st_atime, st.st_mtime)
                     if entry.is_file(follow_symlinks=False) and now - touched > TMP_MAX_AGE:
                         os.unlink(entry.path)
+
+
+def _listing(folder: Path) -> dict[str, str]:
+    """Unique base name -> ``new/NAME`` or ``cur/NAME:2,...`` for every message present.
+
+    ``new/`` is read before ``cur/``: a message moved from new to cur by
+    another program meanwhile is then seen in one or the other (the other
+    order can miss it in both). ``cur/`` wins if a name is in both.
+    """
+    on_disk: dict[str, str] = {}
+    for sub in ("new", "cur"):
+        with contextlib.suppress(FileNotFoundError), os.scandir(folder / sub) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+                    continue  # a symbolic link is never a message: it could lead anywhere
+                on_disk[entry.name.partition(":")[0]] = f"{sub}/{entry.name}"
+    return on_disk
 
 
 def make_maildir(folder: Path, *, subfolder: bool) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,8 @@ from postoffice.store.mboxrd import (
 )
 
 _REWRITE_SUFFIX = ".postoffice-rewrite"
+# Longest From line the quick append check reads back; a longer one means a full scan.
+_SEPARATOR_MAX = 4096
 
 
 @dataclass
@@ -152,7 +155,11 @@ class MboxFormat:
         return self._paths.mbox_file(name)
 
     def folder_exists(self, name: str) -> bool:
-        return self.file(name).is_file()
+        try:
+            st = os.lstat(self.file(name))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return stat.S_ISREG(st.st_mode)  # a symbolic link is no mailbox of ours
 
     def discover(self) -> list[str]:
         found = [names.INBOX]
@@ -163,6 +170,8 @@ class MboxFormat:
             for filename in files:
                 if filename.startswith(".") or filename.endswith(".lock"):
                     continue
+                if (here / filename).is_symlink():
+                    continue  # never follow a link out of the mail directory
                 relative = (here / filename).relative_to(root)
                 if len(relative.parts) == 1 and filename.startswith(names.RESERVED_PREFIX):
                     continue  # our own index and lock files
@@ -185,7 +194,7 @@ class MboxFormat:
                 "both messages and other mailboxes"
             )
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
         os.close(fd)
         if self._fsync:
             fsync_dir(path.parent)
@@ -288,18 +297,20 @@ class MboxFormat:
         size = st.st_size
         result = ScanResult(state=self.fingerprint(name))
         old_ino, old_size = _parse_state(state)
+        ordered = sorted(known, key=lambda row: row.offset)
         if (
-            known
+            ordered
             and old_ino == st.st_ino
             and 0 < old_size < size
             and pread_exact(fd, old_size, len(FROM_)) == FROM_
+            and _intact(fd, ordered[0], ordered[1].offset if len(ordered) > 1 else old_size)
+            and _intact(fd, ordered[-1], old_size)
         ):
             # Only appended to since we last looked: read the new part only.
             entries = self._entries(name, old_size, size)
             result.new = [_new_message(e, st.st_mtime) for e in entries]
             return result
         entries = self._entries(name, 0, size)
-        ordered = sorted(known, key=lambda row: row.offset)
         common = 0
         for row, entry in zip(ordered, entries, strict=False):
             if not _same_message(row, entry):
@@ -412,7 +423,10 @@ class MboxFormat:
         ends = [row.offset for row in rows[1:]] + [st.st_size]
         keep = {row.uid for row in kept}
         temporary = path.with_name("." + path.name + _REWRITE_SUFFIX)
-        out = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        # A left-over file (or a link planted there) is removed, never written through.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        out = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         moves: list[tuple[int, int, int]] = []
         try:
             position = _copy_range(fd, out, 0, rows[0].offset if rows else st.st_size, 0)
@@ -443,7 +457,7 @@ class MboxFormat:
 
     def open_reader(self, name: str, row: MessageRow) -> FileReader | QuotedReader:
         try:
-            fd = os.open(self.file(name), os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(self.file(name), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except FileNotFoundError as exc:
             raise MessageGone(f"the mbox of {name!r} is gone") from exc
         if row.quoted == 0:
@@ -462,6 +476,21 @@ def _parse_state(state: str) -> tuple[int, int]:
         return int(parts[0]), int(parts[1])
     except ValueError:
         return -1, -1
+
+
+def _intact(fd: int, row: MessageRow, end: int) -> bool:
+    """True when ``row``'s From line and first octets are still where the index has them.
+
+    A file that grew is only taken as appended to when its first and last
+    known messages are unchanged: a program rewriting the mbox in place (mutt
+    does) keeps the inode, and a From line may then start where the file
+    used to end by chance.
+    """
+    if not 0 < row.data_offset - row.offset <= _SEPARATOR_MAX or end < row.data_offset:
+        return False
+    separator = pread_exact(fd, row.offset, row.data_offset - row.offset)
+    head = pread_exact(fd, row.data_offset, min(TAG_OCTETS, end - row.data_offset))
+    return separator.startswith(FROM_) and message_tag(separator, head) == row.locator
 
 
 def _same_message(row: MessageRow, entry: MboxEntry) -> bool:

@@ -10,7 +10,8 @@ Owns two rules:
   unchanged.
 Changes an operation made (including those a sync discovered) are
 published on the factory's ``ChangeHub`` after the operation, even when it
-failed part way.
+failed part way, and even when its caller was cancelled meanwhile (the
+worker thread finishes the operation regardless).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from postoffice.store.api import (
     flag_bits,
     keyword_set,
 )
-from postoffice.store.backend import AppendMeta
+from postoffice.store.backend import AppendMeta, MessageReader
 from postoffice.store.changes import ChangeHub, ChangeSubscription
 from postoffice.store.convert import timestamp_of
 from postoffice.store.engine import UserEngine
@@ -69,17 +70,41 @@ class FileMailStore:
     def paths(self) -> UserPaths:
         return self._engine.paths
 
-    async def _run(self, what: str, function: Callable[..., T], *args: Any) -> T:
+    async def _run(
+        self,
+        what: str,
+        function: Callable[..., T],
+        *args: Any,
+        dispose: Callable[[T], object] | None = None,
+    ) -> T:
+        """Run ``function(*args, changes)`` in a worker thread; publish ``changes`` after.
+
+        A worker thread cannot be stopped: when the caller is cancelled the
+        operation still finishes, so its changes are published when it does
+        (not when the caller gave up), and ``dispose`` releases a result that
+        nobody will receive (an open reader).
+        """
         changes: list[Change] = []
+
+        def publish(work: asyncio.Future[T]) -> None:
+            self._hub.publish(self._user, changes)
+
+        def orphan(work: asyncio.Future[T]) -> None:
+            if not work.cancelled() and work.exception() is None and dispose is not None:
+                dispose(work.result())
+
+        work = asyncio.ensure_future(asyncio.to_thread(function, *args, changes))
+        work.add_done_callback(publish)
         try:
-            return await asyncio.to_thread(function, *args, changes)
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            work.add_done_callback(orphan)  # runs at once if the work is already done
+            raise
         except BaseException as exc:
             translated = _translate(exc, what)
             if translated is exc:
                 raise
             raise translated from exc
-        finally:
-            self._hub.publish(self._user, changes)
 
     async def __aenter__(self) -> FileMailStore:
         return self
@@ -157,7 +182,7 @@ class FileMailStore:
         """Octets ``[start, start + length)`` of a message (to its end without ``length``)."""
         if start < 0 or (length is not None and length < 0):
             raise StoreError("a byte range cannot be negative")
-        reader = await self._run("read", self._engine.open_message, name, uid)
+        reader = await self._run("read", self._engine.open_message, name, uid, dispose=_close)
         try:
             wanted = reader.size - start if length is None else length
             return await self._run("read", _reader_call(reader.read, start, wanted))
@@ -175,7 +200,7 @@ class FileMailStore:
         """Stream octets ``[start, end)`` of a message in chunks of at most ``chunk_size``."""
         if start < 0 or (end is not None and end < 0) or chunk_size <= 0:
             raise StoreError("invalid byte range or chunk size")
-        reader = await self._run("read", self._engine.open_message, name, uid)
+        reader = await self._run("read", self._engine.open_message, name, uid, dispose=_close)
         try:
             chunks = reader.chunks(start, reader.size if end is None else end, chunk_size)
             while True:
@@ -225,6 +250,10 @@ class FileMailStore:
 def _uid_set(uids: Collection[int]) -> Collection[int]:
     """UIDs as given when they are a ``range`` (cheap membership), else a frozen copy."""
     return uids if isinstance(uids, range) else frozenset(int(uid) for uid in uids)
+
+
+def _close(reader: MessageReader) -> None:
+    reader.close()
 
 
 def _reader_call(function: Callable[..., T], *args: Any) -> Callable[[list[Change]], T]:
