@@ -386,3 +386,111 @@ def test_route_is_pure_and_repeatable() -> None:
     first = run("staff@example.test", sender="a@b.test", client_ip="203.0.113.5")
     second = run("staff@example.test", sender="a@b.test", client_ip="203.0.113.5")
     assert first == second
+
+
+# -- review: defects found and fixed ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        '"victim@remote.test"@virt2.test',  # @virt2.test  %1
+        '"victim@remote.test"@virt.test',  # @virt.test   %1@example.test
+        '"news+victim@remote.test"@virt.test',  # news+*@virt.test  alice+%2
+    ],
+)
+def test_placeholders_never_carry_a_domain_out_of_the_local_part(recipient: str) -> None:
+    # A quoted local part may hold "@": %1/%2/%3 fill in a local part only, so a
+    # catch-all never turns into a relay to a domain the sender chose.
+    result = run(recipient)
+    remote = [d for d in result.deliveries if isinstance(d, RemoteDelivery)]
+    assert remote == []
+
+
+def test_placeholder_fills_a_quoted_local_part_for_a_remote_target() -> None:
+    # sendmail keeps a quoted local part one token: @f.test  %1@g.test forwards
+    # "a b"@g.test, not a re-parse of the text.
+    tables = replace(
+        TABLES,
+        virtusertable=parse_virtusertable("@virt.test  %1@remote.test\n", source="v"),
+    )
+    result = run('"john doe"@virt.test', tables=tables)
+    assert render(result) == ['remote:"john doe"@remote.test']
+
+
+@pytest.mark.parametrize(
+    "access_text",
+    ["To:postmaster@   RELAY\n", "postmaster@   RELAY\n"],
+)
+def test_a_local_part_key_never_grants_relaying(access_text: str) -> None:
+    # cf/README: RELAY in To: names a domain (or, with relaytofulladdress, a full
+    # address); "user@" keys are for the username check only.
+    tables = replace(TABLES, access=parse_access(access_text, source="a"))
+    result = run("postmaster@remote.test", tables=tables)
+    assert result.accepted
+    assert result.relay_allowed_by_access is False
+
+
+def test_a_to_domain_or_full_address_relay_still_grants_relaying() -> None:
+    text = "To:partner.test RELAY\nTo:one@far.test RELAY\n"
+    tables = replace(TABLES, access=parse_access(text, source="a"))
+    assert run("x@partner.test", tables=tables).relay_allowed_by_access
+    assert run("one@far.test", tables=tables).relay_allowed_by_access
+    assert not run("two@far.test", tables=tables).relay_allowed_by_access
+
+
+def test_refused_program_targets_count_towards_the_work_bound() -> None:
+    include = "".join(f'"|/bin/p{i}"\n' for i in range(20_000))
+    aliases = parse_aliases(
+        "wide: :include:wide\n", source=ALIASES, read_include=lambda path: include
+    )
+    result = run("wide@example.test", tables=replace(TABLES, aliases=aliases))
+    assert result.error is not None and reply_code(result.error) == "552 5.5.3"
+    assert len(result.failures) <= 4 * POLICY.max_fanout + 100
+    assert len(result.trace) <= 2 * (4 * POLICY.max_fanout + 100)
+
+
+def test_directory_route_reads_one_snapshot_per_decision(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One decision reads one snapshot: the local-domain check inside route()
+    # must not re-stat (or re-read) every table file at each expansion step,
+    # nor see a reload half-way through.
+    from postoffice.config.model import Config, Paths
+    from postoffice.directory.directory import Directory
+    from postoffice.directory.tables.tableset import TableSet
+
+    tables_dir = tmp_path / "mail"
+    tables_dir.mkdir()
+    (tables_dir / "aliases").write_text(
+        "staff: " + ", ".join(f"m{i}" for i in range(50)) + "\n", encoding="utf-8"
+    )
+    (tables_dir / "local-host-names").write_text("example.test\n", encoding="utf-8")
+    config = Config(hostname="mx.example.test", primary_domain="example.test")
+    paths = Paths(
+        config_file=tmp_path / "postoffice.toml",
+        data_dir=tmp_path,
+        tables_dir=tables_dir,
+        tls_cert=tmp_path / "cert.pem",
+        tls_key=tmp_path / "key.pem",
+        maillog=tmp_path / "maillog",
+        directory_db=tmp_path / "directory.sqlite3",
+        mail_dir=tmp_path / "mail-store",
+        spool_mail_dir=tmp_path / "spool",
+        queue_dir=tmp_path / "queue",
+    )
+    directory = Directory(config, paths)
+    try:
+        refreshes: list[int] = []
+        original = TableSet.refresh
+
+        def counting(self: TableSet) -> bool:
+            refreshes.append(1)
+            return original(self)
+
+        monkeypatch.setattr(TableSet, "refresh", counting)
+        result = directory.route(parse_address("staff@example.test"))
+        assert len(result.failures) == 50  # no accounts: every member fails
+        assert len(refreshes) == 1
+    finally:
+        directory.close()

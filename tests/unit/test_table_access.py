@@ -225,3 +225,11 @@ def test_access_file_garbage_only_raises_table_error(text: str) -> None:
         parse_access(text, source=SOURCE)
     except TableError as exc:
         assert f"{SOURCE}:" in str(exc)
+
+
+def test_a_scoped_ipv6_client_matches_its_address_rules() -> None:
+    # A link-local peer reported with its zone ("fe80::1%eth0") is the same host.
+    access = table("Connect:IPv6:fe80::1 REJECT\nConnect:IPv6:fe80 OK\n")
+    assert line_of(access.check_connect("fe80::1%eth0")) == 1
+    assert line_of(access.check_connect("[IPv6:fe80::1%eth0]")) == 1
+    assert line_of(access.check_connect("[ipv6:FE80::1]")) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,36 @@ def test_aliases_garbage_only_raises_table_error(text: str) -> None:
         aliases(text, {"/x": "a, b\n"})
     except TableError as exc:
         assert ":" in str(exc)
+
+
+def test_repeated_includes_are_read_once_and_their_expansion_is_bounded() -> None:
+    # Five files, each naming the next twenty times: 20**4 * 20 targets if expanded
+    # naively. Each file is read once and the total expansion has a limit.
+    names = ["/b", "/c", "/d", "/e", "/f"]
+    files = {name: f":include:{nxt}\n" * 20 for name, nxt in itertools.pairwise(names)}
+    files["/f"] = "u@r.test\n" * 20
+    reads: list[str] = []
+
+    def read(path: Path) -> str:
+        reads.append(str(path))
+        return files[str(path)]
+
+    with pytest.raises(TableError, match=r"more than \d+ targets"):
+        parse_aliases("a: :include:/b\n", source=SOURCE, read_include=read)
+    assert len(reads) == len(set(reads))
+
+
+def test_an_include_named_twice_is_read_once() -> None:
+    reads: list[str] = []
+
+    def read(path: Path) -> str:
+        reads.append(str(path))
+        return "alice\nbob\n"
+
+    table = parse_aliases(
+        "a: :include:/l, :include:/l\nb: :include:/l\n", source=SOURCE, read_include=read
+    )
+    assert reads == ["/l"]
+    entry = table.lookup("a")
+    assert entry is not None and [str(t) for t in entry.targets] == ["alice", "bob"] * 2
+    assert table.include_files == (Path("/l"),)

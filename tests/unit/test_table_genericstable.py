@@ -63,3 +63,15 @@ def test_genericstable_errors_name_file_and_line(line: str, message: str) -> Non
 def test_duplicate_keys_are_refused() -> None:
     with pytest.raises(TableError, match=rf"{SOURCE}:2: duplicate key"):
         table("a x@y.test\nA z@y.test\n")
+
+
+def test_placeholders_fill_the_local_part_only() -> None:
+    generics = table("@old.example.com  %1\n@old2.example.com  %1@example.com\n")
+    match = generics.lookup(parse_address('"x@evil.test"@old.example.com'), default_domain="p.test")
+    assert match is not None
+    assert (match.address.local, match.address.domain) == ("x@evil.test", "p.test")
+    match = generics.lookup(
+        parse_address('"x@evil.test"@old2.example.com'), default_domain="p.test"
+    )
+    assert match is not None
+    assert (match.address.local, match.address.domain) == ("x@evil.test", "example.com")

@@ -105,3 +105,13 @@ def test_decoding_garbage_only_ever_raises_table_error(data: bytes) -> None:
         decode_table(data, source=SOURCE)
     except TableError as exc:
         assert SOURCE in str(exc)
+
+
+def test_many_continuation_lines_cost_linear_time() -> None:
+    import time
+
+    text = "a: x\n" + " ,\n" * 32_000
+    started = time.perf_counter()
+    (line,) = texts(text, continuation=True)
+    assert time.perf_counter() - started < 2.0
+    assert line[0] == 1

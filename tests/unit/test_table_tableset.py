@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,57 @@ def test_check_reports_every_error_and_counts(tmp_path: Path) -> None:
     # the server keeps serving the last good aliases while the file is broken
     served = table_set.snapshot().aliases.lookup("c")
     assert served is not None and len(served.targets) == 3
+
+
+def test_a_same_size_rewrite_within_the_clock_tick_is_noticed(tmp_path: Path) -> None:
+    # Coarse file-system timestamps: a rewrite of the same size with the same
+    # mtime (and inode) must still be seen while the file is "racily" new.
+    names = tmp_path / "local-host-names"
+    names.write_text("aaaa.test\n", encoding="utf-8")
+    table_set = TableSet(tmp_path)
+    assert list(table_set.snapshot().local_host_names) == ["aaaa.test"]
+    stat = names.stat()
+    with open(names, "r+", encoding="utf-8") as handle:
+        handle.write("bbbb.test\n")
+    os.utime(names, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert list(table_set.snapshot().local_host_names) == ["bbbb.test"]
+
+
+def test_an_unstattable_include_keeps_serving_and_recovers(tmp_path: Path) -> None:
+    write(tmp_path / "aliases", "list: :include:sub/members\n")
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "members", "alice\n")
+    table_set = TableSet(tmp_path)
+    (tmp_path / "sub" / "members").unlink()
+    (tmp_path / "sub").rmdir()
+    (tmp_path / "sub").write_text("not a directory\n", encoding="utf-8")
+    entry = table_set.snapshot().aliases.lookup("list")  # must not raise
+    assert entry is not None and [str(t) for t in entry.targets] == ["alice"]
+    (error,) = table_set.errors
+    assert "members" in str(error)
+    (tmp_path / "sub").unlink()
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "members", "bob\n", bump=1)
+    entry = table_set.snapshot().aliases.lookup("list")
+    assert entry is not None and [str(t) for t in entry.targets] == ["bob"]
+    assert table_set.errors == ()
+
+
+def test_a_racily_clean_file_is_compared_by_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file system whose timestamps did not move at all (one coarse tick, same
+    # size, same inode): every stat field is equal, only the content differs.
+    from postoffice.directory.tables import tableset
+
+    frozen = (time.time_ns(), time.time_ns(), 10, 1)
+    monkeypatch.setattr(
+        tableset, "fingerprint", lambda path: frozen if Path(path).exists() else None
+    )
+    names = tmp_path / "local-host-names"
+    names.write_text("aaaa.test\n", encoding="utf-8")
+    table_set = TableSet(tmp_path)
+    names.write_text("bbbb.test\n", encoding="utf-8")
+    assert list(table_set.snapshot().local_host_names) == ["bbbb.test"]
+    first = table_set.snapshot()
+    assert table_set.snapshot() is first  # unchanged content: no reload

@@ -114,3 +114,19 @@ def test_virtusertable_errors_name_file_and_line(line: str, message: str) -> Non
 def test_duplicate_keys_are_refused() -> None:
     with pytest.raises(TableError, match=rf"{SOURCE}:2: duplicate key"):
         table("a@d.test x\nA@D.test y\n")
+
+
+def test_placeholders_fill_the_local_part_only() -> None:
+    vut = table("@f.test  %1@g.test\n@h.test  %1\nu+*@f.test  %2\n")
+    match = vut.lookup(parse_address('"bob@evil.test"@f.test'))
+    assert match is not None
+    address = match.address(default_domain="primary.test")
+    assert (address.local, address.domain) == ("bob@evil.test", "g.test")
+    match = vut.lookup(parse_address('"bob@evil.test"@h.test'))
+    assert match is not None
+    address = match.address(default_domain="primary.test")
+    assert (address.local, address.domain) == ("bob@evil.test", "primary.test")
+    match = vut.lookup(parse_address('"u+x@evil.test"@f.test'))
+    assert match is not None
+    address = match.address(default_domain="primary.test")
+    assert (address.local, address.domain) == ("x@evil.test", "primary.test")

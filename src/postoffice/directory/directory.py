@@ -6,6 +6,11 @@ union of the domain table, the ``local-host-names`` file and the host name
 itself, as sendmail's class {w} includes ``$j``), and it is the only place
 that builds the ``RoutingPolicy`` from the configuration, so every caller
 routes with the same rules.
+
+One decision reads one ``TableSnapshot``: ``route()`` and ``explain()`` take a
+snapshot once and hand the routing function a view bound to it, so the
+local-domain check made at every expansion step neither re-stats the table
+files each time nor sees a reload half-way through a decision.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from postoffice.core.address import Address
 from postoffice.directory.accounts import AccountDatabase
 from postoffice.directory.explain import explain
 from postoffice.directory.routing import NullSender, RoutingPolicy, RoutingResult, route
-from postoffice.directory.tables.tableset import TableSet
+from postoffice.directory.tables.tableset import TableSet, TableSnapshot
 
 
 def routing_policy(config: Config) -> RoutingPolicy:
@@ -52,9 +57,12 @@ class Directory:
     # -- DirectoryView ----------------------------------------------------------
 
     def is_local_domain(self, domain: str) -> bool:
+        return self._is_local_domain(domain, self.tables.snapshot())
+
+    def _is_local_domain(self, domain: str, snapshot: TableSnapshot) -> bool:
         return (
             domain == self.config.hostname
-            or domain in self.tables.snapshot().local_host_names
+            or domain in snapshot.local_host_names
             or self.accounts.has_domain(domain)
         )
 
@@ -81,10 +89,11 @@ class Directory:
         client_hostname: str | None = None,
     ) -> RoutingResult:
         """The routing decision for one recipient, with the current tables."""
+        snapshot = self.tables.snapshot()
         return route(
             recipient,
-            tables=self.tables.snapshot(),
-            view=self,
+            tables=snapshot,
+            view=_SnapshotView(self, snapshot),
             policy=self.policy,
             sender=sender,
             client_ip=client_ip,
@@ -100,12 +109,27 @@ class Directory:
         client_hostname: str | None = None,
     ) -> str:
         """``postoffice explain``: the decision for one recipient, step by step."""
+        snapshot = self.tables.snapshot()
         return explain(
             recipient_text,
-            tables=self.tables.snapshot(),
-            view=self,
+            tables=snapshot,
+            view=_SnapshotView(self, snapshot),
             policy=self.policy,
             sender=sender,
             client_ip=client_ip,
             client_hostname=client_hostname,
         )
+
+
+class _SnapshotView:
+    """``DirectoryView`` of a ``Directory`` for one decision, on one table snapshot."""
+
+    def __init__(self, directory: Directory, snapshot: TableSnapshot):
+        self._directory = directory
+        self._snapshot = snapshot
+
+    def is_local_domain(self, domain: str) -> bool:
+        return self._directory._is_local_domain(domain, self._snapshot)
+
+    def has_account(self, address: Address) -> bool:
+        return self._directory.has_account(address)

@@ -8,9 +8,13 @@ The order, after sendmail (cf/README "ANTI-SPAM CONFIGURATION CONTROL",
 "FEATURES" virtusertable, aliases(5)):
 1. access: ``Connect:`` for the client, ``From:`` for the sender, ``To:`` for
    the recipient. REJECT/ERROR refuse the recipient, DISCARD discards it,
-   RELAY (``To:`` or ``Connect:``) is recorded as ``relay_allowed_by_access``
-   for the SMTP layer, which alone decides relaying (DESIGN.md §5). OK only
-   accepts: "OK allows less than RELAY" (cf/README).
+   RELAY (``Connect:``, or ``To:`` with a domain or full-address key) is
+   recorded as ``relay_allowed_by_access`` for the SMTP layer, which alone
+   decides relaying (DESIGN.md §5). OK only accepts: "OK allows less than
+   RELAY" (cf/README). A ``user@`` key never grants relaying: cf/README's
+   RELAY names "the indicated domain (or address if `relaytofulladdress' is
+   set)", and ``To:postmaster@ RELAY`` would otherwise relay to postmaster at
+   every domain on the Internet.
 2. local domain (``view.is_local_domain``): virtusertable, then aliases (keyed
    by the local part, the same for every local domain), then the account
    (``view.has_account``), else 550 5.1.1. With ``user+detail``: each of the
@@ -23,7 +27,8 @@ The order, after sendmail (cf/README "ANTI-SPAM CONFIGURATION CONTROL",
 
 Expansion rules:
 - A bare local name (``alice``) is qualified with ``policy.primary_domain`` and
-  routed again; an address is routed again from step 2.
+  routed again; an address is routed again from step 2. ``%1``..``%3`` fill
+  in the local part of a virtusertable target only (``tables/template.py``).
 - Self-reference (``alice: alice, alice@remote.test``) and ``\\alice`` deliver
   to the account without further aliasing (aliases(5)).
 - A cycle or a depth beyond ``max_alias_depth`` fails that branch with
@@ -43,10 +48,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
 
-from postoffice.core.address import Address, canonical_domain, parse_address
+from postoffice.core.address import Address, canonical_domain
 from postoffice.core.errors import AddressError
 from postoffice.core.reply import Replies, Reply
-from postoffice.directory.tables.access import AccessAction, AccessRule
+from postoffice.directory.tables.access import AccessAction, AccessKeyKind, AccessRule
 from postoffice.directory.tables.aliases import AliasEntry, AliasTarget, AliasTargetKind
 from postoffice.directory.tables.lines import Origin
 from postoffice.directory.tables.mailertable import MailertableRoute
@@ -216,7 +221,7 @@ class _Router:
             if rule.action is AccessAction.DISCARD:
                 self.step("access", where, f"{tag} {subject}: {rule.describe()}", "discard")
                 return None, True
-            if rule.action is AccessAction.RELAY and tag in ("To", "Connect"):
+            if rule.action is AccessAction.RELAY and _grants_relay(tag, rule):
                 self.relay_allowed = True
                 outcome = "relaying allowed by access"
             else:
@@ -226,13 +231,18 @@ class _Router:
 
     # -- expansion --------------------------------------------------------------
 
+    def tick(self) -> bool:
+        """Count one unit of work; False (and ``overflow``) once the bound is passed."""
+        self.visits += 1
+        if self.visits > self.max_visits or len(self.deliveries) > self.policy.max_fanout:
+            self.overflow = True
+        return not self.overflow
+
     def expand(
         self, address: Address, *, depth: int, chain: tuple[str, ...], detail: str | None
     ) -> None:
         """Route ``address`` (a recipient or an expansion of one) from the top."""
-        self.visits += 1
-        if self.visits > self.max_visits or len(self.deliveries) > self.policy.max_fanout:
-            self.overflow = True
+        if not self.tick():
             return
         if depth > self.policy.max_alias_depth:
             self.fail(
@@ -270,23 +280,24 @@ class _Router:
             self.failures.append(RoutingFailure(str(address), match.reply))
             return True
         target = match.target or ""
-        if target.lower().startswith(("|", "/", "\\", ":include:")):
-            # Only %1..%3 can produce these: text from the network never runs.
+        try:
+            new = match.address(default_domain=self.primary)
+        except AddressError:
             self.fail(
                 address,
-                RoutingReplies.UNSAFE_TARGET,
+                RoutingReplies.BAD_TARGET,
                 depth,
                 "virtusertable",
                 f"{shown} gave {target!r}",
                 where,
             )
             return True
-        try:
-            new = parse_address(target, default_domain=self.primary)
-        except AddressError:
+        if new.local.lower().startswith(("|", "/", "\\", ":include:")):
+            # Only %1..%3 can produce these: text from the network never runs
+            # (it would only name a mailbox, but say plainly that it is refused).
             self.fail(
                 address,
-                RoutingReplies.BAD_TARGET,
+                RoutingReplies.UNSAFE_TARGET,
                 depth,
                 "virtusertable",
                 f"{shown} gave {target!r}",
@@ -382,7 +393,10 @@ class _Router:
     ) -> None:
         where = str(target.origin)
         if target.kind in (AliasTargetKind.PROGRAM, AliasTargetKind.FILE):
-            self.program_or_file(entry, target, depth)
+            # These end here without expand(): count them, or a long list of
+            # refused programs would cost unbounded work on every RCPT.
+            if self.tick():
+                self.program_or_file(entry, target, depth)
             return
         if target.kind is AliasTargetKind.ADDRESS and target.address is not None:
             new = target.address
@@ -393,6 +407,8 @@ class _Router:
             new = Address(target.text, self.primary)
             itself = target.no_alias or target.text.lower() == entry.name
         if itself:
+            if not self.tick():
+                return
             # aliases(5): a name in its own list (or \name) is the mailbox itself.
             self.step("aliases", where, str(target), f"{new}: the mailbox itself", depth + 1)
             self.deliver_to_mailbox(new, detail, depth + 1, fail=True)
@@ -502,3 +518,12 @@ class _Router:
             relay_allowed_by_access=self.relay_allowed,
             trace=tuple(self.trace),
         )
+
+
+def _grants_relay(tag: str, rule: AccessRule) -> bool:
+    """Whether a RELAY rule found for ``tag`` lets the client relay (module doc, step 1)."""
+    if tag == "Connect":
+        return True
+    # cf/README: RELAY "Accept mail addressed to the indicated domain (or address
+    # if `relaytofulladdress' is set)"; a "user@" key is only a username check.
+    return tag == "To" and rule.key.kind in (AccessKeyKind.HOST, AccessKeyKind.ADDRESS)

@@ -232,8 +232,15 @@ class AccessTable:
 
 
 def _parse_ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    bare = text.strip().strip("[]")
+    if bare[:5].lower() == "ipv6:":
+        bare = bare[5:]
+    # A link-local peer comes with its zone ("fe80::1%eth0", RFC 4007 §11). The
+    # zone is not part of the address: left on, the /128 key of that very host
+    # would not match (ipaddress compares the scope too).
+    bare = bare.partition("%")[0]
     try:
-        address = ipaddress.ip_address(text.strip("[]").removeprefix("IPv6:"))
+        address = ipaddress.ip_address(bare)
     except ValueError:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

@@ -25,6 +25,12 @@ Invariants and decisions:
   trusted).
 - Includes nest at most ``MAX_INCLUDE_DEPTH`` deep and never in a cycle; an
   include error names the include file and its line.
+- Includes are expanded when the table is read, so their cost is bounded
+  there (DESIGN.md §5): each include file is read once per parse (however
+  often it is named), at most ``MAX_INCLUDE_FILES`` files and
+  ``MAX_INCLUDE_BYTES`` in all, and the targets that includes add to the
+  table number at most ``MAX_INCLUDED_TARGETS``. Without this, five files that
+  each name the next one twenty times expand to 20**5 targets.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ from postoffice.directory.tables.lines import (
 )
 
 MAX_INCLUDE_DEPTH = 5
+MAX_INCLUDE_FILES = 10_000
+MAX_INCLUDE_BYTES = 64 * 1024 * 1024
+MAX_INCLUDED_TARGETS = 1_000_000
 INCLUDE_PREFIX = ":include:"
 
 IncludeReader = Callable[[Path], str]
@@ -137,6 +146,12 @@ class _AliasParser:
         self.base_dir = base_dir
         self.read_include = read_include
         self.include_files: list[Path] = []
+        self._texts: dict[Path, str] = {}  # each include file read once per parse
+        # (path, nesting depth) -> its expansion: the same at any depth it was
+        # checked at, and a cached expansion is known to be free of cycles.
+        self._expanded: dict[tuple[Path, int], tuple[AliasTarget, ...]] = {}
+        self._bytes_read = 0
+        self._included_targets = 0
 
     def parse_entry(self, line: TableLine) -> AliasEntry:
         colon = _find_unquoted(line.text, ":")
@@ -193,18 +208,38 @@ class _AliasParser:
             raise line.error(f":include: cycle through {path}")
         if len(stack) >= MAX_INCLUDE_DEPTH:
             raise line.error(f":include: nested deeper than {MAX_INCLUDE_DEPTH} files")
+        cached = self._expanded.get((path, len(stack)))
+        if cached is None:
+            included = self._read(line, path, self.read_include)
+            found: list[AliasTarget] = []
+            for inner in logical_lines(included, source=source_name(path)):
+                found.extend(
+                    self._parse_targets(inner, inner.text, path.parent, (*stack, path), True)
+                )
+            cached = self._expanded[(path, len(stack))] = tuple(found)
+        self._included_targets += len(cached)
+        if self._included_targets > MAX_INCLUDED_TARGETS:
+            raise line.error(
+                f":include: files add more than {MAX_INCLUDED_TARGETS} targets to the table"
+            )
+        return list(cached)
+
+    def _read(self, line: TableLine, path: Path, read_include: IncludeReader) -> str:
+        text = self._texts.get(path)
+        if text is not None:
+            return text
+        if len(self._texts) >= MAX_INCLUDE_FILES:
+            raise line.error(f"more than {MAX_INCLUDE_FILES} :include: files")
         try:
-            included = self.read_include(path)
+            text = read_include(path)
         except OSError as exc:
             raise line.error(f"cannot read :include: file {path}: {exc.strerror or exc}") from exc
+        self._bytes_read += len(text)
+        if self._bytes_read > MAX_INCLUDE_BYTES:
+            raise line.error(f":include: files larger than {MAX_INCLUDE_BYTES} bytes in all")
+        self._texts[path] = text
         self.include_files.append(path)
-        source = source_name(path)
-        targets: list[AliasTarget] = []
-        for inner in logical_lines(included, source=source):
-            targets.extend(
-                self._parse_targets(inner, inner.text, path.parent, (*stack, path), True)
-            )
-        return targets
+        return text
 
 
 def _parse_target(line: TableLine, item: str, from_include: bool) -> AliasTarget:

@@ -15,18 +15,18 @@ without a domain is qualified with the caller's default domain, as sendmail
 qualifies it with $j. Which addresses are looked up at all (sendmail's class
 {G}) is the caller's decision.
 
-Invariants: immutable; exact keys are dict lookups; every value parses as an
-address (or a local name) after ``%1`` is filled in.
+Invariants: immutable; exact keys are dict lookups; ``%1`` is only ever
+inserted into the local part of the value (``template``), so a quoted local
+part holding ``@`` cannot change the domain of the rewritten address.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from postoffice.core.address import Address, canonical_domain, parse_address, parse_local
+from postoffice.core.address import Address, canonical_domain, parse_local
 from postoffice.core.errors import AddressError, TableError
 from postoffice.directory.tables.lines import (
     Origin,
@@ -36,8 +36,7 @@ from postoffice.directory.tables.lines import (
     raise_collected,
     split_key_value,
 )
-
-_PLACEHOLDER = re.compile(r"%(.?)")
+from postoffice.directory.tables.template import AddressTemplate, parse_template
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +44,7 @@ class GenericsEntry:
     key: str  # canonical: user, user@domain, user+*@domain or @domain
     target: str  # as written, may hold %1
     origin: Origin
+    template: AddressTemplate
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +76,9 @@ class GenericsTable:
             entry = self.entries.get(key)
             if entry is None:
                 continue
-            text = entry.target.replace("%1", fill)
             try:
-                return GenericsMatch(entry, parse_address(text, default_domain=default_domain))
+                rewritten = entry.template.fill((fill,), default_domain=default_domain)
+                return GenericsMatch(entry, rewritten)
             except AddressError:
                 continue  # %1 made it invalid (an odd local part): no rewrite
         return None
@@ -100,12 +100,9 @@ def _parse_key(line: TableLine, written: str) -> str:
         raise line.error(f"invalid key {written!r}: {exc}") from exc
 
 
-def _check_target(line: TableLine, target: str) -> None:
-    for placeholder in _PLACEHOLDER.finditer(target):
-        if placeholder.group(1) != "1":
-            raise line.error(f"target {target!r}: unknown placeholder %{placeholder.group(1)}")
+def _parse_target(line: TableLine, target: str) -> AddressTemplate:
     try:
-        parse_address(target.replace("%1", "user"), default_domain="example.invalid")
+        return parse_template(target, allowed="1")
     except AddressError as exc:
         raise line.error(f"invalid target {target!r}: {exc}") from exc
 
@@ -118,7 +115,7 @@ def parse_genericstable(text: str, *, source: str) -> GenericsTable:
         try:
             written, target = split_key_value(line)
             key = _parse_key(line, written)
-            _check_target(line, target)
+            template = _parse_target(line, target)
         except TableError as exc:
             errors.append(exc)
             continue
@@ -126,6 +123,6 @@ def parse_genericstable(text: str, *, source: str) -> GenericsTable:
         if previous is not None:
             errors.append(line.error(f"duplicate key {written!r} (first at {previous.origin})"))
             continue
-        entries[key] = GenericsEntry(key, target, line.origin)
+        entries[key] = GenericsEntry(key, target, line.origin, template)
     raise_collected(errors)
     return GenericsTable(MappingProxyType(entries))

@@ -111,6 +111,7 @@ def decode_table(data: bytes, *, source: str) -> str:
 def logical_lines(text: str, *, source: str, continuation: bool = False) -> Iterator[TableLine]:
     """Yield the logical lines of ``text`` (see module doc); raise ``TableError``."""
     pending: list[str] = []
+    pending_length = 0  # len(" ".join(pending)) + 1, kept as we go: linear, not quadratic
     pending_line = 0
     for number, raw in enumerate(text.split("\n"), start=1):
         physical = raw.removesuffix("\r")
@@ -126,19 +127,21 @@ def logical_lines(text: str, *, source: str, continuation: bool = False) -> Iter
                     "continuation line without an entry before it", file=source, line=number
                 )
             pending.append(stripped)
-            _check_length(pending, source, pending_line)
+            pending_length += len(stripped) + 1
+            _check_length(pending_length, source, pending_line)
             continue
         if pending:
             yield TableLine(Origin(source, pending_line), " ".join(pending))
         pending = [stripped]
+        pending_length = len(stripped) + 1
         pending_line = number
-        _check_length(pending, source, pending_line)
+        _check_length(pending_length, source, pending_line)
     if pending:
         yield TableLine(Origin(source, pending_line), " ".join(pending))
 
 
-def _check_length(parts: list[str], source: str, line: int) -> None:
-    if sum(len(part) + 1 for part in parts) > MAX_LOGICAL_LINE:
+def _check_length(length: int, source: str, line: int) -> None:
+    if length > MAX_LOGICAL_LINE:
         raise TableError(f"line longer than {MAX_LOGICAL_LINE} characters", file=source, line=line)
 
 

@@ -8,8 +8,18 @@ files of aliases), the reload-on-change rule and the validation report that
 Rules and invariants:
 - A missing file is an empty table (sendmail with the feature unused).
 - No makemap step: ``snapshot()`` stats every file it depends on (mtime_ns,
-  size, inode: a handful of ``stat`` calls, no reads) and re-parses only the
-  tables whose files changed, include files included.
+  ctime_ns, size, inode: a handful of ``stat`` calls, no reads) and re-parses
+  only the tables whose files changed, include files included. ctime catches
+  an edit whose mtime was put back (``touch -r``, ``rsync -t --inplace``).
+- Timestamps are coarse (a clock tick on ext4, 1 s or 2 s elsewhere): a
+  same-size rewrite within the tick of the read leaves every ``stat`` field
+  as it was. A file whose mtime is less than ``RACY_WINDOW_NS`` older than the
+  moment it was read is "racily clean" (as git calls it): its content hash is
+  kept and compared on each check until its mtime is safely in the past.
+- A file that cannot even be stat'ed (a path component became a file, a
+  permission was removed) is a state of its own, watched like any other: the
+  table fails to load (the previous one is served) and is retried when the
+  state changes; ``snapshot()`` never raises for it.
 - The first load must succeed: an error raises ``TableError`` naming file:line.
   A later reload that fails keeps serving the previous good table and records
   the error (``errors``), so that an administrator's typo never stops a running
@@ -20,7 +30,9 @@ Rules and invariants:
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +69,10 @@ TABLE_FILE_NAMES: Final = (
 
 _T = TypeVar("_T")
 
-Fingerprint = tuple[int, int, int] | None  # (mtime_ns, size, inode); None = missing
+# (mtime_ns, ctime_ns, size, inode); (-1, errno, 0, 0) = cannot stat; None = missing
+Fingerprint = tuple[int, int, int, int] | None
+# Longer than the coarsest timestamp granularity in use (FAT: 2 s).
+RACY_WINDOW_NS: Final = 3_000_000_000
 Table = LocalHostNames | AccessTable | Aliases | VirtualUserTable | Mailertable | GenericsTable
 
 
@@ -100,18 +115,31 @@ class TableCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class Seen:
+    """What was read of one file: its fingerprint, and its hash while racily clean."""
+
+    fingerprint: Fingerprint
+    digest: bytes | None = None
+
+
+Watched = dict[Path, Seen]
+
+
+@dataclass(frozen=True, slots=True)
 class _Loaded:
     table: Table
-    fingerprints: dict[Path, Fingerprint]
+    fingerprints: Watched
 
 
 def fingerprint(path: Path) -> Fingerprint:
-    """The change detector of one file: (mtime_ns, size, inode), None if it is missing."""
+    """The change detector of one file (see ``Fingerprint``); never raises."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError as exc:
+        return (-1, exc.errno or 0, 0, 0)
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
 
 
 class TableSet:
@@ -120,10 +148,10 @@ class TableSet:
     def __init__(self, directory: Path | str):
         self.directory = Path(directory)
         self._loaded: dict[str, _Loaded] = {}
-        self._failed: dict[str, tuple[TableError, dict[Path, Fingerprint]]] = {}
+        self._failed: dict[str, tuple[TableError, Watched]] = {}
         errors: list[TableError] = []
         for name in TABLE_FILE_NAMES:
-            fingerprints: dict[Path, Fingerprint] = {}
+            fingerprints: Watched = {}
             try:
                 self._loaded[name] = _Loaded(self._parse(name, fingerprints), fingerprints)
             except TableError as exc:
@@ -153,7 +181,7 @@ class TableSet:
             watched = failed[1] if failed is not None else self._loaded[name].fingerprints
             if not _changed(watched):
                 continue
-            fingerprints: dict[Path, Fingerprint] = {}
+            fingerprints: Watched = {}
             try:
                 table = self._parse(name, fingerprints)
             except TableError as exc:
@@ -183,7 +211,7 @@ class TableSet:
             genericstable=_as(get(GENERICSTABLE), GenericsTable),
         )
 
-    def _parse(self, name: str, fingerprints: dict[Path, Fingerprint]) -> Table:
+    def _parse(self, name: str, fingerprints: Watched) -> Table:
         return parse_table(self.directory, name, fingerprints)
 
 
@@ -210,7 +238,7 @@ def check_tables(directory: Path) -> TableCheck:
     return TableCheck(tuple(errors), tuple(counts))
 
 
-def parse_table(directory: Path, name: str, fingerprints: dict[Path, Fingerprint]) -> Table:
+def parse_table(directory: Path, name: str, fingerprints: Watched) -> Table:
     """Parse table ``name`` of ``directory``, recording the fingerprint of each file read."""
     path = directory / name
     text = _read(path, fingerprints)
@@ -229,25 +257,49 @@ def parse_table(directory: Path, name: str, fingerprints: dict[Path, Fingerprint
     return _PARSERS[name](text, source)
 
 
-def _read(path: Path, fingerprints: dict[Path, Fingerprint]) -> str | None:
+def _read(path: Path, fingerprints: Watched) -> str | None:
     """Read a table file, recording its fingerprint first; None when it is missing."""
     # Stat before reading: a write that lands between the two only causes one
     # extra reload on the next access, never a missed change.
-    fingerprints[path] = fingerprint(path)
-    if fingerprints[path] is None:
+    seen = fingerprint(path)
+    fingerprints[path] = Seen(seen)
+    if seen is None:
         return None
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        fingerprints[path] = None
+        fingerprints[path] = Seen(None)
         return None
     except OSError as exc:
         raise TableError(f"cannot read: {exc.strerror or exc}", file=path) from exc
+    if _racy(seen):
+        fingerprints[path] = Seen(seen, hashlib.sha256(data).digest())
     return decode_table(data, source=source_name(path))
 
 
-def _changed(fingerprints: dict[Path, Fingerprint]) -> bool:
-    return any(fingerprint(path) != seen for path, seen in fingerprints.items())
+def _racy(seen: Fingerprint) -> bool:
+    """True when a write within the same timestamp tick could leave ``seen`` unchanged."""
+    return seen is not None and seen[0] >= 0 and time.time_ns() - seen[0] < RACY_WINDOW_NS
+
+
+def _changed(fingerprints: Watched) -> bool:
+    """True when a watched file changed; settles racily clean files that did not."""
+    for path, seen in fingerprints.items():
+        now = fingerprint(path)
+        if now != seen.fingerprint:
+            return True
+        if seen.digest is None:
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return True
+        if hashlib.sha256(data).digest() != seen.digest:
+            return True
+        if not _racy(now):
+            # Its mtime is now safely older than any later write's can be.
+            fingerprints[path] = Seen(now)
+    return False
 
 
 def _as(table: Table, kind: type[_T]) -> _T:

@@ -19,18 +19,19 @@ only), ``user+*@domain``, ``user@domain``, ``++@domain`` (non-empty detail),
 
 Invariants: a target is only ever a local name, an address or an error reply;
 ``|program``, ``/file`` and ``:include:`` targets are refused here (they are an
-aliases-file privilege). Keys are compared in lower case.
+aliases-file privilege). Keys are compared in lower case. A placeholder value
+is only ever inserted into the target's local part (``template``): a quoted
+local part holding ``@`` cannot move the mail to another domain.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
-from postoffice.core.address import Address, canonical_domain, parse_address, parse_local
+from postoffice.core.address import Address, canonical_domain, parse_local
 from postoffice.core.errors import AddressError, TableError
 from postoffice.core.reply import Reply
 from postoffice.directory.tables.error_reply import ErrorReplySyntaxError, parse_error_reply
@@ -42,8 +43,8 @@ from postoffice.directory.tables.lines import (
     raise_collected,
     split_key_value,
 )
+from postoffice.directory.tables.template import AddressTemplate, parse_template
 
-_PLACEHOLDER = re.compile(r"%(.?)")
 _FORBIDDEN_TARGET_PREFIXES = ("|", "/", "\\", ":include:")
 
 
@@ -60,6 +61,7 @@ class VirtualEntry:
     kind: VirtualTargetKind
     reply: Reply | None
     origin: Origin
+    template: AddressTemplate | None = None  # None for error targets
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +69,17 @@ class VirtualMatch:
     """The result of one virtusertable lookup."""
 
     entry: VirtualEntry
-    target: str | None  # the template with %1..%3 filled in; None for error targets
+    target: str | None  # the template with %1..%3 filled in (for traces); None for errors
     reply: Reply | None
     stripped_detail: str | None  # the detail, when the key matched without it
     target_uses_detail: bool  # the template placed the detail itself (%2/%3)
+    values: tuple[str, str, str] = ("", "", "")  # %1, %2, %3
+
+    def address(self, *, default_domain: str) -> Address:
+        """The new address; values fill the local part only (AddressError if invalid)."""
+        if self.entry.template is None:
+            raise AddressError(f"{self.entry.key} has an error target, not an address")
+        return self.entry.template.fill(self.values, default_domain=default_domain)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -113,14 +122,11 @@ class VirtualUserTable:
 
 
 def _match(entry: VirtualEntry, values: tuple[str, str, str], detail: str | None) -> VirtualMatch:
-    if entry.kind is VirtualTargetKind.ERROR:
-        return VirtualMatch(entry, None, entry.reply, detail, False)
-    uses_detail = "%2" in entry.target or "%3" in entry.target
-    return VirtualMatch(entry, _fill(entry.target, values), None, detail, uses_detail)
-
-
-def _fill(template: str, values: tuple[str, str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: values[int(m.group(1)) - 1], template)
+    if entry.kind is VirtualTargetKind.ERROR or entry.template is None:
+        return VirtualMatch(entry, None, entry.reply, detail, False, values)
+    uses_detail = bool(entry.template.uses & {"2", "3"})
+    shown = entry.template.render(values)
+    return VirtualMatch(entry, shown, None, detail, uses_detail, values)
 
 
 def parse_virtual_key(written: str) -> str:
@@ -143,30 +149,26 @@ def parse_virtual_key(written: str) -> str:
         raise ValueError(f"invalid key {written!r}: {exc}") from exc
 
 
-def _parse_target(line: TableLine, target: str) -> tuple[VirtualTargetKind, Reply | None]:
+def _parse_target(
+    line: TableLine, target: str
+) -> tuple[VirtualTargetKind, Reply | None, AddressTemplate | None]:
     if target[:6].lower() == "error:":
         try:
             reply = parse_error_reply(target[6:], default_text="Address rejected")
         except ErrorReplySyntaxError as exc:
             raise line.error(str(exc)) from exc
-        return VirtualTargetKind.ERROR, reply
+        return VirtualTargetKind.ERROR, reply, None
     if target.lower().startswith(_FORBIDDEN_TARGET_PREFIXES):
         raise line.error(
             f"target {target!r}: virtusertable targets are addresses or local names "
             "(programs, files and includes belong in the aliases file)"
         )
-    for placeholder in _PLACEHOLDER.finditer(target):
-        if placeholder.group(1) not in ("1", "2", "3"):
-            raise line.error(f"target {target!r}: unknown placeholder %{placeholder.group(1)}")
-    sample = _fill(target, ("user", "detail", "+detail"))
     try:
-        if "@" in sample:
-            parse_address(sample)
-            return VirtualTargetKind.ADDRESS, None
-        parse_local(sample)
+        template = parse_template(target, allowed="123")
     except AddressError as exc:
         raise line.error(f"invalid target {target!r}: {exc}") from exc
-    return VirtualTargetKind.LOCAL, None
+    kind = VirtualTargetKind.LOCAL if template.domain is None else VirtualTargetKind.ADDRESS
+    return kind, None, template
 
 
 def parse_virtusertable(text: str, *, source: str) -> VirtualUserTable:
@@ -180,7 +182,7 @@ def parse_virtusertable(text: str, *, source: str) -> VirtualUserTable:
                 key = parse_virtual_key(written)
             except ValueError as exc:
                 raise line.error(str(exc)) from exc
-            kind, reply = _parse_target(line, target)
+            kind, reply, template = _parse_target(line, target)
         except TableError as exc:
             errors.append(exc)
             continue
@@ -188,6 +190,6 @@ def parse_virtusertable(text: str, *, source: str) -> VirtualUserTable:
         if previous is not None:
             errors.append(line.error(f"duplicate key {written!r} (first at {previous.origin})"))
             continue
-        entries[key] = VirtualEntry(key, target, kind, reply, line.origin)
+        entries[key] = VirtualEntry(key, target, kind, reply, line.origin, template)
     raise_collected(errors)
     return VirtualUserTable(MappingProxyType(entries))
