@@ -101,3 +101,16 @@ def test_garbage_raises_only_address_error(text: str) -> None:
         return
     # Whatever parses must render back into something that parses to the same value.
     assert parse_address(str(address)) == address
+
+
+def test_fold_local_folds_ascii_case_and_unicode_form_only() -> None:
+    from postoffice.core.address import fold_local
+
+    assert fold_local("Alice") == "alice"
+    # Composed and decomposed é are one key (NFC).
+    assert fold_local("jos\u00e9") == fold_local("jose\u0301") == "jos\u00e9"
+    # The Kelvin sign is canonically the letter K (NFC), so it reaches kate, as it should.
+    assert fold_local("\u212aate") == "kate"
+    # Non-ASCII letters keep their case: RFC 6531 defines no case rule for them.
+    assert fold_local("\u00c9mile") == "\u00c9mile"
+    assert fold_local("\u0130nci") == "\u0130nci"  # str.lower() would give "i\u0307nci"

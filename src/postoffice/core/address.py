@@ -11,13 +11,14 @@ Invariants of ``Address``:
   in its ASCII (A-label) form so that two spellings of one name compare equal.
   An address literal (``[192.0.2.1]``) is kept as written, lowered.
 - ``key`` is the form every table and account lookup uses: local part folded
-  to lower case, as sendmail and Postfix look up users.
+  (``fold_local``: NFC, ASCII lower case), as sendmail and Postfix look up users.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from postoffice.core.errors import AddressError
@@ -45,11 +46,11 @@ class Address:
     @property
     def key(self) -> str:
         """The lookup key: ``local`` folded to lower case, ``@``, the domain."""
-        return f"{self.local.lower()}@{self.domain}"
+        return f"{fold_local(self.local)}@{self.domain}"
 
     @property
     def local_key(self) -> str:
-        return self.local.lower()
+        return fold_local(self.local)
 
     def split_detail(self, separator: str = "+") -> tuple[str, str | None]:
         """``alice+lists`` -> (``alice``, ``lists``); no separator -> (local, None)."""
@@ -63,6 +64,21 @@ class Address:
 
     def __str__(self) -> str:
         return f"{quote_local(self.local)}@{self.domain}"
+
+
+_ASCII_UPPER_TO_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold_local(local: str) -> str:
+    """The lookup form of a local part: Unicode NFC, ASCII letters in lower case.
+
+    Only ASCII is case-folded: RFC 6531 defines no case rule for UTF-8 local
+    parts, and Unicode lower-casing merges distinct characters (the Kelvin
+    sign U+212A lowers to ``k``), which would let one address reach another's
+    mailbox or dodge an access rule. NFC makes composed and decomposed
+    spellings of one name the same key (RFC 6530 §10.1 recommends NFC).
+    """
+    return unicodedata.normalize("NFC", local).translate(_ASCII_UPPER_TO_LOWER)
 
 
 def quote_local(local: str) -> str:

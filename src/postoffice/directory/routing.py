@@ -48,7 +48,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
 
-from postoffice.core.address import Address, canonical_domain
+from postoffice.core.address import Address, canonical_domain, fold_local
 from postoffice.core.errors import AddressError
 from postoffice.core.reply import Replies, Reply
 from postoffice.directory.tables.access import AccessAction, AccessKeyKind, AccessRule
@@ -327,7 +327,7 @@ class _Router:
         if own_detail is None:
             return
         # cf/README "Plussed users": user+detail, then user+*, then user.
-        for name in (f"{user.lower()}+*", user.lower()):
+        for name in (f"{fold_local(user)}+*", fold_local(user)):
             entry = self.tables.aliases.lookup(name)
             if entry is not None:
                 self.expand_alias(entry, address, depth, chain, own_detail)
@@ -405,7 +405,7 @@ class _Router:
             )
         else:
             new = Address(target.text, self.primary)
-            itself = target.no_alias or target.text.lower() == entry.name
+            itself = target.no_alias or fold_local(target.text) == entry.name
         if itself:
             if not self.tick():
                 return

@@ -37,7 +37,13 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Final
 
-from postoffice.core.address import Address, canonical_domain, parent_domains, parse_address
+from postoffice.core.address import (
+    Address,
+    canonical_domain,
+    fold_local,
+    parent_domains,
+    parse_address,
+)
 from postoffice.core.address import parse_local as parse_local_part
 from postoffice.core.errors import AddressError, TableError
 from postoffice.core.reply import Replies, Reply
@@ -215,8 +221,8 @@ class AccessTable:
         full = [address.key]
         locals_ = [f"{address.local_key}@"]
         if detail is not None:
-            full.append(f"{user.lower()}@{address.domain}")
-            locals_.append(f"{user.lower()}@")
+            full.append(f"{fold_local(user)}@{address.domain}")
+            locals_.append(f"{fold_local(user)}@")
         for key in full:
             found = self._exact(tag, AccessKeyKind.ADDRESS, key)
             if found is not None:
@@ -283,7 +289,7 @@ def _parse_key_body(tag: AccessTag | None, rest: str) -> AccessKey:
         try:
             if rest.endswith("@"):
                 local = parse_local_part(rest[:-1])
-                return AccessKey(tag, AccessKeyKind.LOCAL_PART, f"{local.lower()}@")
+                return AccessKey(tag, AccessKeyKind.LOCAL_PART, f"{fold_local(local)}@")
             return AccessKey(tag, AccessKeyKind.ADDRESS, parse_address(rest).key)
         except AddressError as exc:
             raise ValueError(str(exc)) from exc

@@ -41,7 +41,7 @@ from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 
-from postoffice.core.address import Address, parse_address, parse_local
+from postoffice.core.address import Address, fold_local, parse_address, parse_local
 from postoffice.core.errors import AddressError, TableError
 from postoffice.directory.tables.lines import (
     Origin,
@@ -103,7 +103,7 @@ class Aliases:
     include_files: tuple[Path, ...] = ()
 
     def lookup(self, name: str) -> AliasEntry | None:
-        return self.entries.get(name.lower())
+        return self.entries.get(fold_local(name))
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -171,7 +171,7 @@ class _AliasParser:
                 "(use virtusertable for user@domain)"
             )
         try:
-            return parse_local(written).lower()
+            return fold_local(parse_local(written))
         except AddressError as exc:
             raise line.error(f"invalid alias name: {exc}") from exc
 

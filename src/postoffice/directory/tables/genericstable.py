@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from postoffice.core.address import Address, canonical_domain, parse_local
+from postoffice.core.address import Address, canonical_domain, fold_local, parse_local
 from postoffice.core.errors import AddressError, TableError
 from postoffice.directory.tables.lines import (
     Origin,
@@ -70,7 +70,7 @@ class GenericsTable:
         user, detail = address.split_detail(detail_separator)
         candidates: list[tuple[str, str]] = [(address.key, address.local)]
         if detail is not None:
-            candidates.append((f"{user.lower()}+*@{address.domain}", detail))
+            candidates.append((f"{fold_local(user)}+*@{address.domain}", detail))
         candidates += [(f"@{address.domain}", address.local), (address.local_key, address.local)]
         for key, fill in candidates:
             entry = self.entries.get(key)
@@ -88,14 +88,14 @@ def _parse_key(line: TableLine, written: str) -> str:
     try:
         at = written.rfind("@")
         if at < 0:
-            return parse_local(written).lower()
+            return fold_local(parse_local(written))
         domain = canonical_domain(written[at + 1 :])
         local = written[:at]
         if not local:
             return f"@{domain}"
         if local.endswith("+*") and len(local) > 2:
-            return f"{parse_local(local[:-2]).lower()}+*@{domain}"
-        return f"{parse_local(local).lower()}@{domain}"
+            return f"{fold_local(parse_local(local[:-2]))}+*@{domain}"
+        return f"{fold_local(parse_local(local))}@{domain}"
     except AddressError as exc:
         raise line.error(f"invalid key {written!r}: {exc}") from exc
 

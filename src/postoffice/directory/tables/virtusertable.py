@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 
-from postoffice.core.address import Address, canonical_domain, parse_local
+from postoffice.core.address import Address, canonical_domain, fold_local, parse_local
 from postoffice.core.errors import AddressError, TableError
 from postoffice.core.reply import Reply
 from postoffice.directory.tables.error_reply import ErrorReplySyntaxError, parse_error_reply
@@ -105,7 +105,7 @@ class VirtualUserTable:
             if catch_all is not None:
                 return _match(catch_all, (address.local, "", ""), None)
             return None
-        lowered = user.lower()
+        lowered = fold_local(user)
         keys = []
         if detail:
             keys.append(f"{lowered}++@{domain}")
@@ -143,8 +143,8 @@ def parse_virtual_key(written: str) -> str:
             # cf/README: "+" matches only a non-empty detail, "*" also an empty one.
             if local.endswith(wildcard):
                 user = local[: -len(wildcard)]
-                return f"{parse_local(user).lower() if user else ''}{wildcard}@{domain}"
-        return f"{parse_local(local).lower()}@{domain}"
+                return f"{fold_local(parse_local(user)) if user else ''}{wildcard}@{domain}"
+        return f"{fold_local(parse_local(local))}@{domain}"
     except AddressError as exc:
         raise ValueError(f"invalid key {written!r}: {exc}") from exc
 
