@@ -160,16 +160,22 @@ def parse_address(text: str, *, default_domain: str | None = None) -> Address:
 def _split_at(text: str) -> int:
     """Index of the ``@`` that separates local part and domain (quotes respected)."""
     if text.startswith('"'):
-        i = 1
-        while i < len(text):
-            if text[i] == "\\":
-                i += 2
-                continue
-            if text[i] == '"':
-                break
-            i += 1
-        return text.find("@", i)
+        end = closing_quote(text)
+        return text.find("@", end if end > 0 else len(text))
     return text.rfind("@")
+
+
+def closing_quote(text: str) -> int:
+    """Index of the quote closing the one at ``text[0]`` (``\\`` escapes); -1 if unterminated."""
+    i = 1
+    while i < len(text):
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text[i] == '"':
+            return i
+        i += 1
+    return -1
 
 
 def domain_matches(domain: str, pattern: str) -> bool:

@@ -41,7 +41,7 @@ from enum import Enum
 from pathlib import Path
 from types import MappingProxyType
 
-from postoffice.core.address import Address, fold_local, parse_address, parse_local
+from postoffice.core.address import Address, closing_quote, fold_local, parse_address, parse_local
 from postoffice.core.errors import AddressError, TableError
 from postoffice.directory.tables.lines import (
     Origin,
@@ -246,7 +246,7 @@ def _parse_target(line: TableLine, item: str, from_include: bool) -> AliasTarget
     origin = line.origin
     unquoted = item
     if item.startswith('"'):
-        end = _closing_quote(item)
+        end = closing_quote(item)
         if end == len(item) - 1:
             unquoted = item[1:-1].replace('\\"', '"').replace("\\\\", "\\")
             if not unquoted.startswith(("|", "/")):
@@ -270,19 +270,6 @@ def _parse_target(line: TableLine, item: str, from_include: bool) -> AliasTarget
     except AddressError as exc:
         raise line.error(f"invalid target {item!r}: {exc}") from exc
     return AliasTarget(AliasTargetKind.LOCAL, name, origin, from_include, no_alias=no_alias)
-
-
-def _closing_quote(text: str) -> int:
-    """Index of the quote closing the one at ``text[0]``; -1 if unterminated."""
-    i = 1
-    while i < len(text):
-        if text[i] == "\\":
-            i += 2
-            continue
-        if text[i] == '"':
-            return i
-        i += 1
-    return -1
 
 
 def _quotes_balanced(text: str) -> bool:
