@@ -8,16 +8,15 @@ with the file and line at fault.
 
 from __future__ import annotations
 
-import ssl
 import sys
 
 import click
 
 from postoffice.cli.context import config_option, load, open_directory
-from postoffice.config.loader import LoadedConfig
-from postoffice.core.errors import AddressError, PostofficeError
+from postoffice.core.errors import AddressError, ConfigError, PostofficeError
 from postoffice.directory.accounts import AccountDatabase
 from postoffice.directory.tables.tableset import TABLE_FILE_NAMES, TableCheck, check_tables
+from postoffice.server.tls import server_tls_context
 
 
 def _report(check: TableCheck, names: tuple[str, ...]) -> None:
@@ -33,15 +32,6 @@ def _report(check: TableCheck, names: tuple[str, ...]) -> None:
             click.echo(f"error: {error}", err=True)
 
 
-def _tls_problem(loaded: LoadedConfig) -> str | None:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(loaded.paths.tls_cert, loaded.paths.tls_key)
-    except (OSError, ssl.SSLError) as exc:
-        return f"{loaded.paths.tls_cert}: cannot load certificate and key: {exc}"
-    return None
-
-
 @click.command("check")
 @config_option
 @click.pass_context
@@ -53,12 +43,12 @@ def check_command(ctx: click.Context) -> None:
     result = check_tables(loaded.paths.tables_dir)
     _report(result, TABLE_FILE_NAMES)
     problems += len(result.errors)
-    tls = _tls_problem(loaded)
-    if tls:
-        click.echo(f"error: {tls}", err=True)
-        problems += 1
-    else:
+    try:
+        server_tls_context(loaded.paths)
         click.echo(f"{loaded.paths.tls_cert}: ok")
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        problems += 1
     try:
         accounts = AccountDatabase(loaded.paths.directory_db)
         users, domains = len(accounts.users()), len(accounts.domains())
