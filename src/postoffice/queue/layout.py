@@ -1,0 +1,68 @@
+"""Where the spool's files live: the sendmail queue directory layout.
+
+Owns the names under the queue directory (``DATA/spool/mqueue`` by default,
+sendmail's ``QueueDirectory``)::
+
+    mqueue/dfID          the message octets, immutable once written
+    mqueue/qfID          the control file: envelope and recipient states
+    mqueue/tmp/          files being written (dfID, qfID.RANDOM); never trusted
+    mqueue/quarantine/   broken messages moved aside, for the administrator
+
+The ``df``/``qf`` prefixes are sendmail's (its "Queue file formats": d = data,
+q = control); a message exists exactly when its ``qf`` is in ``mqueue/``.
+Invariant: every path built here comes from a validated queue id, so no
+input reaches the file system as a name.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from postoffice.queue.errors import QueueError
+from postoffice.queue.ids import QueueId, is_queue_id
+
+DATA_PREFIX = "df"
+CONTROL_PREFIX = "qf"
+
+
+@dataclass(frozen=True)
+class SpoolLayout:
+    root: Path
+
+    @property
+    def tmp(self) -> Path:
+        return self.root / "tmp"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    def data(self, queue_id: QueueId) -> Path:
+        return self.root / (DATA_PREFIX + _checked(queue_id))
+
+    def control(self, queue_id: QueueId) -> Path:
+        return self.root / (CONTROL_PREFIX + _checked(queue_id))
+
+    def tmp_data(self, queue_id: QueueId) -> Path:
+        return self.tmp / (DATA_PREFIX + _checked(queue_id))
+
+    def tmp_control(self, queue_id: QueueId) -> Path:
+        # A control file is rewritten many times: a random suffix keeps two
+        # rewrites (two processes) from colliding in tmp/.
+        return self.tmp / f"{CONTROL_PREFIX}{_checked(queue_id)}.{secrets.token_hex(4)}"
+
+
+def _checked(queue_id: str) -> str:
+    if not is_queue_id(queue_id):
+        raise QueueError(f"malformed queue id {queue_id[:40]!r}")
+    return queue_id
+
+
+def split_name(name: str) -> tuple[str, QueueId] | None:
+    """``("qf", id)`` or ``("df", id)`` for a spool file name, None for anything else."""
+    prefix, rest = name[:2], name[2:]
+    if prefix in (DATA_PREFIX, CONTROL_PREFIX) and is_queue_id(rest):
+        return prefix, QueueId(rest)
+    return None

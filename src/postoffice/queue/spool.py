@@ -1,0 +1,433 @@
+"""The queue: the durable spool of accepted messages under ``spool/mqueue/``.
+
+Owns the ``Queue`` object the SMTP driver, the delivery runner and the
+``postoffice queue`` / ``mailq`` commands use: ``open()`` (with recovery),
+``begin()`` (acceptance, see ``incoming``), state changes after acceptance
+(``update``, ``remove``, ``hold``, ``release``, ``delete``, ``quarantine``) and
+reads (``load``, ``list``, ``pending``, ``open_data``).
+
+Invariants:
+- A message exists exactly when its ``qfID`` is in the queue directory; its
+  ``dfID`` is immutable from the commit until removal.
+- Every rewrite of a qf is atomic and durable before it returns: new file in
+  ``tmp/``, fsync, rename over the old one, directory fsync (group-committed
+  with concurrent commits). A reader sees the old or the new qf, never a mix.
+- Rewrites of one message are serialised: within the process by an asyncio
+  lock per id, across processes (``postoffice queue hold`` while the server
+  runs) by an ``flock`` on the message's df, taken without blocking a worker
+  thread. Each rewrite is read-modify-write of the current qf, so a hold by
+  the administrator and a delivery update never lose each other.
+- ``remove()`` deletes qf then df, and only when every recipient is final
+  (at-least-once delivery, DESIGN.md §5). It does not fsync the directory:
+  if a crash forgets the removal, the message is delivered again, which
+  at-least-once allows; a df left without its qf is removed at the next open.
+- All blocking work runs on the queue's own thread pool, never on the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import functools
+import logging
+import os
+import weakref
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import TracebackType
+from typing import TypeVar
+
+from postoffice.core.clock import Clock, SystemClock
+from postoffice.core.envelope import Envelope
+from postoffice.core.maillog import log_event, log_received
+from postoffice.queue.durable import (
+    DirectorySyncer,
+    FsHooks,
+    close_quietly,
+    create_exclusive,
+    ensure_directory,
+    lock_file,
+    write_all,
+)
+from postoffice.queue.errors import CorruptQueueFile, QueueError, QueueStateError, UnknownQueueId
+from postoffice.queue.ids import QueueId, QueueIdGenerator, is_queue_id
+from postoffice.queue.incoming import CommitContext, IncomingMessage
+from postoffice.queue.layout import CONTROL_PREFIX, SpoolLayout, split_name
+from postoffice.queue.model import QueueEntry, RecipientStatus
+from postoffice.queue.qffile import MAX_QF_OCTETS, parse_qf, render_qf
+from postoffice.queue.reader import DataReader
+from postoffice.queue.recovery import COMPONENT, RecoveryReport, quarantine
+from postoffice.queue.recovery import recover as recover_spool
+
+_T = TypeVar("_T")
+LOCK_POLL_SECONDS = 0.005
+LOCK_TIMEOUT_SECONDS = 30.0
+DEFAULT_WORKERS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    commits: int
+    directory_fsyncs: int
+
+
+class Queue:
+    """The durable message queue in one directory (see the module docstring).
+
+    Use ``await Queue.open(queue_dir, clock)``; close with ``await close()``
+    or ``async with``.
+    """
+
+    def __init__(
+        self,
+        layout: SpoolLayout,
+        clock: Clock,
+        hooks: FsHooks,
+        executor: ThreadPoolExecutor,
+        syncer: DirectorySyncer,
+    ):
+        self.layout = layout
+        self.clock = clock
+        self.hooks = hooks
+        self.recovery: RecoveryReport | None = None
+        self._executor = executor
+        self._syncer = syncer
+        self._ids = QueueIdGenerator(clock)
+        self._locks: weakref.WeakValueDictionary[QueueId, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
+        self._cache: dict[QueueId, tuple[tuple[int, int, int], QueueEntry]] = {}
+        self._listeners: list[Callable[[QueueEntry], None]] = []
+        self._commits = 0
+        self._context = CommitContext(
+            layout, hooks, executor, syncer, clock, on_committed=self._committed
+        )
+
+    @classmethod
+    async def open(
+        cls,
+        queue_dir: Path,
+        clock: Clock | None = None,
+        *,
+        hooks: FsHooks | None = None,
+        recover: bool = True,
+        verify_data: bool = True,
+        workers: int = DEFAULT_WORKERS,
+        fsyncs_in_flight: int = 2,
+    ) -> Queue:
+        """Open the queue in ``queue_dir`` (``DATA/spool/mqueue``), creating it (0700).
+
+        With ``recover`` (the server, at start) leftovers are removed and
+        broken messages quarantined (see ``recovery``); with ``verify_data``
+        every df is also hashed, which costs one read of the whole queue.
+        ``postoffice queue`` commands may open with ``recover=False``.
+        ``fsyncs_in_flight`` bounds overlapping directory fsyncs (group commit,
+        see ``durable.DirectorySyncer``).
+        """
+        hooks = hooks or FsHooks()
+        layout = SpoolLayout(Path(queue_dir))
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="queue")
+        loop = asyncio.get_running_loop()
+
+        def prepare() -> RecoveryReport | None:
+            layout.root.parent.mkdir(parents=True, exist_ok=True)
+            for path in (layout.root, layout.tmp, layout.quarantine):
+                ensure_directory(path, hooks)
+            return recover_spool(layout, hooks, verify_data=verify_data) if recover else None
+
+        try:
+            report = await loop.run_in_executor(executor, prepare)
+            syncer = DirectorySyncer(layout.root, hooks, executor, max_in_flight=fsyncs_in_flight)
+        except OSError as error:
+            executor.shutdown(wait=False)
+            raise QueueError(f"cannot open the queue in {queue_dir}: {error}") from error
+        except BaseException:
+            executor.shutdown(wait=False)
+            raise
+        queue = cls(layout, clock or SystemClock(), hooks, executor, syncer)
+        queue.recovery = report
+        return queue
+
+    async def close(self) -> None:
+        """Wait for directory fsyncs in flight, then stop the worker threads."""
+        await self._syncer.close()
+        await asyncio.to_thread(self._executor.shutdown, True)
+
+    async def __aenter__(self) -> Queue:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def stats(self) -> QueueStats:
+        return QueueStats(self._commits, self._syncer.fsyncs)
+
+    # ----------------------------------------------------------- acceptance
+
+    def begin(self, envelope: Envelope) -> IncomingMessage:
+        """Start receiving a message for ``envelope``; its queue id is known at once."""
+        return IncomingMessage(self._context, envelope, self._ids.next_id())
+
+    def add_listener(self, callback: Callable[[QueueEntry], None]) -> None:
+        """Call ``callback(entry)`` on the event loop after each durable commit."""
+        self._listeners.append(callback)
+
+    def _committed(self, entry: QueueEntry) -> None:
+        self._commits += 1
+        log_received(
+            COMPONENT,
+            entry.id,
+            sender=entry.sender,
+            size=entry.size,
+            nrcpt=len(entry.envelope.recipients),
+        )
+        for callback in self._listeners:
+            try:
+                callback(entry)
+            except Exception as error:  # the commit is durable whatever a listener does
+                log_event(
+                    COMPONENT,
+                    f"{entry.id}: commit listener failed: {error!r}",
+                    level=logging.ERROR,
+                )
+
+    # ---------------------------------------------------------------- reads
+
+    async def load(self, queue_id: QueueId | str) -> QueueEntry:
+        """The message's entry; ``UnknownQueueId`` if absent, ``CorruptQueueFile`` if broken."""
+        checked = _checked_id(queue_id)
+        entry = await self._run(self._read_entry, checked)
+        if entry is None:
+            raise UnknownQueueId(checked)
+        return entry
+
+    async def list(self) -> builtins.list[QueueEntry]:
+        """Every message in the queue, oldest id first (reads qf files only).
+
+        A qf that does not parse is skipped with a maillog warning (the next
+        ``open()`` or ``pending()`` quarantines it).
+        """
+        return [entry for entry, _ in await self._run(self._scan) if entry is not None]
+
+    async def pending(self, now: float | None = None) -> builtins.list[QueueId]:
+        """Ids due for delivery at ``now``: not held, some recipient due; earliest first.
+
+        A qf found corrupt here is quarantined, so the runner never sees it.
+        """
+        moment = self.clock.now() if now is None else now
+        due: builtins.list[tuple[float, QueueId]] = []
+        for entry, queue_id in await self._run(self._scan):
+            if entry is None:
+                await self.quarantine(queue_id, "control file corrupt (found by the runner)")
+                continue
+            when = entry.due_at()
+            if not entry.held and when is not None and when <= moment:
+                due.append((when, entry.id))
+        due.sort()
+        return [queue_id for _, queue_id in due]
+
+    async def open_data(self, queue_id: QueueId | str) -> DataReader:
+        """A stream of the message octets, checked against the qf's size and SHA-256."""
+        entry = await self.load(queue_id)
+
+        def opener() -> int:
+            return os.open(self.layout.data(entry.id), os.O_RDONLY | os.O_CLOEXEC)
+
+        try:
+            fd = await self._run(opener)
+        except FileNotFoundError as error:
+            raise CorruptQueueFile(f"{entry.id}: data file missing") from error
+        except OSError as error:
+            raise QueueError(f"{entry.id}: cannot open the data file: {error}") from error
+        return DataReader(entry.id, fd, entry.size, entry.sha256)
+
+    # --------------------------------------------------------- state changes
+
+    async def update(
+        self, queue_id: QueueId | str, statuses: Mapping[int, RecipientStatus]
+    ) -> QueueEntry:
+        """Set recipients' states (by index into the envelope's recipients), durably."""
+        return await self._rewrite(queue_id, lambda entry: entry.with_statuses(statuses))
+
+    async def hold(self, queue_id: QueueId | str) -> QueueEntry:
+        """Keep the message out of delivery until ``release`` (``postqueue``-style hold)."""
+        entry = await self._rewrite(queue_id, lambda entry: replace(entry, held=True))
+        log_event(COMPONENT, f"{entry.id}: placed on hold")
+        return entry
+
+    async def release(self, queue_id: QueueId | str) -> QueueEntry:
+        entry = await self._rewrite(queue_id, lambda entry: replace(entry, held=False))
+        log_event(COMPONENT, f"{entry.id}: released from hold")
+        return entry
+
+    async def remove(self, queue_id: QueueId | str) -> None:
+        """Delete a message whose recipients are all final (delivered or failed)."""
+        checked = _checked_id(queue_id)
+        async with self._id_lock(checked):
+            fd = await self._lock_data(checked)
+            try:
+                entry = await self._run(self._read_entry, checked)
+                if entry is None:
+                    raise UnknownQueueId(checked)
+                if not entry.is_complete:
+                    raise QueueStateError(f"{checked}: recipients still to deliver")
+                await self._run(self._unlink_message, checked)
+            finally:
+                close_quietly(fd)
+        log_event(COMPONENT, f"{checked}: removed")
+
+    async def delete(self, queue_id: QueueId | str) -> None:
+        """Delete a message whatever its state (the administrator's ``queue delete``)."""
+        checked = _checked_id(queue_id)
+        async with self._id_lock(checked):
+            fd = await self._lock_data(checked)
+            try:
+                if not await self._run(self.layout.control(checked).exists):
+                    raise UnknownQueueId(checked)
+                await self._run(self._unlink_message, checked)
+            finally:
+                close_quietly(fd)
+        log_event(COMPONENT, f"{checked}: deleted by the administrator")
+
+    async def quarantine(self, queue_id: QueueId | str, reason: str) -> None:
+        """Move a broken message aside into quarantine/ (logged with ``reason``)."""
+        checked = _checked_id(queue_id)
+        async with self._id_lock(checked):
+            await self._run(quarantine, self.layout, checked, reason)
+            self._cache.pop(checked, None)
+
+    # ------------------------------------------------------------- internals
+
+    async def _run(self, function: Callable[..., _T], *args: object) -> _T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, function, *args)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise QueueError(f"queue I/O failed: {error}") from error
+
+    def _id_lock(self, queue_id: QueueId) -> asyncio.Lock:
+        lock = self._locks.get(queue_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[queue_id] = lock
+        return lock
+
+    async def _lock_data(self, queue_id: QueueId) -> int:
+        """Take the df's flock without tying up a worker thread; the fd holds it."""
+        path = self.layout.data(queue_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LOCK_TIMEOUT_SECONDS
+        while True:
+            try:
+                fd = await self._run(functools.partial(lock_file, path, wait=False))
+            except FileNotFoundError:
+                raise UnknownQueueId(queue_id) from None
+            if fd is not None:
+                return fd
+            if loop.time() > deadline:
+                raise QueueError(f"{queue_id}: message locked by another process")
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+
+    async def _rewrite(
+        self, queue_id: QueueId | str, change: Callable[[QueueEntry], QueueEntry]
+    ) -> QueueEntry:
+        checked = _checked_id(queue_id)
+        async with self._id_lock(checked):
+            fd = await self._lock_data(checked)
+            try:
+                entry = await self._run(self._read_entry, checked)
+                if entry is None:
+                    raise UnknownQueueId(checked)
+                new = change(entry)
+                await self._run(self._replace_control, new)
+            finally:
+                close_quietly(fd)
+            await self._syncer.sync()
+            self.hooks.step("update-dir-fsynced")
+        return new
+
+    def _replace_control(self, entry: QueueEntry) -> None:
+        """tmp + fsync + rename over the old qf. Worker thread, df lock held."""
+        data = render_qf(entry)
+        tmp = self.layout.tmp_control(entry.id)
+        fd = create_exclusive(tmp)
+        try:
+            write_all(fd, data)
+            self.hooks.step("update-written")
+            self.hooks.fsync(fd)
+            self.hooks.step("update-fsynced")
+            os.rename(tmp, self.layout.control(entry.id))
+            self.hooks.step("update-renamed")
+        except Exception:
+            tmp.unlink(missing_ok=True)
+            raise
+        finally:
+            os.close(fd)
+
+    def _unlink_message(self, queue_id: QueueId) -> None:
+        """qf first (the message stops existing), then df. Worker thread."""
+        self.layout.control(queue_id).unlink(missing_ok=True)
+        self.layout.data(queue_id).unlink(missing_ok=True)
+        self._cache.pop(queue_id, None)
+
+    def _read_entry(self, queue_id: QueueId) -> QueueEntry | None:
+        """The parsed qf (cached by inode, mtime and size); None if absent. Worker thread."""
+        try:
+            fd = os.open(self.layout.control(queue_id), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self._cache.pop(queue_id, None)
+            return None
+        try:
+            info = os.fstat(fd)
+            key = (info.st_ino, info.st_mtime_ns, info.st_size)
+            cached = self._cache.get(queue_id)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            if info.st_size > MAX_QF_OCTETS:
+                raise CorruptQueueFile(f"{queue_id}: control file larger than {MAX_QF_OCTETS}")
+            data = os.read(fd, MAX_QF_OCTETS + 1)
+        finally:
+            os.close(fd)
+        try:
+            entry = parse_qf(data, expected_id=queue_id)
+        except CorruptQueueFile as error:
+            raise CorruptQueueFile(f"{queue_id}: {error}") from error
+        self._cache[queue_id] = (key, entry)
+        return entry
+
+    def _scan(self) -> builtins.list[tuple[QueueEntry | None, QueueId]]:
+        """Every qf, parsed (None for a corrupt one), by id. Worker thread."""
+        found: builtins.list[tuple[QueueEntry | None, QueueId]] = []
+        ids = sorted(
+            parsed[1]
+            for parsed in map(split_name, os.listdir(self.layout.root))
+            if parsed is not None and parsed[0] == CONTROL_PREFIX
+        )
+        for queue_id in ids:
+            try:
+                entry = self._read_entry(queue_id)
+            except CorruptQueueFile as error:
+                log_event(COMPONENT, str(error), level=logging.WARNING)
+                found.append((None, queue_id))
+                continue
+            if entry is not None:
+                found.append((entry, queue_id))
+        for stale in set(self._cache) - set(ids):
+            self._cache.pop(stale, None)
+        return found
+
+
+def _checked_id(queue_id: str) -> QueueId:
+    if not is_queue_id(queue_id):
+        raise UnknownQueueId(queue_id)
+    return QueueId(queue_id)
