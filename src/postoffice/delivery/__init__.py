@@ -1,0 +1,1 @@
+"""Delivery: from the queue into mailboxes (local) and, later, to other hosts (remote)."""

@@ -1,0 +1,226 @@
+"""Local delivery: queued messages into real mailboxes, with routing, loops and forwarding."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from argon2 import PasswordHasher
+
+from postoffice.config.loader import load_config
+from postoffice.core.address import parse_address
+from postoffice.core.clock import FixedClock
+from postoffice.core.envelope import Envelope, EnvelopeRecipient
+from postoffice.core.errors import StoreError
+from postoffice.delivery.local import LocalDeliveryAgent
+from postoffice.directory.accounts import AccountDatabase
+from postoffice.directory.directory import Directory
+from postoffice.queue import Queue, RecipientState
+from postoffice.store import StoreFactory
+from postoffice.store.layout import layout_from_config
+
+MESSAGE = b"Received: from a by b; date\r\nSubject: hello\r\n\r\nBody line\r\n.dot line\r\n"
+
+
+@dataclass
+class Site:
+    directory: Directory
+    queue: Queue
+    stores: StoreFactory
+    agent: LocalDeliveryAgent
+    tables: Path
+    clock: FixedClock
+
+
+@dataclass
+class SiteConfig:
+    """A configured data dir with two accounts; ``open()`` starts the parts on the test's loop."""
+
+    config_file: Path
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Site]:
+        loaded = load_config(self.config_file)
+        directory = Directory(loaded.config, loaded.paths)
+        clock = FixedClock(1_800_000_000.0)
+        queue = await Queue.open(loaded.paths.queue_dir, clock)
+        stores = StoreFactory(layout_from_config(loaded.config, loaded.paths), clock=clock)
+        agent = LocalDeliveryAgent(queue=queue, directory=directory, stores=stores, clock=clock)
+        try:
+            yield Site(directory, queue, stores, agent, loaded.paths.tables_dir, clock)
+        finally:
+            await agent.drain()
+            await queue.close()
+            directory.close()
+
+
+@pytest.fixture(params=["maildir", "mbox"])
+def site_config(request: pytest.FixtureRequest, tmp_path: Path) -> SiteConfig:
+    config_file = tmp_path / "postoffice.toml"
+    config_file.write_text(
+        'hostname = "mail.example.test"\nprimary_domain = "example.test"\n'
+        f'[store]\nformat = "{request.param}"\n',
+        encoding="utf-8",
+    )
+    loaded = load_config(config_file)
+    # Cheap hashing keeps the fixture fast; the real parameters are tested elsewhere.
+    accounts = AccountDatabase(
+        loaded.paths.directory_db,
+        hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1),
+    )
+    accounts.add_domain("example.test")
+    for user in ("alice", "bob"):
+        accounts.add_user(parse_address(f"{user}@example.test"), "pw")
+    accounts.close()
+    loaded.paths.tables_dir.mkdir(parents=True, exist_ok=True)
+    return SiteConfig(config_file)
+
+
+async def enqueue(
+    site: Site, *recipients: str, data: bytes = MESSAGE, sender: str = "x@far.test"
+) -> str:
+    envelope = Envelope(
+        sender=parse_address(sender) if sender else None,
+        recipients=tuple(EnvelopeRecipient(parse_address(r)) for r in recipients),
+    )
+    async with site.queue.begin(envelope) as incoming:
+        await incoming.write(data)
+        return await incoming.commit()
+
+
+async def inbox(site: Site, user: str) -> list[bytes]:
+    store = await site.stores.open(f"{user}@example.test")
+    try:
+        return [await store.read("INBOX", info.uid) for info in await store.messages("INBOX")]
+    finally:
+        await store.close()
+
+
+async def test_delivery_prepends_return_path_and_delivered_to(site_config: SiteConfig) -> None:
+    async with site_config.open() as site:
+        queue_id = await enqueue(site, "Alice@example.test")
+        await site.agent.deliver(queue_id)
+        [stored] = await inbox(site, "alice")
+        assert stored == (
+            b"Return-Path: <x@far.test>\r\nDelivered-To: alice@example.test\r\n" + MESSAGE
+        )
+        assert await site.queue.list() == []
+
+
+async def test_null_sender_and_alias_fan_out(site_config: SiteConfig) -> None:
+    async with site_config.open() as site:
+        (site.tables / "aliases").parent.mkdir(parents=True, exist_ok=True)
+        (site.tables / "aliases").write_text("staff: alice, bob\n", encoding="utf-8")
+        queue_id = await enqueue(site, "staff@example.test", sender="")
+        await site.agent.deliver(queue_id)
+        for user in ("alice", "bob"):
+            [stored] = await inbox(site, user)
+            assert stored.startswith(b"Return-Path: <>\r\nDelivered-To: " + user.encode())
+        assert await site.queue.list() == []
+
+
+async def test_alias_to_a_remote_address_is_forwarded(site_config: SiteConfig) -> None:
+    async with site_config.open() as site:
+        site.tables.mkdir(parents=True, exist_ok=True)
+        (site.tables / "aliases").write_text("carol: alice, carol@far.test\n", encoding="utf-8")
+        queue_id = await enqueue(site, "carol@example.test")
+        await site.agent.deliver(queue_id)
+        assert len(await inbox(site, "alice")) == 1
+        [forwarded] = await site.queue.list()
+        assert forwarded.id != queue_id
+        [recipient] = forwarded.envelope.recipients
+        assert recipient.address == parse_address("carol@far.test")
+        assert recipient.orcpt is not None and recipient.orcpt.address == "carol@example.test"
+
+
+async def test_remote_recipient_waits_in_the_queue(site_config: SiteConfig) -> None:
+    async with site_config.open() as site:
+        queue_id = await enqueue(site, "someone@far.test", "bob@example.test")
+        await site.agent.deliver(queue_id)
+        assert len(await inbox(site, "bob")) == 1
+        [entry] = await site.queue.list()
+        remote, local = entry.recipients
+        assert local.status.state is RecipientState.DELIVERED
+        assert remote.status.state is RecipientState.DEFERRED
+        assert remote.status.next_attempt is not None
+        assert remote.status.next_attempt > site.clock.now()
+        assert "4.4.1" in (remote.status.reply or "")
+        assert await site.queue.pending(site.clock.now()) == []
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        b"Delivered-To: alice@example.test\r\n",
+        b"Received: x\r\n" * 51,
+    ],
+)
+async def test_loops_are_refused(site_config: SiteConfig, headers: bytes) -> None:
+    async with site_config.open() as site:
+        queue_id = await enqueue(site, "alice@example.test", data=headers + b"\r\nbody\r\n")
+        await site.agent.deliver(queue_id)
+        assert await inbox(site, "alice") == []
+        assert await site.queue.list() == []  # failed is final (the bounce is the outbound issue's)
+
+
+async def test_unknown_recipient_fails(site_config: SiteConfig) -> None:
+    async with site_config.open() as site:
+        queue_id = await enqueue(site, "ghost@example.test")
+        await site.agent.deliver(queue_id)
+        assert await site.queue.list() == []
+
+
+async def test_store_failure_defers_and_a_later_attempt_delivers(site_config: SiteConfig) -> None:
+    async with site_config.open() as site:
+        real_open = site.stores.open
+        calls = 0
+
+        async def failing_open(address: object, *, create: bool = True) -> object:
+            nonlocal calls
+            calls += 1
+            raise StoreError("disk on fire")
+
+        site.stores.open = failing_open  # type: ignore[method-assign,assignment]
+        queue_id = await enqueue(site, "alice@example.test")
+        await site.agent.deliver(queue_id)
+        [entry] = await site.queue.list()
+        assert entry.recipients[0].status.state is RecipientState.DEFERRED
+        assert calls == 1
+        site.stores.open = real_open  # type: ignore[method-assign]
+        site.clock.advance(400)
+        assert await site.queue.pending(site.clock.now()) == [queue_id]
+        await site.agent.deliver(queue_id)
+        assert len(await inbox(site, "alice")) == 1
+        assert await site.queue.list() == []
+
+
+async def test_runner_delivers_what_was_queued_before_it_started(site_config: SiteConfig) -> None:
+    async with site_config.open() as site:
+        ids = [await enqueue(site, "bob@example.test") for _ in range(5)]
+        assert len(ids) == 5
+        stop = asyncio.Event()
+        runner = asyncio.ensure_future(site.agent.run(stop))
+        for _ in range(200):
+            if len(await inbox(site, "bob")) == 5:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+        assert len(await inbox(site, "bob")) == 5
+        assert await site.queue.list() == []
+
+
+async def test_runner_delivers_new_commits_at_once(site_config: SiteConfig) -> None:
+    async with site_config.open() as site:
+        site.queue.add_listener(site.agent.notice)
+        await enqueue(site, "alice@example.test")
+        for _ in range(200):
+            if await inbox(site, "alice"):
+                break
+            await asyncio.sleep(0.02)
+        await site.agent.drain()
+        assert len(await inbox(site, "alice")) == 1
