@@ -10,11 +10,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from postoffice.core.errors import MailboxNameError, StoreError
-from postoffice.store import ChangeKind, StoreFactory, StoreLayout
+from postoffice.store import ChangeKind, FileMailStore, StoreFactory, StoreLayout
+from postoffice.store.engine import UserEngine
 from postoffice.store.index import MailIndex
 from postoffice.store.mbox import MboxFormat
 from tests.store.conftest import ALICE, DOMAIN, TRICKY
@@ -274,9 +276,9 @@ async def test_an_append_by_another_program_is_read_incrementally(
         starts: list[int] = []
         scan = MboxFormat._entries
 
-        def recording(self: MboxFormat, name: str, start: int, stop: int) -> object:
+        def recording(self: MboxFormat, name: str, start: int, stop: int, tick: Any) -> object:
             starts.append(start)
-            return scan(self, name, start, stop)
+            return scan(self, name, start, stop, tick)
 
         monkeypatch.setattr(MboxFormat, "_entries", recording)
         assert len(await store.messages("INBOX")) == len(TRICKY) + 1
@@ -309,3 +311,71 @@ async def test_a_symlinked_spool_file_is_refused(factory: StoreFactory, tmp_path
         finally:
             await store.close()
     assert secret.read_bytes() == before
+
+
+def pending_appends(store: FileMailStore) -> list[str]:
+    index = MailIndex.open(store.paths.index_path)
+    try:
+        return index.pending_appends()
+    finally:
+        index.close()
+
+
+async def test_a_failure_the_process_survives_settles_the_intent(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await factory.open(ALICE) as store:
+        await store.deliver(b"first")
+        before = store.paths.mbox_inbox.read_bytes()
+
+        def refuse(*args: object) -> None:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(MailIndex, "add_message", refuse)
+        with pytest.raises(StoreError, match="disk I/O error"):
+            await store.deliver(b"never")
+        monkeypatch.undo()
+        assert store.paths.mbox_inbox.read_bytes() == before
+        assert pending_appends(store) == []
+        monkeypatch.setattr(MailIndex, "set_append_intent", refuse)
+        with pytest.raises(StoreError, match="disk I/O error"):
+            await store.deliver(b"never")  # no intent, no write
+        monkeypatch.undo()
+        assert store.paths.mbox_inbox.read_bytes() == before
+        assert await store.deliver(b"second") == 2
+
+
+async def test_a_copy_cut_short_is_taken_back_as_one(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await factory.open(ALICE) as store:
+        for n in range(3):
+            await store.deliver(b"message %d\n" % n)
+        await store.create_mailbox("Keep")
+        await store.append("Keep", b"kept\n")
+        target = store.paths.mbox_file("Keep")
+        before = target.read_bytes()
+        copied = 0
+        copy = MboxFormat.copy_message
+
+        def dying(self: MboxFormat, *args: Any) -> object:
+            nonlocal copied
+            copied += 1
+            if copied == 3:
+                raise RuntimeError("killed")
+            return copy(self, *args)
+
+        # The process dies during the third copy: nothing of the clean-up runs.
+        monkeypatch.setattr(MboxFormat, "copy_message", dying)
+        monkeypatch.setattr(MboxFormat, "discard", lambda *args: None)
+        monkeypatch.setattr(UserEngine, "_settle", lambda *args: None)
+        with pytest.raises(StoreError, match="killed"):
+            await store.copy("INBOX", [1, 2, 3], "Keep")
+        monkeypatch.undo()
+        assert len(target.read_bytes()) > len(before)  # two copies on disk, no index rows
+        assert pending_appends(store) == ["Keep"]
+        assert [m.uid for m in await store.messages("Keep")] == [1]
+        assert target.read_bytes() == before
+        assert pending_appends(store) == []
+        assert await store.copy("INBOX", [1, 2, 3], "Keep") == {1: 2, 2: 3, 3: 4}
+        assert await store.read("Keep", 4) == b"message 2\n"

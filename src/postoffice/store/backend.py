@@ -11,6 +11,13 @@ Two-phase append: ``prepare`` may run without any lock (Maildir writes and
 fsyncs the file in ``tmp/`` there), ``commit`` runs under the locks and
 makes the message visible; if registering it in the index then fails the
 engine calls ``discard`` to take it back (mbox: truncate to the old size).
+
+Crash safety of an append in place (mbox): before ``commit`` the engine asks
+``append_intent`` and commits the answer to the index; under the locks, an
+intent left there by a crashed append goes to ``recover_append`` before the
+folder is scanned. A format whose commit is atomic (Maildir: one link into
+``new/``, which the next scan adopts if the index row was never written)
+answers None and has nothing to recover.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import NamedTuple, Protocol
 
 from postoffice.core.errors import StoreError
 from postoffice.store.fileio import MessageSource
-from postoffice.store.index import MessageRow, NewMessage
+from postoffice.store.index import AppendIntent, MessageRow, NewMessage
 
 
 class MessageGone(StoreError):
@@ -94,6 +101,15 @@ class FolderFormat(Protocol):
         ...
 
     def prepare(self, name: str, source: MessageSource, meta: AppendMeta) -> object: ...
+
+    def append_intent(self, name: str, metas: Sequence[AppendMeta]) -> AppendIntent | None:
+        """What appending messages with ``metas`` (one, or a COPY's batch, in order)
+        must record before it writes (call inside ``locked``)."""
+        ...
+
+    def recover_append(self, name: str, intent: AppendIntent) -> None:
+        """Take back what a crashed append of ``intent`` left (call inside ``locked``)."""
+        ...
 
     def commit(self, name: str, prepared: object, meta: AppendMeta) -> NewMessage: ...
 

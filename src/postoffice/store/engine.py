@@ -10,6 +10,14 @@ thread; ``service.FileMailStore`` runs it off the event loop. Invariants:
   it leaves the index only after (or as) it leaves the disk; a crash in
   between is repaired by the next sync, which treats unknown files as new
   and missing files as expunged. No mail is lost, at worst a copy doubles.
+- An append in place (mbox) is all or nothing even across a crash: its
+  intent (``FolderFormat.append_intent``) is committed to the index, on its
+  own and durably, before the first octet is written, and deleted in the
+  transaction that adds the message's row. An intent seen under the locks
+  (at open, and before every sync of its mailbox) is an append that never
+  completed: ``FolderFormat.recover_append`` takes its octets back first, so
+  the scan never adopts a torn message. A failure the process survives
+  settles its intent the same way at once.
 - Before a change, the mailbox is synced with the disk under the locks, so
   that mail other programs delivered gets its UID first (RFC 3501 §2.3.1.1:
   UIDs ascend in arrival order).
@@ -45,7 +53,7 @@ from postoffice.store.api import (
 from postoffice.store.backend import AppendMeta, FolderFormat, MessageGone, MessageReader
 from postoffice.store.convert import keywords_of, message_info, message_infos
 from postoffice.store.fileio import MessageSource
-from postoffice.store.index import MailboxRow, MailIndex, MessageRow
+from postoffice.store.index import AppendIntent, MailboxRow, MailIndex, MessageRow
 from postoffice.store.layout import StoreLayout
 from postoffice.store.locking import DEFAULT_TIMEOUT, UserLock
 from postoffice.store.maildir import MaildirFormat
@@ -97,6 +105,8 @@ class UserEngine:
             if fresh:
                 provision.provision(self._index, self._fmt, self._new_uidvalidity)
             self._adopt_disk_folders()
+            for name in self._index.pending_appends():
+                self._recover_appends(name)
             if self._maildir is not None:
                 now = time.time()  # compared with file times, so the file system's clock
                 for row in self._index.mailboxes():
@@ -160,6 +170,7 @@ class UserEngine:
         return row
 
     def _sync_locked(self, name: str, changes: list[Change]) -> None:
+        self._recover_appends(name)
         box = self._row(name)
         state = self._fmt.fingerprint(name)
         if state and state == box.sync_state:
@@ -194,6 +205,35 @@ class UserEngine:
                 uid, modseq = self._index.add_message(box.id, message)
                 changes.append(Change(ChangeKind.APPENDED, name, uid, modseq))
             self._index.set_sync_state(box.id, result.state)
+
+    # -- append intents (module docstring) --------------------------------------------
+
+    def _begin_append(self, box: MailboxRow, metas: list[AppendMeta]) -> AppendIntent | None:
+        """Commit the intent of an append before it writes (call under its locks)."""
+        intent = self._fmt.append_intent(box.name, metas)
+        if intent is not None:
+            if self._index.in_transaction:
+                raise StoreError("internal error: an append intent must commit on its own")
+            with self._index.transaction():
+                self._index.set_append_intent(box.id, intent)
+        return intent
+
+    def _recover_appends(self, name: str) -> None:
+        """Take back what an append that never completed left, and forget its intent."""
+        box = self._index.mailbox(name)
+        if box is None or (intent := self._index.append_intent(box.id)) is None:
+            return
+        if self._fmt.folder_exists(name):
+            with self._exclusive([name]):
+                self._fmt.recover_append(name, intent)
+        with self._index.transaction():
+            self._index.clear_append_intent(box.id)
+
+    def _settle(self, name: str) -> None:
+        """After a failed append: the same recovery, now; if it fails too, the
+        intent stays for the next sync."""
+        with contextlib.suppress(Exception):
+            self._recover_appends(name)
 
     def _finish(self, box: MailboxRow) -> None:
         """After a locked change: let the format flush, and record its new state."""
@@ -381,15 +421,23 @@ class UserEngine:
                 if self._fmt.sync_before_append:
                     # New mail from other programs takes its UIDs first.
                     self._sync_locked(name, changes)
-                message = self._fmt.commit(name, prepared, meta)
+                intent = self._begin_append(box, [meta])
                 try:
-                    with self._index.transaction():
-                        uid, modseq = self._index.add_message(box.id, message)
-                        state = self._fmt.finish(name)
-                        if state is not None:
-                            self._index.set_sync_state(box.id, state)
+                    message = self._fmt.commit(name, prepared, meta)
+                    try:
+                        with self._index.transaction():
+                            uid, modseq = self._index.add_message(box.id, message)
+                            if intent is not None:
+                                self._index.clear_append_intent(box.id)
+                            state = self._fmt.finish(name)
+                            if state is not None:
+                                self._index.set_sync_state(box.id, state)
+                    except BaseException:
+                        self._fmt.discard(name, message)
+                        raise
                 except BaseException:
-                    self._fmt.discard(name, message)
+                    if intent is not None:
+                        self._settle(name)
                     raise
         except BaseException:
             self._fmt.abandon(prepared)
@@ -467,18 +515,24 @@ class UserEngine:
                 mapping: dict[int, int] = {}
                 committed = []
                 staged: list[Change] = []
+                metas = [AppendMeta(row.flags, row.keywords, row.internal_date) for row in rows]
+                # One intent for the batch: it starts where the first copy does.
+                intent = self._begin_append(target, metas) if rows else None
                 try:
                     with self._index.transaction():
-                        for row in rows:
-                            meta = AppendMeta(row.flags, row.keywords, row.internal_date)
+                        for row, meta in zip(rows, metas, strict=True):
                             message = self._fmt.copy_message(src, row, dst, meta)
                             committed.append(message)
                             uid, modseq = self._index.add_message(target.id, message)
                             mapping[row.uid] = uid
                             staged.append(Change(ChangeKind.APPENDED, dst, uid, modseq))
+                        if intent is not None:
+                            self._index.clear_append_intent(target.id)
                 except BaseException:
                     for message in reversed(committed):
                         self._fmt.discard(dst, message)
+                    if intent is not None:
+                        self._settle(dst)
                     raise
                 self._finish(target)
                 if remove and rows:

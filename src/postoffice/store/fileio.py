@@ -2,16 +2,21 @@
 
 Owns: writing every octet (``os.write`` may write less than asked), copying a
 message source in bounded chunks (a ``BinaryIO`` is never read whole),
-positioned reads, and the directory fsync that makes a rename durable
-(a rename is only on disk once its directory is, see fsync(2)).
+positioned reads, the directory fsync that makes a rename durable (a rename
+is only on disk once its directory is, see fsync(2)), and ``replace_keeping``:
+replacing a file by some of its ranges through a new file, fsync'd and
+renamed over it, so that a crash leaves the old or the new file, never a mix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
+
+from postoffice.core.errors import StoreError
 
 CHUNK = 1 << 16
 
@@ -69,6 +74,69 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def copy_range(
+    src: int, dst: int, start: int, end: int, position: int, tick: Callable[[], None]
+) -> int:
+    """Copy ``src[start:end]`` to ``dst`` at ``position``; returns the new position.
+
+    ``tick`` runs before each chunk (to keep a lock fresh during a long copy).
+    """
+    while start < end:
+        tick()
+        chunk = os.pread(src, min(CHUNK, end - start), start)
+        if not chunk:
+            raise StoreError("the file shrank while it was being copied")
+        pwrite_all(dst, chunk, position)
+        start += len(chunk)
+        position += len(chunk)
+    return position
+
+
+def replace_keeping(
+    path: Path,
+    fd: int,
+    temporary: Path,
+    ranges: Sequence[tuple[int, int]],
+    *,
+    fsync: bool,
+    tick: Callable[[], None],
+) -> int:
+    """Replace ``path`` (open as ``fd``) by the concatenation of ``ranges`` of it.
+
+    The new file is written at ``temporary`` (a left-over file or link there
+    is removed, never written through), given the old file's mode (and owner
+    where permitted), fsync'd, renamed over ``path``, and the directory
+    fsync'd. Returns a read/write descriptor of the new file; ``fd`` stays open.
+    """
+    st = os.fstat(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temporary)
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+    out = os.open(temporary, flags, 0o600)
+    try:
+        position = 0
+        for start, end in ranges:
+            position = copy_range(fd, out, start, end, position, tick)
+        os.fchmod(out, st.st_mode & 0o7777)
+        with contextlib.suppress(PermissionError):
+            os.fchown(out, st.st_uid, st.st_gid)
+        if fsync:
+            os.fsync(out)
+        os.rename(temporary, path)
+    except BaseException:
+        os.close(out)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    if fsync:
+        try:
+            fsync_dir(path.parent)
+        except BaseException:
+            os.close(out)
+            raise
+    return out
 
 
 def pread_exact(fd: int, offset: int, length: int) -> bytes:

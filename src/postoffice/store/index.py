@@ -11,6 +11,12 @@ service runs it in worker threads. It owns these invariants:
   the next value (RFC 7162 §3.1).
 - Writes happen inside ``transaction()`` (``BEGIN IMMEDIATE``), so that a
   reader never sees half an operation and two writers serialise.
+- ``append_intents`` holds at most one row per mailbox: an mbox append in
+  progress (``AppendIntent``). It is committed on its own before the first
+  octet is written and deleted in the transaction that adds the message's
+  row, so a row found under the locks is an append that never completed
+  (``mboxrecovery``). With ``durable`` the index runs ``synchronous=FULL``:
+  every commit, the intent's included, is on disk when it returns.
 
 Locator columns: Maildir rows use ``locator`` (the unique base name, the part
 before ``:``) and ``filename`` (``new/NAME`` or ``cur/NAME:2,FLAGS``); mbox
@@ -64,6 +70,13 @@ CREATE TABLE IF NOT EXISTS messages(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_by_locator ON messages(mailbox_id, locator);
 CREATE TABLE IF NOT EXISTS subscriptions(name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS append_intents(
+    mailbox_id INTEGER PRIMARY KEY,
+    inode TEXT NOT NULL,  -- st_ino may not fit SQLite's signed 64 bits
+    start INTEGER NOT NULL,
+    head BLOB NOT NULL,
+    later BLOB NOT NULL
+);
 """
 
 _MESSAGE_COLUMNS = (
@@ -125,6 +138,18 @@ class NewMessage(NamedTuple):
     data_offset: int = 0
     stored_size: int = 0
     quoted: int = 0
+
+
+class AppendIntent(NamedTuple):
+    """An mbox append about to start: the file (inode), its size before the append,
+    the octets the append writes first (a line break if the file does not end
+    in one, then the ``From`` line), and for a batch (COPY) the ``From`` lines
+    of the messages after the first, one after the other."""
+
+    inode: int
+    start: int
+    head: bytes
+    later: bytes = b""
 
 
 class MailIndex:
@@ -229,6 +254,7 @@ class MailIndex:
         return row
 
     def delete_mailbox(self, mailbox_id: int) -> None:
+        self._db.execute("DELETE FROM append_intents WHERE mailbox_id = ?", (mailbox_id,))
         self._db.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
         self._db.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
 
@@ -410,6 +436,39 @@ class MailIndex:
             (SEEN_BIT, mailbox_id),
         ).fetchone()
         return int(row[0]), int(row[1]), int(row[2])
+
+    # -- mbox append intents (module docstring) --------------------------------
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._depth > 0
+
+    def set_append_intent(self, mailbox_id: int, intent: AppendIntent) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO append_intents VALUES (?, ?, ?, ?, ?)",
+            (mailbox_id, str(intent.inode), intent.start, intent.head, intent.later),
+        )
+
+    def append_intent(self, mailbox_id: int) -> AppendIntent | None:
+        row = self._db.execute(
+            "SELECT inode, start, head, later FROM append_intents WHERE mailbox_id = ?",
+            (mailbox_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return AppendIntent(int(row[0]), int(row[1]), bytes(row[2]), bytes(row[3]))
+
+    def clear_append_intent(self, mailbox_id: int) -> None:
+        self._db.execute("DELETE FROM append_intents WHERE mailbox_id = ?", (mailbox_id,))
+
+    def pending_appends(self) -> list[str]:
+        """Names of the mailboxes with an outstanding append intent."""
+        return [
+            row[0]
+            for row in self._db.execute(
+                "SELECT name FROM mailboxes JOIN append_intents ON id = mailbox_id ORDER BY name"
+            )
+        ]
 
     # -- subscriptions (RFC 3501 §6.3.6: independent of the mailbox's existence) --
 

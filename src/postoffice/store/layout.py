@@ -24,8 +24,9 @@ mbox (classic):
 
 In both formats the user's mail directory also holds our own files, all
 named ``postoffice-*`` (the SQLite index and its WAL, the lock file, the
-UIDVALIDITY counter): they do not start with ``.``, so they never look like a
-Maildir++ folder, and mbox folder names that would collide are escaped.
+UIDVALIDITY counter, and mbox octets set aside after a crashed append,
+``postoffice-torn-*``): they do not start with ``.``, so they never look like
+a Maildir++ folder, and mbox folder names that would collide are escaped.
 """
 
 from __future__ import annotations

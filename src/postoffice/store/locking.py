@@ -15,6 +15,20 @@ by a crashed program and removed (Dovecot's ``mbox_dotlock_change_timeout``
 default is two minutes). Acquisition retries with exponential backoff and
 gives up with ``StoreError`` after ``timeout`` seconds.
 
+Our dotlock holds ``PID:HOST``. One of ours whose process is gone from this
+host is left over by a crash (SIGKILL, OOM) and is removed at once rather
+than after two minutes: the kernel lock, which died with that process, is
+held by us by then, so no process of ours can still be inside. A dotlock
+in any other form is judged by its age only.
+
+While held, the dotlock is kept fresh: ``Dotlock.refresh`` (called before
+each chunk of a long append, rewrite or scan) sets its mtime to now once
+``DOTLOCK_REFRESH_SECONDS`` have passed since the last touch, so that
+dotlock-only programs never take a long hold for a stale lock. If the
+dotlock is gone or replaced when we come to refresh it, another program
+broke it: ``refresh`` raises ``StoreError`` so that the operation stops
+(an append is then truncated back) instead of writing alongside it.
+
 mbox files are opened with ``O_NOFOLLOW`` and must be regular files with at
 most one link: a link planted in a shared spool directory must not redirect
 delivery to another file. After the kernel lock is held, the locked
@@ -29,15 +43,19 @@ import contextlib
 import errno
 import fcntl
 import os
+import socket
 import stat
 import struct
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from postoffice.core.errors import StoreError
 
 DOTLOCK_STALE_SECONDS = 120.0
+# A quarter of the stale age: a hold survives three missed refreshes.
+DOTLOCK_REFRESH_SECONDS = 30.0
 DEFAULT_TIMEOUT = 30.0
 _HAVE_OFD = hasattr(fcntl, "F_OFD_SETLKW")
 
@@ -167,18 +185,87 @@ def _check_plain_file(fd: int, path: Path) -> None:
         raise StoreError(f"{path} is not a plain mailbox file (a device, or hard-linked)")
 
 
-def _take_dotlock(path: Path, deadline: float) -> Path:
+def refresh_clock() -> float:
+    """The clock ``Dotlock.refresh`` measures its interval with (tests replace it)."""
+    return time.monotonic()
+
+
+def _owner_tag() -> bytes:
+    return f"{os.getpid()}:{socket.gethostname()}\n".encode()
+
+
+def _left_by_dead_process(dotlock: Path) -> bool:
+    """True when ``dotlock`` is one of ours whose process no longer runs on this host."""
+    try:
+        with open(dotlock, "rb") as stream:
+            content = stream.read(300)
+    except OSError:
+        return False
+    pid_text, colon, host = content.rstrip(b"\n").partition(b":")
+    if not colon or not pid_text.isdigit() or host != socket.gethostname().encode():
+        return False
+    pid = int(pid_text)
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # EPERM: it runs, as another user
+    return False
+
+
+class Dotlock:
+    """A dotlock we hold (see the module docstring); ``release`` removes it."""
+
+    def __init__(self, path: Path, fd: int):
+        self.path = path
+        self._fd = fd
+        self._inode = os.fstat(fd).st_ino
+        self._touched = refresh_clock()
+
+    def _ours(self) -> bool:
+        try:
+            return os.lstat(self.path).st_ino == self._inode
+        except FileNotFoundError:
+            return False
+
+    def refresh(self) -> None:
+        """Touch the dotlock if ``DOTLOCK_REFRESH_SECONDS`` passed since the last touch."""
+        now = refresh_clock()
+        if now - self._touched < DOTLOCK_REFRESH_SECONDS:
+            return
+        if not self._ours():
+            raise StoreError(f"the dotlock {self.path} was broken by another program")
+        os.utime(self._fd)  # futimens(2) on our own file: now
+        self._touched = now
+
+    def release(self) -> None:
+        try:
+            if self._ours():  # never remove a dotlock another program took after breaking ours
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.path)
+        finally:
+            os.close(self._fd)
+
+
+def _take_dotlock(path: Path, deadline: float) -> Dotlock:
     dotlock = path.with_name(path.name + ".lock")
     attempt = 0
     while True:
         try:
-            fd = os.open(dotlock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            fd = os.open(
+                dotlock,
+                os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW,
+                0o600,
+            )
         except FileExistsError:
             try:
                 age = time.time() - os.stat(dotlock).st_mtime
             except FileNotFoundError:
                 continue
-            if age > DOTLOCK_STALE_SECONDS:
+            if age > DOTLOCK_STALE_SECONDS or _left_by_dead_process(dotlock):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(dotlock)
                 continue
@@ -188,17 +275,29 @@ def _take_dotlock(path: Path, deadline: float) -> Path:
             attempt += 1
             continue
         try:
-            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
-        finally:
+            os.write(fd, _owner_tag())
+            return Dotlock(dotlock, fd)
+        except BaseException:
             os.close(fd)
-        return dotlock
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dotlock)
+            raise
+
+
+@dataclass(frozen=True)
+class MboxLock:
+    """The locks of one mbox while held: the locked descriptor and our dotlock."""
+
+    fd: int
+    dotlock: Dotlock
 
 
 @contextlib.contextmanager
 def mbox_lock(
     path: Path, *, timeout: float = DEFAULT_TIMEOUT, create: bool = False
-) -> Iterator[int]:
-    """Hold the write lock of an mbox; yields the locked descriptor (read/write).
+) -> Iterator[MboxLock]:
+    """Hold the write lock of an mbox; yields the locked descriptor (read/write) and
+    the dotlock to refresh during long work.
 
     A missing file is created with ``create``, else ``FileNotFoundError``.
     Order: kernel lock, then dotlock; released in the reverse order.
@@ -208,10 +307,9 @@ def mbox_lock(
     try:
         dotlock = _take_dotlock(path, deadline)
         try:
-            yield fd
+            yield MboxLock(fd, dotlock)
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(dotlock)
+            dotlock.release()
     finally:
         try:
             unlock_fd(fd)

@@ -7,7 +7,10 @@ Invariants:
 - A message becomes visible only by an atomic link (or rename) from ``tmp/``
   into ``new/`` or ``cur/`` after its data is written and fsync'd; a crash
   before that leaves at most a file in ``tmp/``, which is never a message.
-  Files in ``tmp/`` older than 36 hours are removed (the spec's rule).
+  Files in ``tmp/`` older than 36 hours are removed (the spec's rule). A
+  crash after the link but before the index commit leaves a complete file
+  the index does not know: the next scan adopts it, once, under a new UID.
+  So no append intent is needed here (``append_intent`` is None).
 - A unique name is ``SECONDS.MUSECPPID QCOUNTER RRANDOM.HOST`` (Bernstein's
   modern recommendation with Dovecot's Q and R fields), so names never clash
   between processes, threads or hosts; ``/`` and ``:`` in the host name are
@@ -28,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -48,10 +52,11 @@ from postoffice.store.fileio import (
     source_chunks,
     write_all,
 )
-from postoffice.store.index import MessageRow, NewMessage
+from postoffice.store.index import AppendIntent, MessageRow, NewMessage
 from postoffice.store.layout import UserPaths
 
 INFO = ":2,"
+_ARRIVAL = re.compile(r"(\d+)\.(?:M(\d+))?")
 # Bernstein's info letters for the IMAP system flags.
 LETTER_OF_FLAG = {
     "\\Draft": "D",
@@ -80,6 +85,16 @@ def unique_name() -> str:
     seconds = int(now)
     micro = int((now - seconds) * 1_000_000)
     return f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}R{secrets.token_hex(8)}.{_HOST}"
+
+
+def arrival_key(base: str) -> tuple[int, int, int, str]:
+    """Sort key putting unique names in delivery order: by the seconds and the
+    microseconds (``M``, not zero-padded, so compared as numbers), then by name.
+    Names of another form sort after ours, by name."""
+    match = _ARRIVAL.match(base)
+    if match is None:
+        return 1, 0, 0, base
+    return 0, int(match[1]), int(match[2] or 0), base
 
 
 def split_name(filename: str) -> tuple[str, int, str]:
@@ -222,7 +237,7 @@ class MaildirFormat:
                     if bits == row.flags:
                         bits = None
                 result.renamed.append((row.uid, filename, bits))
-        for base, filename in sorted(on_disk.items(), key=lambda item: item[1][4:]):
+        for base, filename in sorted(on_disk.items(), key=lambda item: arrival_key(item[0])):
             try:
                 st = os.stat(folder / filename, follow_symlinks=False)
             except FileNotFoundError:
@@ -262,6 +277,12 @@ class MaildirFormat:
                 os.unlink(tmp)
             raise
         return PreparedMessage(folder, base, tmp, size)
+
+    def append_intent(self, name: str, metas: Sequence[AppendMeta]) -> AppendIntent | None:
+        return None  # commit is one link: nothing torn to take back after a crash
+
+    def recover_append(self, name: str, intent: AppendIntent) -> None:
+        return None
 
     def commit(self, name: str, prepared: object, meta: AppendMeta) -> NewMessage:
         assert isinstance(prepared, PreparedMessage)

@@ -11,6 +11,13 @@ Invariants:
   (the message source raises, the disk fills, the index refuses) the file is
   truncated back to its size before the append, so no partial message is
   ever left for another reader.
+- A crash cannot leave one for long either: before the first octet, the
+  engine commits the append's intent (``append_intent``) to the index, and
+  under the locks an intent still there means the append never completed:
+  ``recover_append`` takes its octets back (``mboxrecovery``) before the
+  mailbox is scanned, so a torn message is never adopted.
+- The dotlock is refreshed (``locking.Dotlock.refresh``) before each chunk
+  written, copied or scanned while the locks are held.
 - What is appended is what is read: the separator line and the blank line
   after the message are added on write and never returned; a message that
   does not end in LF gets one LF before the blank line (the index keeps its
@@ -28,13 +35,15 @@ Invariants:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from postoffice.core.errors import MailboxNameError, StoreError
+from postoffice.core.maillog import log_event
 from postoffice.store import names
 from postoffice.store.backend import AppendMeta, MessageGone, ScanResult
 from postoffice.store.fileio import (
@@ -44,11 +53,12 @@ from postoffice.store.fileio import (
     fsync_dir,
     pread_exact,
     pwrite_all,
+    replace_keeping,
     source_chunks,
 )
-from postoffice.store.index import MessageRow, NewMessage
+from postoffice.store.index import AppendIntent, MessageRow, NewMessage
 from postoffice.store.layout import UserPaths
-from postoffice.store.locking import DEFAULT_TIMEOUT, mbox_lock
+from postoffice.store.locking import DEFAULT_TIMEOUT, MboxLock, mbox_lock
 from postoffice.store.mboxrd import (
     FROM_,
     TAG_OCTETS,
@@ -58,6 +68,7 @@ from postoffice.store.mboxrd import (
     message_tag,
     scan_mbox,
 )
+from postoffice.store.mboxrecovery import TornRange, find_torn, intent_for, quarantine
 
 _REWRITE_SUFFIX = ".postoffice-rewrite"
 # Longest From line the quick append check reads back; a longer one means a full scan.
@@ -68,7 +79,14 @@ _SEPARATOR_MAX = 4096
 class _Held:
     fd: int  # the descriptor to write through (the new file after a rewrite)
     depth: int
-    original: int  # the descriptor holding the kernel lock
+    lock: MboxLock  # its descriptor holds the kernel lock; its dotlock is refreshed
+
+    def replace_fd(self, fd: int) -> None:
+        """Work on a new file from here on (still under the dotlock); the old
+        descriptor carries our kernel lock and stays open until release."""
+        if self.fd != self.lock.fd:
+            os.close(self.fd)
+        self.fd = fd
 
 
 class QuotedReader:
@@ -263,26 +281,32 @@ class MboxFormat:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         stack = contextlib.ExitStack()
         try:
-            fd = stack.enter_context(mbox_lock(path, timeout=self._lock_timeout, create=create))
+            lock = stack.enter_context(mbox_lock(path, timeout=self._lock_timeout, create=create))
         except FileNotFoundError as exc:
             raise StoreError(f"no such mailbox: {path.name} is gone") from exc
         with stack:
-            held = _Held(fd, 1, fd)
+            held = _Held(lock.fd, 1, lock)
             self._held[path] = held
             try:
                 yield
             finally:
                 del self._held[path]
-                if held.fd != held.original:
-                    os.close(held.fd)
+                held.replace_fd(-1)
                 if not self._held:
                     self._size_before.clear()
 
-    def _locked_fd(self, name: str) -> int:
+    def _holding(self, name: str) -> _Held:
         held = self._held.get(self.file(name))
         if held is None:
             raise StoreError(f"internal error: mbox {name!r} used without its lock")
-        return held.fd
+        return held
+
+    def _locked_fd(self, name: str) -> int:
+        return self._holding(name).fd
+
+    def _tick(self, name: str) -> Callable[[], None]:
+        """What long work on a locked mbox calls before each chunk: refresh the dotlock."""
+        return self._holding(name).lock.dotlock.refresh
 
     def fingerprint(self, name: str) -> str:
         try:
@@ -307,10 +331,10 @@ class MboxFormat:
             and _intact(fd, ordered[-1], old_size)
         ):
             # Only appended to since we last looked: read the new part only.
-            entries = self._entries(name, old_size, size)
+            entries = self._entries(name, old_size, size, self._tick(name))
             result.new = [_new_message(e, st.st_mtime) for e in entries]
             return result
-        entries = self._entries(name, 0, size)
+        entries = self._entries(name, 0, size, self._tick(name))
         common = 0
         for row, entry in zip(ordered, entries, strict=False):
             if not _same_message(row, entry):
@@ -325,25 +349,62 @@ class MboxFormat:
             result.new = [_new_message(e, st.st_mtime) for e in entries]
         return result
 
-    def _entries(self, name: str, start: int, end: int) -> list[MboxEntry]:
+    def _entries(
+        self, name: str, start: int, end: int, tick: Callable[[], None]
+    ) -> list[MboxEntry]:
         with open(self.file(name), "rb") as stream:
-            return scan_mbox(stream, start, end)
+            return scan_mbox(stream, start, end, tick)
 
     def prepare(self, name: str, source: MessageSource, meta: AppendMeta) -> object:
         return source  # written under the lock by commit()
 
+    def append_intent(self, name: str, metas: Sequence[AppendMeta]) -> AppendIntent:
+        separators = [from_line(meta.sender, meta.internal_date) for meta in metas]
+        return intent_for(self._locked_fd(name), separators)
+
+    def recover_append(self, name: str, intent: AppendIntent) -> None:
+        held = self._holding(name)
+        tick = held.lock.dotlock.refresh
+        torn = find_torn(held.fd, intent, tick)
+        if not isinstance(torn, TornRange):
+            if torn is not None:
+                log_event("store", f"{str(self.file(name))!r}: interrupted append: {torn}")
+            return
+        saved = ""
+        if torn.quarantine:
+            where = quarantine(held.fd, torn, self._paths.mail_dir, fsync=self._fsync, tick=tick)
+            saved = f", saved as {where}"
+        if torn.end >= torn.size:
+            self._truncate(held.fd, torn.start)
+        else:
+            path = self.file(name)
+            temporary = path.with_name("." + path.name + _REWRITE_SUFFIX)
+            keep = [(0, torn.keep_to), (torn.end, torn.size)]
+            held.replace_fd(
+                replace_keeping(path, held.fd, temporary, keep, fsync=self._fsync, tick=tick)
+            )
+        log_event(
+            "store",
+            f"{str(self.file(name))!r}: took back an interrupted append "
+            f"({torn.reason}, octets {torn.start}-{torn.end}{saved})",
+            level=logging.WARNING,
+        )
+
     def commit(self, name: str, prepared: object, meta: AppendMeta) -> NewMessage:
-        fd = self._locked_fd(name)
+        held = self._holding(name)
+        fd = held.fd
         size = os.fstat(fd).st_size
         try:
-            message = self._append(fd, size, prepared, meta)
+            message = self._append(fd, size, prepared, meta, held.lock.dotlock.refresh)
         except BaseException:
             self._truncate(fd, size)
             raise
         self._size_before[(name, message.offset)] = size
         return message
 
-    def _append(self, fd: int, size: int, source: object, meta: AppendMeta) -> NewMessage:
+    def _append(
+        self, fd: int, size: int, source: object, meta: AppendMeta, tick: Callable[[], None]
+    ) -> NewMessage:
         position = size
         if size and pread_exact(fd, size - 1, 1) != b"\n":
             pwrite_all(fd, b"\n", position)  # the From line must start a line
@@ -361,6 +422,7 @@ class MboxFormat:
             original += len(chunk)
             last = chunk[-1:]
             out = quoter.feed(chunk)
+            tick()
             pwrite_all(fd, out, position)
             position += len(out)
         out = quoter.finish()
@@ -416,43 +478,24 @@ class MboxFormat:
         if not doomed:
             return []
         path = self.file(name)
-        held = self._held[path]
-        fd = held.fd
-        st = os.fstat(fd)
+        held = self._holding(name)
+        size = os.fstat(held.fd).st_size
         rows = sorted([*doomed, *kept], key=lambda row: row.offset)
-        ends = [row.offset for row in rows[1:]] + [st.st_size]
+        ends = [row.offset for row in rows[1:]] + [size]
         keep = {row.uid for row in kept}
-        temporary = path.with_name("." + path.name + _REWRITE_SUFFIX)
-        # A left-over file (or a link planted there) is removed, never written through.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        out = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        ranges = [(0, rows[0].offset)]  # octets before the first message
         moves: list[tuple[int, int, int]] = []
-        try:
-            position = _copy_range(fd, out, 0, rows[0].offset if rows else st.st_size, 0)
-            for row, end in zip(rows, ends, strict=True):
-                if row.uid not in keep:
-                    continue
+        position = rows[0].offset
+        for row, end in zip(rows, ends, strict=True):
+            if row.uid in keep:
                 moves.append((row.uid, position, position + row.data_offset - row.offset))
-                position = _copy_range(fd, out, row.offset, end, position)
-            os.fchmod(out, st.st_mode & 0o7777)
-            with contextlib.suppress(PermissionError):
-                os.fchown(out, st.st_uid, st.st_gid)
-            if self._fsync:
-                os.fsync(out)
-        except BaseException:
-            os.close(out)
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temporary)
-            raise
-        os.rename(temporary, path)
-        if self._fsync:
-            fsync_dir(path.parent)
-        # Keep the old descriptor (it carries our kernel lock) until release;
-        # work on the new file from here on, still under the dotlock.
-        if held.fd != held.original:
-            os.close(held.fd)
-        held.fd = out
+                ranges.append((row.offset, end))
+                position += end - row.offset
+        temporary = path.with_name("." + path.name + _REWRITE_SUFFIX)
+        new_fd = replace_keeping(
+            path, held.fd, temporary, ranges, fsync=self._fsync, tick=held.lock.dotlock.refresh
+        )
+        held.replace_fd(new_fd)
         return moves
 
     def open_reader(self, name: str, row: MessageRow) -> FileReader | QuotedReader:
@@ -515,15 +558,3 @@ def _new_message(entry: MboxEntry, mtime: float) -> NewMessage:
         stored_size=entry.stored_size,
         quoted=entry.quoted,
     )
-
-
-def _copy_range(src: int, dst: int, start: int, end: int, position: int) -> int:
-    """Copy ``src[start:end]`` to ``dst`` at ``position``; returns the new position."""
-    while start < end:
-        chunk = os.pread(src, min(CHUNK, end - start), start)
-        if not chunk:
-            break
-        pwrite_all(dst, chunk, position)
-        start += len(chunk)
-        position += len(chunk)
-    return position

@@ -23,11 +23,13 @@ import calendar
 import hashlib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 FROM_ = b"From "
 _PIECE = 1 << 16
+_TICK_LINES = 4096
 TAG_OCTETS = 256
 _GTS = re.compile(rb">*")
 _QUOTED_LINE = re.compile(rb">+From ")
@@ -194,10 +196,13 @@ class _Building:
         )
 
 
-def scan_mbox(f: BinaryIO, start: int, end: int) -> list[MboxEntry]:
+def scan_mbox(
+    f: BinaryIO, start: int, end: int, tick: Callable[[], None] | None = None
+) -> list[MboxEntry]:
     """Find the messages in ``f[start:end]``; ``start`` must be at a line start.
 
     Octets before the first ``From `` line are not part of any message.
+    ``tick`` runs every ``_TICK_LINES`` lines (to keep a lock fresh).
     """
     entries: list[MboxEntry] = []
     f.seek(start)
@@ -205,7 +210,11 @@ def scan_mbox(f: BinaryIO, start: int, end: int) -> list[MboxEntry]:
     at_line_start = True
     in_separator = False
     current: _Building | None = None
+    lines = 0
     while pos < end:
+        lines += 1
+        if tick is not None and lines % _TICK_LINES == 0:
+            tick()
         piece = f.readline(min(_PIECE, end - pos))
         if not piece:
             break

@@ -12,18 +12,25 @@ Owns:
 - ``UidValidityCounter``: values at least the current time and always above
   every value given before for this user, kept in ``postoffice-uidvalidity``,
   so that no name ever sees the same UIDVALIDITY twice, not even across an
-  index rebuild.
+  index rebuild. A new value is written to a temporary file created with
+  ``O_EXCL | O_NOFOLLOW`` (a link planted there is never written through),
+  fsync'd, renamed over the counter, and the directory fsync'd, all before
+  the value is returned: a crash, even a power loss, cannot hand it out
+  again. The counter is read with ``O_NOFOLLOW`` too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Callable
 
 from postoffice.core.clock import Clock
+from postoffice.core.errors import StoreError
 from postoffice.store import names
 from postoffice.store.backend import FolderFormat
+from postoffice.store.fileio import fsync_dir, write_all
 from postoffice.store.index import IndexCorrupt, MailIndex
 from postoffice.store.layout import UserPaths
 
@@ -46,19 +53,52 @@ class UidValidityCounter:
     def __init__(self, paths: UserPaths, clock: Clock):
         self._path = paths.uidvalidity_path
         self._clock = clock
+        self._fsync = paths.layout.fsync
 
     def __call__(self) -> int:
-        try:
-            last = int(self._path.read_text(encoding="ascii").strip() or 0)
-        except (FileNotFoundError, ValueError):
-            last = 0
+        last = self._last()
         value = max(int(self._clock.now()), last + 1)
         if value > _UIDVALIDITY_MAX:
             value = 1 + last % _UIDVALIDITY_MAX
-        temporary = self._path.with_name(self._path.name + ".tmp")
-        temporary.write_text(f"{value}\n", encoding="ascii")
-        os.replace(temporary, self._path)
+        self._store(value)
         return value
+
+    def _last(self) -> int:
+        try:
+            fd = os.open(self._path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StoreError(f"{self._path} is a symbolic link: refusing it") from exc
+            raise
+        with os.fdopen(fd, "rb") as stream:
+            text = stream.read(64)
+        try:
+            return int(text.strip() or 0)
+        except ValueError:
+            return 0
+
+    def _store(self, value: int) -> None:
+        temporary = self._path.with_name(self._path.name + ".tmp")
+        # Left over by a crash (we hold the user lock: nobody else writes it).
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temporary, flags, 0o600)
+        try:
+            write_all(fd, f"{value}\n".encode("ascii"))
+            if self._fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        os.close(fd)
+        os.replace(temporary, self._path)
+        if self._fsync:
+            fsync_dir(self._path.parent)
 
 
 def open_index(paths: UserPaths, *, durable: bool, now: float) -> tuple[MailIndex, bool]:
