@@ -25,8 +25,19 @@ def wait_for(predicate: object, timeout: float = 30.0) -> None:
 
 
 def start_serve(config: Path, *extra: str) -> subprocess.Popen[str]:
+    """``postoffice serve`` with its SMTP listener on a free port (port 0)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "postoffice", "-c", str(config), "serve", *extra],
+        [
+            sys.executable,
+            "-m",
+            "postoffice",
+            "-c",
+            str(config),
+            "serve",
+            "--listen",
+            "smtp=127.0.0.1:0",
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -36,7 +47,7 @@ def start_serve(config: Path, *extra: str) -> subprocess.Popen[str]:
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_serve_reports_ready_and_stops_on_signal(setup_dir: Path, signum: int) -> None:
     maillog = setup_dir.parent / "log" / "maillog"
-    process = start_serve(setup_dir, "--listen", "smtp=127.0.0.1:2526")
+    process = start_serve(setup_dir)
     try:
         wait_for(lambda: maillog.exists() and "ready:" in maillog.read_text(encoding="utf-8"))
         process.send_signal(signum)
@@ -48,7 +59,9 @@ def test_serve_reports_ready_and_stops_on_signal(setup_dir: Path, signum: int) -
     assert "ready: mail.example.test" in err  # the foreground also logs to stderr
     log = maillog.read_text(encoding="utf-8")
     assert "postoffice/master[" in log
-    assert "smtp=127.0.0.1:2526" in log  # the --listen override replaced the config's
+    assert "listening: smtp on 127.0.0.1:" in log
+    assert "listening: smtp on 127.0.0.1:2525" not in log  # --listen replaced the config's
+    assert "configured but not served by this version: submission=127.0.0.1:2587" in log
     assert "terminating on signal" in log
 
 

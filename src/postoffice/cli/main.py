@@ -15,6 +15,7 @@ from postoffice import __version__
 from postoffice.cli.account_commands import domain_group, user_group
 from postoffice.cli.context import CliState
 from postoffice.cli.init_command import init_command
+from postoffice.cli.queue_commands import mailq_command, queue_group
 from postoffice.cli.serve_command import serve_command
 from postoffice.cli.table_commands import (
     check_command,
@@ -45,6 +46,8 @@ for command in (
     explain_command,
     user_group,
     domain_group,
+    queue_group,
+    mailq_command,
 ):
     cli.add_command(command)
 

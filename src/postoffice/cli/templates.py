@@ -49,6 +49,24 @@ mynetworks = ["127.0.0.1/32", "::1/128"]
 maillog = "log/maillog"     # one line per mail event, Postfix style
 level = "info"              # debug, info, warning, error
 
+[smtp]
+# Limits and policy of the SMTP server (defaults after Postfix's).
+max_message_size = 10485760     # octets; advertised in EHLO SIZE
+max_line_length = 2048          # octets per command line
+max_recipients = 1000           # per message
+max_connections_per_client = 50 # simultaneous, per client address
+max_errors = 20                 # then 421 and close
+tarpit_after_errors = 10        # then each reply waits tarpit_delay seconds
+tarpit_delay = 1.0
+idle_timeout = 300.0            # seconds without a command
+min_data_rate = 500             # octets per second while receiving a message
+max_received_headers = 100      # messages with more are refused
+loop_received_headers = 50      # more at delivery: a mail loop, bounced
+vrfy_enabled = true             # VRFY answers 252 (false: 502)
+expn_for_trusted = false        # EXPN for mynetworks clients (others: 502)
+relay_denied_temporary = false  # true: 454 4.7.1 instead of 554 5.7.1
+plaintext_auth_on_loopback = false  # AUTH without TLS from this host only
+
 [directory]
 database = "lib/postoffice/directory.sqlite3"   # accounts and domains (SQLite)
 detail_separator = "+"      # user+detail@domain is delivered to user@domain

@@ -38,8 +38,9 @@ def parse_endpoint(text: str) -> tuple[str, int]:
         host, sep, port = text.rpartition(":")
         if not sep or not host:
             raise ValueError(f"expected HOST:PORT, got {text!r}")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"port must be 1-65535, got {port!r}")
+    # Port 0 asks the system for any free port (the maillog names the one chosen).
+    if not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"port must be 0-65535, got {port!r}")
     return host, int(port)
 
 
@@ -113,6 +114,26 @@ class LogConfig(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class SmtpConfig(_Section):
+    """SMTP server limits and policy; defaults follow Postfix's (postconf(5))."""
+
+    max_message_size: int = Field(default=10 * 1024 * 1024, ge=1024)  # message_size_limit
+    max_line_length: int = Field(default=2048, ge=512, le=65536)  # line_length_limit
+    max_recipients: int = Field(default=1000, ge=1, le=100_000)  # smtpd_recipient_limit
+    max_connections_per_client: int = Field(default=50, ge=1)  # ..._connection_count_limit
+    max_errors: int = Field(default=20, ge=1)  # smtpd_hard_error_limit
+    tarpit_after_errors: int = Field(default=10, ge=1)  # smtpd_soft_error_limit
+    tarpit_delay: float = Field(default=1.0, ge=0, le=60)  # smtpd_error_sleep_time
+    idle_timeout: float = Field(default=300.0, gt=0)  # smtpd_timeout
+    min_data_rate: int = Field(default=500, ge=0)  # smtpd_min_data_rate, octets/s
+    max_received_headers: int = Field(default=100, ge=10)  # refused at receipt
+    loop_received_headers: int = Field(default=50, ge=5)  # hopcount_limit: loop at delivery
+    vrfy_enabled: bool = True  # VRFY answers 252; false: 502
+    expn_for_trusted: bool = False  # EXPN for mynetworks clients; others always get 502
+    relay_denied_temporary: bool = False  # true: 454 4.7.1 instead of 554 5.7.1
+    plaintext_auth_on_loopback: bool = False  # AUTH without TLS from 127.0.0.0/8 and ::1
+
+
 class DirectoryConfig(_Section):
     database: str = "lib/postoffice/directory.sqlite3"
     detail_separator: str = Field(default="+", min_length=1, max_length=1)
@@ -132,6 +153,7 @@ class Config(_Section):
     relay: RelayConfig = Field(default_factory=RelayConfig)
     log: LogConfig = Field(default_factory=LogConfig)
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
 
     @field_validator("hostname", "primary_domain")
     @classmethod

@@ -195,7 +195,6 @@ class LocalDeliveryAgent:
             entry = await self.queue.update(entry.id, updates)
         if entry.is_complete:
             await self.queue.remove(entry.id)
-            log_event(COMPONENT, f"{entry.id}: removed")
 
     async def _trace(self, entry: QueueEntry) -> TraceSummary:
         reader = await self.queue.open_data(entry.id)

@@ -117,6 +117,17 @@ class IncomingMessage:
         """Octets received so far."""
         return self._size + self._buffered
 
+    def set_envelope(self, envelope: Envelope) -> None:
+        """Replace the envelope before ``commit`` (the SMTP session's final one)."""
+        if self._state is not _State.OPEN:
+            raise QueueStateError(
+                f"{self.queue_id}: envelope change on a {self._state.value} message"
+            )
+        if not envelope.recipients:
+            raise QueueError("a message needs at least one recipient")
+        render_qf(_blank_entry(self.queue_id, envelope, self._ctx.clock.now()))
+        self.envelope = envelope
+
     async def write(self, chunk: bytes) -> None:
         if self._state is not _State.OPEN:
             raise QueueStateError(f"{self.queue_id}: write on a {self._state.value} message")

@@ -3,8 +3,9 @@
 Owns the process lifecycle of ``postoffice serve``: the maillog, the
 directory, the signal handling (SIGTERM and SIGINT stop cleanly, SIGHUP
 re-reads the configuration and keeps the old one if the new one is wrong).
-The protocol listeners join here as their issues land; until then the
-process starts no listener and says so in its ready line.
+It opens the queue (recovering what a crash left), runs the local delivery
+runner, and serves the ``smtp`` role; the other roles join as their issues
+land, and until then the maillog says they are configured but not served.
 """
 
 from __future__ import annotations
@@ -17,9 +18,21 @@ from pathlib import Path
 
 from postoffice import __version__
 from postoffice.config.loader import LoadedConfig, load_config
-from postoffice.core.errors import PostofficeError
+from postoffice.config.model import parse_endpoint
+from postoffice.core.clock import SystemClock
+from postoffice.core.errors import ConfigError, PostofficeError
 from postoffice.core.maillog import log_event, setup_maillog, teardown_maillog
+from postoffice.delivery.local import LocalDeliveryAgent
 from postoffice.directory.directory import Directory
+from postoffice.queue import Queue
+from postoffice.server.listener import Listener, SessionHandler
+from postoffice.server.smtp_service import SmtpService
+from postoffice.server.tls import server_tls_context
+from postoffice.store import StoreFactory
+from postoffice.store.layout import layout_from_config
+
+# The protocol roles this version serves; the others are configured only.
+SERVED_ROLES = ("smtp",)
 
 
 class Daemon:
@@ -34,27 +47,68 @@ class Daemon:
     async def run(self) -> int:
         config, paths = self.loaded.config, self.loaded.paths
         self.directory = Directory(config, paths)
+        clock = SystemClock()
+        queue = await Queue.open(paths.queue_dir, clock)
+        listeners: list[Listener] = []
+        runner: asyncio.Future[None] | None = None
         try:
+            tls_context = server_tls_context(paths)
+            stores = StoreFactory(layout_from_config(config, paths), clock=clock)
+            agent = LocalDeliveryAgent(
+                queue=queue,
+                directory=self.directory,
+                stores=stores,
+                clock=clock,
+                loop_received_limit=config.smtp.loop_received_headers,
+            )
+            queue.add_listener(agent.notice)
+            runner = asyncio.ensure_future(agent.run(self._stop))
+            smtp = SmtpService(
+                config=config, directory=self.directory, queue=queue, tls_context=tls_context
+            )
+            listeners.append(await self._listen("smtp", config.listen.smtp, smtp.handle))
             loop = asyncio.get_running_loop()
             self._install_signals(loop)
-            configured = ", ".join(
-                f"{proto}={host}:{port}" for proto, host, port in config.listen.endpoints()
-            )
             log_event(
                 "master",
                 f"daemon started -- version {__version__}, configuration {paths.config_file}",
             )
-            log_event(
-                "master",
-                "listeners configured (served once their protocol is built): "
-                + (configured or "none"),
-            )
+            not_served = [
+                f"{proto}={host}:{port}"
+                for proto, host, port in config.listen.endpoints()
+                if proto not in SERVED_ROLES
+            ]
+            if not_served:
+                log_event(
+                    "master",
+                    "configured but not served by this version: " + ", ".join(not_served),
+                )
             log_event("master", f"ready: {config.hostname}, data in {paths.data_dir}")
             await self._stop.wait()
             log_event("master", "terminating on signal")
             return 0
         finally:
+            for listener in listeners:
+                await listener.close()
+            self._stop.set()
+            if runner is not None:
+                await runner
+            await queue.close()
             self.directory.close()
+
+    async def _listen(self, role: str, endpoints: list[str], handler: SessionHandler) -> Listener:
+        listener = Listener(role, handler)
+        for endpoint in endpoints:
+            host, port = parse_endpoint(endpoint)
+            try:
+                await listener.listen(host, port)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {endpoint}: {exc.strerror}", key=f"listen.{role}"
+                ) from exc
+        for host, port in listener.addresses:
+            log_event("master", f"listening: {role} on {host}:{port}")
+        return listener
 
     def stop(self) -> None:
         self._stop.set()

@@ -116,6 +116,16 @@ class SmtpSessionCore:
         return self._errors
 
     @property
+    def client_info(self) -> ClientInfo:
+        """The client as the ``Received:`` header describes it now (RFC 3848 protocol)."""
+        return self._client_info()
+
+    @property
+    def envelope(self) -> Envelope:
+        """The transaction so far: sender, accepted recipients, parameters."""
+        return self._envelope()
+
+    @property
     def delay_replies(self) -> float:
         """Seconds the driver waits before each write (tarpit), 0.0 normally."""
         if self._errors >= self.settings.tarpit_after_errors:

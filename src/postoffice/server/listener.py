@@ -1,0 +1,68 @@
+"""Listening sockets: one asyncio server per endpoint, one task per connection.
+
+Owns accepting connections, running a session coroutine for each on its own
+``Pipe``, and stopping: ``close()`` stops accepting, lets sessions end by
+themselves for a grace period, then cancels what is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from postoffice.server.transport import Pipe
+
+SessionHandler = Callable[[Pipe], Awaitable[None]]
+
+
+class _AcceptingPipe(Pipe):
+    def __init__(self, listener: Listener):
+        super().__init__()
+        self._listener = listener
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._listener.spawn(self)
+
+
+class Listener:
+    """The servers of one protocol role."""
+
+    def __init__(self, role: str, handler: SessionHandler):
+        self.role = role
+        self.handler = handler
+        self.servers: list[asyncio.Server] = []
+        self.sessions: set[asyncio.Task[None]] = set()
+
+    async def listen(self, host: str, port: int) -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: _AcceptingPipe(self), host, port, reuse_address=True, backlog=512
+        )
+        self.servers.append(server)
+
+    def spawn(self, pipe: Pipe) -> None:
+        task = asyncio.ensure_future(self.handler(pipe))
+        self.sessions.add(task)
+        task.add_done_callback(self.sessions.discard)
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        found = []
+        for server in self.servers:
+            for sock in server.sockets:
+                name = sock.getsockname()
+                found.append((str(name[0]), int(name[1])))
+        return found
+
+    async def close(self, grace: float = 5.0) -> None:
+        for server in self.servers:
+            server.close()
+        if self.sessions:
+            _, pending = await asyncio.wait(set(self.sessions), timeout=grace)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task

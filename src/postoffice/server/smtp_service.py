@@ -1,0 +1,109 @@
+"""The ``smtp`` role: the MX front door, from accepted socket to ``SmtpSession``.
+
+Owns the per-connection setup: the connection limit per client address, the
+settings each client gets (EXPN for trusted networks, plaintext AUTH only
+from loopback when the config allows it, STARTTLS when a certificate is
+loaded), the ``Connect:`` access check, and the connect/disconnect maillog
+lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+
+from postoffice.config.model import Config
+from postoffice.core.envelope import ClientInfo
+from postoffice.core.maillog import log_event
+from postoffice.core.reply import Reply
+from postoffice.directory.directory import Directory
+from postoffice.protocol.smtp import SmtpServerConnection, SmtpServerSettings
+from postoffice.queue import Queue
+from postoffice.server.limits import ConnectionLimiter
+from postoffice.server.smtp_policy import ClientFacts, SmtpPolicy, is_loopback
+from postoffice.server.smtp_session import COMPONENT, SmtpLimits, SmtpSession
+from postoffice.server.transport import Pipe
+
+TOO_MANY_CONNECTIONS = Reply(421, "4.7.0", "Error: too many connections from your address")
+
+
+class SmtpService:
+    """Serves the ``smtp`` role over one directory and one queue."""
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        directory: Directory,
+        queue: Queue,
+        tls_context: ssl.SSLContext | None,
+    ):
+        self.config = config
+        self.directory = directory
+        self.queue = queue
+        self.tls_context = tls_context
+        self.policy = SmtpPolicy(directory, config)
+        self.limiter = ConnectionLimiter(config.smtp.max_connections_per_client)
+        smtp = config.smtp
+        self.limits = SmtpLimits(
+            idle_timeout=smtp.idle_timeout,
+            min_data_rate=smtp.min_data_rate,
+            max_received_headers=smtp.max_received_headers,
+        )
+
+    def settings_for(self, client: ClientFacts) -> SmtpServerSettings:
+        smtp = self.config.smtp
+        loopback_auth = smtp.plaintext_auth_on_loopback and is_loopback(client.ip)
+        return SmtpServerSettings(
+            hostname=self.config.hostname,
+            max_message_size=smtp.max_message_size,
+            max_line_length=smtp.max_line_length,
+            max_recipients=smtp.max_recipients,
+            max_errors=smtp.max_errors,
+            tarpit_after_errors=smtp.tarpit_after_errors,
+            tarpit_delay=smtp.tarpit_delay,
+            starttls_available=self.tls_context is not None,
+            auth_mechanisms=("PLAIN", "LOGIN"),
+            auth_requires_tls=not loopback_auth,
+            vrfy_enabled=smtp.vrfy_enabled,
+            expn_enabled=smtp.expn_for_trusted and client.trusted,
+            postmaster_domain=self.config.primary_domain,
+        )
+
+    async def handle(self, pipe: Pipe) -> None:
+        ip, port = pipe.peer
+        client = ClientFacts(ip=ip, trusted=self.policy.is_trusted(ip))
+        admitted = self.limiter.admit(ip)
+        try:
+            await self._serve(pipe, client, port, admitted)
+        except Exception as exc:  # one broken session must never take the server down
+            log_event(COMPONENT, f"unknown[{ip}]: session error: {exc!r}", level=logging.ERROR)
+            pipe.close()
+        finally:
+            if admitted:
+                self.limiter.release(ip)
+
+    async def _serve(self, pipe: Pipe, client: ClientFacts, port: int, admitted: bool) -> None:
+        log_event(COMPONENT, f"connect from unknown[{client.ip}]")
+        reject = self.policy.on_connect(client) if admitted else TOO_MANY_CONNECTIONS
+        if reject is not None:
+            log_event(COMPONENT, f"NOQUEUE: reject: CONNECT from unknown[{client.ip}]: {reject}")
+        connection = SmtpServerConnection(
+            self.settings_for(client), ClientInfo(address=client.ip, port=port)
+        )
+        session = SmtpSession(
+            pipe=pipe,
+            connection=connection,
+            client=client,
+            policy=self.policy,
+            queue=self.queue,
+            accounts=self.directory.accounts,
+            tls_context=self.tls_context,
+            hostname=self.config.hostname,
+            limits=self.limits,
+        )
+        reason = await session.run(reject)
+        log_event(
+            COMPONENT,
+            f"disconnect from unknown[{client.ip}] messages={session.messages} ({reason})",
+        )

@@ -1,0 +1,110 @@
+"""A byte pipe over one asyncio transport that the session driver fully controls.
+
+Owns reading (with an exact view of what is buffered, so that plaintext
+pipelined behind STARTTLS can be thrown away before the handshake, RFC 3207
+§4.2), writing with flow control, and the switch to TLS. Input is bounded:
+reading pauses while more than ``HIGH_WATER`` octets wait to be consumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from postoffice.server.tls import TlsSessionInfo, session_info
+
+HIGH_WATER = 256 * 1024
+
+
+class Pipe(asyncio.Protocol):
+    """Protocol + reader/writer for one connection (see module doc)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._eof = False
+        self._readable = asyncio.Event()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._paused = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        self._readable.set()
+        if len(self._buffer) > HIGH_WATER and self.transport is not None and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+
+    def eof_received(self) -> bool:
+        self._eof = True
+        self._readable.set()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._eof = True
+        self._readable.set()
+        self._writable.set()
+
+    def pause_writing(self) -> None:
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
+
+    # -- the driver's side ----------------------------------------------------------
+
+    @property
+    def peer(self) -> tuple[str, int]:
+        assert self.transport is not None
+        name = self.transport.get_extra_info("peername")
+        return (str(name[0]), int(name[1])) if name else ("", 0)
+
+    async def read(self) -> bytes:
+        """What has arrived (at least one octet), or ``b""`` at end of input."""
+        while not self._buffer and not self._eof:
+            self._readable.clear()
+            await self._readable.wait()
+        data = bytes(self._buffer)
+        self._buffer.clear()
+        if self._paused and self.transport is not None and not self.transport.is_closing():
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
+    def discard_buffered(self) -> int:
+        """Throw away input not yet read; how many octets went."""
+        count = len(self._buffer)
+        self._buffer.clear()
+        return count
+
+    async def write(self, data: bytes) -> None:
+        if not data or self.transport is None or self.transport.is_closing():
+            return
+        self.transport.write(data)
+        await self._writable.wait()
+
+    async def start_tls(self, context: ssl.SSLContext) -> TlsSessionInfo:
+        """Switch this connection to TLS as the server; input so far is discarded."""
+        assert self.transport is not None
+        self.discard_buffered()
+        loop = asyncio.get_running_loop()
+        tls_transport = await loop.start_tls(self.transport, self, context, server_side=True)
+        if tls_transport is None:
+            raise ConnectionError("the TLS handshake did not produce a transport")
+        self.transport = tls_transport
+        ssl_object = tls_transport.get_extra_info("ssl_object")
+        return session_info(ssl_object)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    @property
+    def at_eof(self) -> bool:
+        return self._eof and not self._buffer
