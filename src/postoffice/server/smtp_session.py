@@ -175,7 +175,12 @@ class SmtpSession:
         delay = self.conn.delay_replies
         if delay:
             await asyncio.sleep(delay)
-        await self.pipe.write(out)
+        try:
+            # A client that never reads must not hold the session forever.
+            await asyncio.wait_for(self.pipe.write(out), timeout=self.limits.idle_timeout)
+        except TimeoutError:
+            log_event(COMPONENT, f"{self._who()}: write timeout, closing")
+            self.pipe.close()
 
     async def _receive(self) -> None:
         timeout = self.limits.idle_timeout
