@@ -611,6 +611,35 @@ def test_smtputf8(mode: str) -> None:
     assert isinstance(mail, MailFrom) and mail.smtputf8
 
 
+def test_smtputf8_transaction_uses_the_utf8smtp_protocol_name(mode: str) -> None:
+    """RFC 6531 §3.7.3: the Received "with" keyword is UTF8SMTP (not ESMTP) under SMTPUTF8."""
+    harness = greeted(mode)
+    harness.converse(
+        """
+        C: MAIL FROM:<jörg@dbc.test> SMTPUTF8
+        C: RCPT TO:<bob@example.test>
+        C: DATA
+        S: 250 2.1.0 Ok
+        S: 250 2.1.5 Ok
+        S: 354 End data with <CR><LF>.<CR><LF>
+        C: hi
+        C: .
+        S: 250 2.0.0 Ok: queued as Q1
+        C: MAIL FROM:<a@dbc.test>
+        C: RCPT TO:<bob@example.test>
+        C: DATA
+        S: 250 2.1.0 Ok
+        S: 250 2.1.5 Ok
+        S: 354 End data with <CR><LF>.<CR><LF>
+        C: hi
+        C: .
+        S: 250 2.0.0 Ok: queued as Q2
+        """
+    )
+    [(first, _), (second, _)] = harness.messages
+    assert (first.client.protocol, second.client.protocol) == ("UTF8SMTP", "ESMTP")
+
+
 # ------------------------------------------------------------ VRFY / EXPN
 
 
@@ -751,6 +780,16 @@ def test_line_too_long_is_answered_at_once_and_the_rest_dropped(mode: str) -> No
     assert out == b"500 5.5.2 Line too long\r\n"
     assert harness.conn.buffered_octets <= 512
     assert harness.feed(b"y" * 1000 + b"\r\nNOOP\r\n") == b"250 2.0.0 Ok\r\n"
+
+
+def test_the_command_after_a_line_too_long_is_not_dropped(mode: str) -> None:
+    """The over-long line and its CRLF in one read: only that line is dropped."""
+    harness = greeted(mode, max_line_length=512)
+    out = harness.feed(b"NOOP " + b"x" * 600 + b"\r\n")
+    assert out == b"500 5.5.2 Line too long\r\n"
+    assert harness.feed(b"NOOP\r\n") == b"250 2.0.0 Ok\r\n"
+    out = harness.feed(b"MAIL FROM:<" + b"a" * 2000 + b"@dbc.test>\r\nRSET\r\n")
+    assert out == b"500 5.5.2 Line too long\r\n250 2.0.0 Ok\r\n"
 
 
 def test_a_line_of_exactly_the_limit_is_accepted() -> None:

@@ -27,6 +27,18 @@ from postoffice.server.transport import Pipe
 TOO_MANY_CONNECTIONS = Reply(421, "4.7.0", "Error: too many connections from your address")
 
 
+def greeting_refusal(reply: Reply) -> Reply:
+    """A refusal as the greeting may say it: 554, or 421 for a temporary one.
+
+    RFC 5321 §4.3.2 allows only 220 and 554 (and §3.8 421) at connection
+    establishment, so an access ``REJECT`` (550) or ``ERROR:`` reply keeps its
+    enhanced code and text under the code a client expects there.
+    """
+    if reply.code in (421, 554):
+        return reply
+    return Reply(554 if reply.code >= 500 else 421, reply.enhanced, reply.text)
+
+
 class SmtpService:
     """Serves the ``smtp`` role over one directory and one queue."""
 
@@ -87,6 +99,7 @@ class SmtpService:
         log_event(COMPONENT, f"connect from unknown[{client.ip}]")
         reject = self.policy.on_connect(client) if admitted else TOO_MANY_CONNECTIONS
         if reject is not None:
+            reject = greeting_refusal(reject)
             log_event(COMPONENT, f"NOQUEUE: reject: CONNECT from unknown[{client.ip}]: {reject}")
         connection = SmtpServerConnection(
             self.settings_for(client), ClientInfo(address=client.ip, port=port)

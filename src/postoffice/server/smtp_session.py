@@ -111,6 +111,12 @@ class SmtpSession:
 
     async def run(self, greeting_reject: Reply | None) -> str:
         """Serve the connection until it closes; the reason it closed."""
+        if self.pipe.input_pending():
+            # Octets that were there before the greeting (Postfix: "improper command
+            # pipelining after CONNECT"); the connection refuses such a client.
+            early = await asyncio.wait_for(self.pipe.read(), timeout=self.limits.idle_timeout)
+            self.conn.receive_data(early)
+            log_event(COMPONENT, f"improper command pipelining after CONNECT from {self._who()}")
         await self.pipe.write(self.conn.start(reject=greeting_reject))
         try:
             while True:
@@ -133,7 +139,11 @@ class SmtpSession:
             await self._answer(SmtpReplies.HELLO_OK)
         elif isinstance(event, MailFrom):
             self.txn = _Transaction(sender=event.sender)
-            await self._answer(self.policy.on_mail(self.client, event.sender))
+            reply = self.policy.on_mail(self.client, event.sender)
+            if reply.code >= 400:
+                sender = "" if event.sender is None else str(event.sender)
+                self._log_refusal("MAIL", reply, f"from=<{sender}>")
+            await self._answer(reply)
         elif isinstance(event, RcptTo):
             verdict = self.policy.on_rcpt(self.client, self.txn.sender, event.recipient)
             if verdict.discard and verdict.reply.code // 100 == 2:

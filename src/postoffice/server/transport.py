@@ -9,6 +9,7 @@ reading pauses while more than ``HIGH_WATER`` octets wait to be consumed.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 
 from postoffice.server.tls import TlsSessionInfo, session_info
@@ -76,6 +77,21 @@ class Pipe(asyncio.Protocol):
             self._paused = False
             self.transport.resume_reading()
         return data
+
+    def input_pending(self) -> bool:
+        """True when the client has sent octets not read yet (a peek: nothing is consumed)."""
+        if self._buffer:
+            return True
+        if self.transport is None or self.transport.get_extra_info("ssl_object") is not None:
+            return False  # under TLS the socket holds records, not the client's commands
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        try:
+            with socket.fromfd(sock.fileno(), sock.family, sock.type) as peek:
+                return bool(peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        except OSError:  # BlockingIOError: nothing there
+            return False
 
     def discard_buffered(self) -> int:
         """Throw away input not yet read; how many octets went."""

@@ -283,8 +283,12 @@ class SmtpSessionCore:
         if newline < 0:
             if len(buffer) < limit:
                 return None
-            buffer.clear()
-            self._dropping_line = True
+            end = buffer.find(b"\n", limit)
+            if end < 0:
+                buffer.clear()
+                self._dropping_line = True
+            else:  # the line ended in what was read: what follows it is the next command
+                del buffer[: end + 1]
             return TOO_LONG
         line = bytes(buffer[:newline])
         del buffer[: newline + 1]
@@ -345,6 +349,8 @@ class SmtpSessionCore:
 
     def _client_info(self) -> ClientInfo:
         protocol = "ESMTP" if self._extended else "SMTP"
+        if self._extended and self._mail.smtputf8:
+            protocol = "UTF8SMTP"  # RFC 6531 §3.7.3 (UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA below)
         if self._extended and self._tls:
             protocol += "S"  # RFC 3848
         if self._extended and self._authenticated_as is not None:
