@@ -31,7 +31,8 @@ run: venv
 	    --listen submissions=127.0.0.1:2465 --listen pop3=127.0.0.1:2110 \
 	    --listen pop3s=127.0.0.1:2995 --listen imap=127.0.0.1:2143 \
 	    --listen imaps=127.0.0.1:2993 --listen http=127.0.0.1:2080 && \
-	  echo demo | $(BIN)/postoffice -c $(CONFIG) user add demo@example.test --password-stdin ; \
+	  echo demo | $(BIN)/postoffice -c $(CONFIG) user add demo@example.test --password-stdin && \
+	  echo "root: demo" >> $(DATA)/etc/mail/aliases ; \
 	fi
 	@echo "demo user: demo@example.test, password: demo (config $(CONFIG); Ctrl-C stops)"
 	exec $(BIN)/postoffice -c $(CONFIG) serve

@@ -101,3 +101,15 @@ def test_explain_sees_table_changes_without_a_rebuild(setup_dir: Path, run_cli: 
     assert "5.7.1" in run_cli(*c, "explain", "someone@blocked.test").out
     access.write_text("# nothing\n")
     assert "5.7.1" not in run_cli(*c, "explain", "someone@blocked.test").out
+
+
+def test_postmaster_reaches_the_account_root_points_at(setup_dir: Path, run_cli: CliRunner) -> None:
+    c = ("-c", str(setup_dir))
+    assert run_cli(*c, "user", "add", "alice@example.test", "--password", "pw").code == 0
+    aliases = tables(setup_dir) / "aliases"
+    assert "postmaster: root" in aliases.read_text(encoding="utf-8")  # RFC 5321 §4.5.1
+    with aliases.open("a", encoding="utf-8") as handle:
+        handle.write("root: alice\n")
+    out = run_cli(*c, "explain", "postmaster").out
+    assert "deliver" in out.lower() and "alice@example.test" in out
+    assert "5.1.1" not in out

@@ -172,3 +172,4 @@ def init_command(
     click.echo(f"certificate: {paths.tls_cert} (self-signed for {host})")
     click.echo(f"hostname:    {host}; domains: {', '.join(domain_list)}")
     click.echo(f"next: postoffice -c {config_file} user add USER@{domain_list[0]}")
+    click.echo(f"      and point root at USER in {paths.tables_dir / 'aliases'} (postmaster: root)")

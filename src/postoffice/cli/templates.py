@@ -96,8 +96,12 @@ TABLE_TEMPLATES: dict[str, str] = {
 # Targets: a local name, an address, :include:/path/to/list
 # ("|command" and "/file" only when enabled in postoffice.toml).
 #
-# postmaster: root
 # staff: alice, bob, carol@other.test
+#
+# RFC 5321 §4.5.1: every mail domain must accept mail for postmaster.
+# Point root at the account that reads it, e.g.  root: alice
+postmaster: root
+abuse: postmaster
 """,
     "virtusertable": """\
 # virtusertable: addresses in virtual domains and where they go.
