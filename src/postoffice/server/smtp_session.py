@@ -216,6 +216,7 @@ class SmtpSession:
         if self.tls_context is None:
             await self._answer(SmtpReplies.TLS_NOT_AVAILABLE)
             return
+        self.pipe.prepare_tls()
         await self._answer(SmtpReplies.READY_TO_START_TLS)
         await self._flush()
         try:

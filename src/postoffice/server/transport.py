@@ -105,15 +105,29 @@ class Pipe(asyncio.Protocol):
         self.transport.write(data)
         await self._writable.wait()
 
-    async def start_tls(self, context: ssl.SSLContext) -> TlsSessionInfo:
-        """Switch this connection to TLS as the server; input so far is discarded."""
+    def prepare_tls(self) -> int:
+        """Before the ``220`` to STARTTLS: stop reading and drop the plaintext read so far.
+
+        Everything the client sends after it has seen the ``220`` (its TLS
+        ClientHello) stays in the kernel until ``start_tls`` hands it to TLS, so
+        it can never be mistaken for plaintext pipelined behind STARTTLS
+        (RFC 3207 §4.2). Returns the octets dropped.
+        """
         assert self.transport is not None
-        self.discard_buffered()
+        if not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+        return self.discard_buffered()
+
+    async def start_tls(self, context: ssl.SSLContext) -> TlsSessionInfo:
+        """Switch this connection to TLS as the server (after ``prepare_tls``)."""
+        assert self.transport is not None
         loop = asyncio.get_running_loop()
         tls_transport = await loop.start_tls(self.transport, self, context, server_side=True)
         if tls_transport is None:
             raise ConnectionError("the TLS handshake did not produce a transport")
         self.transport = tls_transport
+        self._paused = False  # start_tls resumed reading on the new transport
         ssl_object = tls_transport.get_extra_info("ssl_object")
         return session_info(ssl_object)
 

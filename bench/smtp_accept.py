@@ -1,0 +1,290 @@
+"""Benchmark: SMTP acceptance until the mailbox, postoffice against the peer Postfix.
+
+    .venv/bin/python bench/smtp_accept.py [--count 2000] [--sessions 10] [--size 10000]
+        [--repeat 3] [--peer 127.0.0.1:10025] [--no-peer] [--reuse] [--dir DIR]
+        [--profile FILE.prof]
+
+Postfix's ``smtp-source`` (Debian package postfix, ``/usr/sbin/smtp-source``)
+sends COUNT messages with a SIZE-octet body over SESSIONS parallel SMTP
+sessions, one message per connection (``--reuse``: ``-d``, every message of a
+session over one connection), first to postoffice (a fresh data directory,
+``fsync = true``, ``serve --listen smtp=127.0.0.1:PORT``, recipient
+``user@example.test``), then to the local-only Postfix of ``shared/peers``
+(127.0.0.1:10025, recipient ``user@example.test``, Maildir
+``$PEERS_DIR/postfix-mail/example.test/user/new``), alternating, REPEAT times.
+
+Each rate is counted from the start of smtp-source (its first connection)
+until the last message is in the recipient's Maildir ``new/`` (files counted
+every 5 ms), as the peers' ``smtp-rate`` does; the accept rate (until
+smtp-source's last 250) is printed beside it. After each run it checks that
+every accepted message reached the mailbox, exactly once (and, for
+postoffice, that the queue is empty). It prints every run, the medians and
+the ratio postoffice / Postfix.
+
+If nothing listens on the peer port it runs the peers' ``start`` (as root;
+``setup`` must have been run before). Reading the Postfix Maildir needs
+root. Only loopback addresses are used. Not a test: CI does not run it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SMTP_SOURCE = "/usr/sbin/smtp-source"
+DEFAULT_PEERS = ROOT.parent / "shared" / "peers"
+SENDER = "sender@example.test"
+RCPT = "user@example.test"
+LISTENING = re.compile(r"listening: smtp on 127\.0\.0\.1:(\d+)")
+POSTOFFICE = (sys.executable, "-m", "postoffice")
+
+
+@dataclass
+class Result:
+    name: str
+    count: int
+    accept_s: float  # until smtp-source's last reply
+    mailbox_s: float  # until the last message was in new/
+    delivered: int  # new files in new/ after the run settled
+    ok: bool
+    note: str = ""
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.mailbox_s
+
+    @property
+    def accept_rate(self) -> float:
+        return self.count / self.accept_s
+
+    def line(self, run: int) -> str:
+        status = "all in the mailbox" if self.ok else f"PROBLEM: {self.note}"
+        return (
+            f"run {run} {self.name:10} {self.count} msgs in {self.mailbox_s:6.2f} s = "
+            f"{self.rate:7.1f} msg/s until in the mailbox (accept {self.accept_rate:7.1f} msg/s); "
+            f"delivered {self.delivered}/{self.count}: {status}"
+        )
+
+
+def count_files(folder: Path) -> int:
+    try:
+        with os.scandir(folder) as entries:
+            return sum(1 for e in entries if not e.name.startswith("."))
+    except FileNotFoundError:
+        return 0
+
+
+def smtp_source(
+    args: argparse.Namespace, target: str, rcpt: str, new_dir: Path, name: str
+) -> Result:
+    """One measured run: smtp-source to TARGET, clock until COUNT more files are in NEW_DIR."""
+    cmd = [SMTP_SOURCE, "-c", "-l", str(args.size), "-m", str(args.count), "-s", str(args.sessions)]
+    cmd += ["-f", SENDER, "-t", rcpt]
+    if args.reuse:
+        cmd.append("-d")
+    cmd.append(target)
+    before = count_files(new_dir)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        exited = arrived = None
+        code = None
+        while True:
+            now = time.monotonic()
+            if exited is None and (code := process.poll()) is not None:
+                exited = now
+            if arrived is None and count_files(new_dir) - before >= args.count:
+                arrived = now
+            if exited is not None and (code != 0 or arrived is not None):
+                break
+            if exited is not None and now - exited > args.timeout:
+                break
+            time.sleep(0.005)
+        err.seek(0)
+        errors = err.read().decode(errors="replace").strip()
+    time.sleep(0.5)  # let a duplicate delivery, if any, show up
+    delivered = count_files(new_dir) - before
+    end = arrived if arrived is not None else time.monotonic()
+    result = Result(name, args.count, exited - started, max(end, exited) - started, delivered, True)
+    problems = []
+    if code != 0:
+        problems.append(f"smtp-source exited {code}: {errors[-500:]}")
+    if delivered != args.count:
+        problems.append(f"{delivered} files in {new_dir} for {args.count} accepted messages")
+    if problems:
+        result.ok = False
+        result.note = "; ".join(problems)
+    return result
+
+
+class Postoffice:
+    """A postoffice server on a fresh data directory, for the whole benchmark."""
+
+    def __init__(self, work: Path, profile: Path | None) -> None:
+        self.data = work / "postoffice"
+        self.config = self.data / "postoffice.toml"
+        self.cli("init", "--data-dir", str(self.data), "--domain", "example.test", config=False)
+        self.cli("user", "add", RCPT, "--password", "bench-password")
+        settings = tomllib.loads(self.config.read_text(encoding="utf-8"))
+        if settings["store"]["fsync"] is not True:
+            raise SystemExit(f"{self.config}: store.fsync is not true")
+        self.new_dir = self.data / "mail" / "example.test" / "user" / "new"
+        maillog = self.data / "log" / "maillog"
+        command = [*POSTOFFICE]
+        if profile is not None:
+            command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "postoffice"]
+        self.stderr = open(self.data / "serve.stderr", "wb")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(
+            [*command, "-c", str(self.config), "serve", "--listen", "smtp=127.0.0.1:0"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            log = maillog.read_text(encoding="utf-8") if maillog.exists() else ""
+            found = LISTENING.search(log)
+            if found and "ready:" in log:
+                self.port = int(found.group(1))
+                return
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise SystemExit(f"postoffice serve did not start; see {self.data}/serve.stderr")
+            time.sleep(0.05)
+
+    def cli(self, *args: str, config: bool = True) -> str:
+        prefix = ["-c", str(self.config)] if config else []
+        result = subprocess.run(
+            [*POSTOFFICE, *prefix, *args], capture_output=True, text=True, check=False
+        )
+        if result.returncode != 0:
+            raise SystemExit(f"postoffice {' '.join(args)}: {result.stderr.strip()}")
+        return result.stdout
+
+    def run(self, args: argparse.Namespace) -> Result:
+        result = smtp_source(args, f"127.0.0.1:{self.port}", RCPT, self.new_dir, "postoffice")
+        queue = self.cli("mailq").strip()
+        if queue != "Mail queue is empty":
+            result.ok = False
+            result.note = (result.note + "; " if result.note else "") + "queue not empty"
+        return result
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.stderr.close()
+
+
+def listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2) as sock:
+            return sock.recv(4).startswith(b"220")
+    except OSError:
+        return False
+
+
+def ensure_peer(host: str, port: int, peers: Path) -> None:
+    if listening(host, port):
+        return
+    start = peers / "start"
+    print(f"nothing answers on {host}:{port}; running {start}", flush=True)
+    subprocess.run([str(start)], check=True)
+    if not listening(host, port):
+        raise SystemExit(f"the peer Postfix does not answer on {host}:{port}")
+
+
+def loopback_target(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host.startswith("127.") or not port.isdigit():
+        raise argparse.ArgumentTypeError("the peer must be 127.x.x.x:PORT")
+    return host, int(port)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--size", type=int, default=10000, help="body octets (smtp-source -l)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--peer", type=loopback_target, default=("127.0.0.1", 10025))
+    parser.add_argument("--no-peer", action="store_true", help="measure postoffice only")
+    parser.add_argument(
+        "--peers-dir", type=Path, default=Path(os.environ.get("PEERS_DIR", "/var/tmp/peers"))
+    )
+    parser.add_argument("--peers-kit", type=Path, default=DEFAULT_PEERS)
+    parser.add_argument("--reuse", action="store_true", help="smtp-source -d: one connection each")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for files")
+    parser.add_argument("--dir", type=Path, default=None, help="where the data directory goes")
+    parser.add_argument("--profile", type=Path, default=None, help="run serve under cProfile")
+    args = parser.parse_args()
+
+    if not os.access(SMTP_SOURCE, os.X_OK):
+        raise SystemExit(f"{SMTP_SOURCE} missing (Debian package postfix)")
+    peer_new = args.peers_dir / "postfix-mail" / "example.test" / "user" / "new"
+    if not args.no_peer:
+        ensure_peer(*args.peer, args.peers_kit)
+
+    work = Path(tempfile.mkdtemp(prefix="smtp-accept-", dir=args.dir))
+    print(
+        f"smtp-source: {args.count} messages, {args.size}-octet body, {args.sessions} sessions, "
+        f"{'one connection per session' if args.reuse else 'one message per connection'}; "
+        f"{os.cpu_count()} CPUs; data in {work}",
+        flush=True,
+    )
+    server = Postoffice(work, args.profile)
+    results: dict[str, list[Result]] = {"postoffice": [], "postfix": []}
+    try:
+        for run in range(1, args.repeat + 1):
+            order = ["postoffice", "postfix"] if run % 2 else ["postfix", "postoffice"]
+            for name in order:
+                if name == "postoffice":
+                    result = server.run(args)
+                elif args.no_peer:
+                    continue
+                else:
+                    host, port = args.peer
+                    result = smtp_source(args, f"{host}:{port}", RCPT, peer_new, "postfix")
+                results[name].append(result)
+                print(result.line(run), flush=True)
+    finally:
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+    print()
+    medians = {}
+    for name, runs in results.items():
+        if runs:
+            medians[name] = statistics.median(r.rate for r in runs)
+            accept = statistics.median(r.accept_rate for r in runs)
+            every = all(r.ok for r in runs)
+            print(
+                f"median {name:10} {medians[name]:7.1f} msg/s until in the mailbox "
+                f"(accept {accept:7.1f} msg/s) over {len(runs)} runs; every accepted message "
+                f"in the mailbox: {'yes' if every else 'NO'}"
+            )
+    if len(medians) == 2:
+        print(f"ratio postoffice / postfix: {medians['postoffice'] / medians['postfix']:.2f}")
+    if not all(r.ok for runs in results.values() for r in runs):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
