@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from collections import deque
 from collections.abc import Callable
@@ -52,7 +53,7 @@ class LineTooLong:
 TOO_LONG: Final = LineTooLong()
 
 
-class SmtpSessionCore:
+class SmtpSessionCore(abc.ABC):
     """Session plumbing shared by the command handlers of ``SmtpServerConnection``."""
 
     def __init__(self, settings: SmtpServerSettings, client: ClientInfo | None = None) -> None:
@@ -265,9 +266,9 @@ class SmtpSessionCore:
 
     # ------------------------------------------------------------ machinery
 
+    @abc.abstractmethod
     def _step(self) -> bool:
         """Process one unit of input; False when more input is needed (see server)."""
-        raise NotImplementedError
 
     def _take_line(self) -> tuple[bytes, bool] | LineTooLong | None:
         """The next line without its terminator, and whether that was a bare LF."""
