@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from postoffice.cli.main import main
+from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 
 HOST = "127.0.0.1"
 TRUSTED = "127.0.0.1"  # in the default mynetworks
@@ -270,6 +271,8 @@ class SmtpServer:
         stat = path.stat()
         if stat.st_mtime_ns <= before:  # make the change visible whatever the clock granularity
             os.utime(path, ns=(stat.st_atime_ns, before + 1_000_000_000))
+        # The server re-checks its tables at most once per SERVER_CHECK_INTERVAL.
+        time.sleep(SERVER_CHECK_INTERVAL + 0.1)
 
     # -- clients --------------------------------------------------------------------
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 import smtplib
 import ssl
+import time
 import uuid
 from collections.abc import Iterator
 
 import aiosmtplib
 import pytest
 
+from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 from tests.integration.smtp_fixtures import (
     HOST,
     OUTSIDER,
@@ -34,6 +36,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
     with running(SmtpServer(data, users=("demo", "other"), smtp={"idle_timeout": 30.0})) as srv:
         aliases = srv.data / "etc" / "mail" / "aliases"
         aliases.write_text(aliases.read_text(encoding="utf-8") + "\njürgen: demo\n", "utf-8")
+        time.sleep(SERVER_CHECK_INTERVAL + 0.1)  # the server re-checks tables once a second
         yield srv
 
 

@@ -136,3 +136,24 @@ def test_concurrent_adds_from_threads(accounts: AccountDatabase) -> None:
         thread.join()
     assert errors == []
     assert len(accounts.users()) == 20
+
+
+def test_the_domain_cache_serves_within_its_ttl_and_sees_changes(tmp_path: Path) -> None:
+    path = tmp_path / "directory.sqlite3"
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    now = [0.0]
+    cached = AccountDatabase(path, hasher=hasher, domain_cache_ttl=1.0, monotonic=lambda: now[0])
+    other = AccountDatabase(path, hasher=hasher)  # another process: the CLI
+    try:
+        assert not cached.has_domain("example.test")
+        cached.add_domain("example.test")  # a change through this object: seen at once
+        assert cached.has_domain("example.test")
+        other.add_domain("other.test")
+        assert not cached.has_domain("other.test")  # within the TTL: the cached list
+        now[0] = 1.0
+        assert cached.has_domain("other.test")  # seen once the TTL passed
+        cached.delete_domain("example.test")
+        assert not cached.has_domain("example.test")
+    finally:
+        cached.close()
+        other.close()

@@ -180,3 +180,40 @@ def test_a_racily_clean_file_is_compared_by_content(
     assert list(table_set.snapshot().local_host_names) == ["bbbb.test"]
     first = table_set.snapshot()
     assert table_set.snapshot() is first  # unchanged content: no reload
+
+
+def test_a_check_interval_throttles_the_file_checks(tmp_path: Path) -> None:
+    # The server's contract: an edit is seen at most ``check_interval`` late,
+    # and the files are not stat'ed at every snapshot in between.
+    aliases = tmp_path / "aliases"
+    write(aliases, "staff: alice\n")
+    now = [100.0]
+    table_set = TableSet(tmp_path, check_interval=1.0, monotonic=lambda: now[0])
+    first = table_set.snapshot()
+    write(aliases, "staff: alice, bob\n", bump=1)
+    now[0] += 0.5
+    assert table_set.snapshot() is first  # within the interval: not looked at
+    now[0] += 0.6
+    entry = table_set.snapshot().aliases.lookup("staff")
+    assert entry is not None and len(entry.targets) == 2  # seen once the interval passed
+    write(aliases, "staff: carol\n", bump=2)
+    assert table_set.refresh()  # an explicit refresh always checks
+
+
+def test_a_check_interval_makes_no_stat_calls_in_between(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from postoffice.directory.tables import tableset
+
+    now = [0.0]
+    table_set = TableSet(tmp_path, check_interval=1.0, monotonic=lambda: now[0])
+    table_set.snapshot()
+    calls: list[Path] = []
+    real = tableset.fingerprint
+    monkeypatch.setattr(tableset, "fingerprint", lambda path: calls.append(path) or real(path))
+    for _ in range(100):
+        table_set.snapshot()
+    assert calls == []
+    now[0] = 1.0
+    table_set.snapshot()
+    assert len(calls) == len(TABLE_FILE_NAMES)

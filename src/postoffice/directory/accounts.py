@@ -22,7 +22,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,10 +69,27 @@ def validate_account_local(local: str) -> str:
 
 
 class AccountDatabase:
-    """Accounts and the domain table in one SQLite file; safe to share between threads."""
+    """Accounts and the domain table in one SQLite file; safe to share between threads.
 
-    def __init__(self, path: Path, *, hasher: PasswordHasher | None = None):
+    With ``domain_cache_ttl`` > 0 (the server) ``has_domain`` answers from a
+    set of the domain names read at most ``domain_cache_ttl`` seconds ago
+    (monotonic clock): no SQLite query per recipient on the event loop.
+    ``add_domain``/``delete_domain`` through this object drop the cache at
+    once; a change by another process is seen within the TTL.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        hasher: PasswordHasher | None = None,
+        domain_cache_ttl: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.path = path
+        self.domain_cache_ttl = domain_cache_ttl
+        self._monotonic = monotonic
+        self._domain_cache: tuple[float, frozenset[str]] | None = None  # (expiry, names)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -106,6 +123,7 @@ class AccountDatabase:
             if db.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone():
                 raise AccountError(f"domain {domain} already exists")
             db.execute("INSERT INTO domains VALUES (?, ?)", (domain, time.time()))
+            self._domain_cache = None
         return domain
 
     def delete_domain(self, name: str) -> None:
@@ -121,6 +139,7 @@ class AccountDatabase:
                 )
             if db.execute("DELETE FROM domains WHERE name = ?", (domain,)).rowcount == 0:
                 raise AccountError(f"no such domain: {domain}")
+            self._domain_cache = None
 
     def domains(self) -> list[str]:
         with self._lock:
@@ -128,9 +147,22 @@ class AccountDatabase:
         return [row[0] for row in rows]
 
     def has_domain(self, domain: str) -> bool:
+        if self.domain_cache_ttl > 0:
+            return domain in self._cached_domains()
         with self._lock:
             row = self._db.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone()
         return row is not None
+
+    def _cached_domains(self) -> frozenset[str]:
+        cached = self._domain_cache
+        now = self._monotonic()
+        if cached is not None and now < cached[0]:
+            return cached[1]
+        with self._lock:
+            rows = self._db.execute("SELECT name FROM domains").fetchall()
+        names = frozenset(row[0] for row in rows)
+        self._domain_cache = (now + self.domain_cache_ttl, names)
+        return names
 
     # -- accounts -------------------------------------------------------------
 

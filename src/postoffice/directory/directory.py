@@ -11,6 +11,14 @@ One decision reads one ``TableSnapshot``: ``route()`` and ``explain()`` take a
 snapshot once and hand the routing function a view bound to it, so the
 local-domain check made at every expansion step neither re-stats the table
 files each time nor sees a reload half-way through a decision.
+
+The server builds it with ``table_check_interval`` and ``domain_cache_ttl``
+(1 s each, ``SERVER_CHECK_INTERVAL``): table files are re-checked and the
+domain table re-read at most once a second, so no per-message ``stat`` storm
+and no SQLite query on the event loop per RCPT; a change made by another
+process (``postoffice domain add``, an edited table) is seen within 1 s, a
+change through this ``AccountDatabase`` at once. The defaults (0) check every
+time, as the CLI and tests expect.
 """
 
 from __future__ import annotations
@@ -37,18 +45,26 @@ def routing_policy(config: Config) -> RoutingPolicy:
 class Directory:
     """Accounts, domains and tables of one configuration (see module doc)."""
 
-    def __init__(self, config: Config, paths: Paths):
+    def __init__(
+        self,
+        config: Config,
+        paths: Paths,
+        *,
+        table_check_interval: float = 0.0,
+        domain_cache_ttl: float = 0.0,
+    ):
         self.config = config
         self.paths = paths
-        self.accounts = AccountDatabase(paths.directory_db)
+        self.accounts = AccountDatabase(paths.directory_db, domain_cache_ttl=domain_cache_ttl)
         self.policy = routing_policy(config)
+        self.table_check_interval = table_check_interval
         self._tables: TableSet | None = None
 
     @property
     def tables(self) -> TableSet:
         """The tables, loaded on first use (a broken file raises ``TableError`` then)."""
         if self._tables is None:
-            self._tables = TableSet(self.paths.tables_dir)
+            self._tables = TableSet(self.paths.tables_dir, check_interval=self.table_check_interval)
         return self._tables
 
     def close(self) -> None:

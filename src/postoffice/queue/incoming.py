@@ -69,6 +69,9 @@ class CommitContext:
     syncer: DirectorySyncer
     clock: Clock
     on_committed: Callable[[QueueEntry], None]
+    # Worker thread, after the qf rename: (entry, its qf's (inode, mtime_ns, size)),
+    # so the queue's parse cache has the entry without reading the file back.
+    on_written: Callable[[QueueEntry, tuple[int, int, int]], None] | None = None
 
 
 class _State(enum.Enum):
@@ -252,9 +255,12 @@ class IncomingMessage:
         hooks.step("qf-written")
         hooks.fsync(self._qf_fd)
         hooks.step("qf-fsynced")
+        info = os.fstat(self._qf_fd)  # a rename keeps inode, mtime and size
         os.rename(self._qf_tmp, control_path)
         self._qf_renamed = True
         hooks.step("qf-renamed")
+        if self._ctx.on_written is not None:
+            self._ctx.on_written(entry, (info.st_ino, info.st_mtime_ns, info.st_size))
         return entry
 
     def _remove_tmp(self) -> None:

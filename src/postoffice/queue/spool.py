@@ -102,7 +102,13 @@ class Queue:
         self._listeners: list[Callable[[QueueEntry], None]] = []
         self._commits = 0
         self._context = CommitContext(
-            layout, hooks, executor, syncer, clock, on_committed=self._committed
+            layout,
+            hooks,
+            executor,
+            syncer,
+            clock,
+            on_committed=self._committed,
+            on_written=self._remember,
         )
 
     @classmethod
@@ -180,6 +186,10 @@ class Queue:
         """Call ``callback(entry)`` on the event loop after each durable commit."""
         self._listeners.append(callback)
 
+    def _remember(self, entry: QueueEntry, key: tuple[int, int, int]) -> None:
+        """A freshly written qf's entry, for ``_read_entry``'s cache. Worker thread."""
+        self._cache[entry.id] = (key, entry)
+
     def _committed(self, entry: QueueEntry) -> None:
         self._commits += 1
         log_received(
@@ -236,17 +246,24 @@ class Queue:
 
     async def open_data(self, queue_id: QueueId | str) -> DataReader:
         """A stream of the message octets, checked against the qf's size and SHA-256."""
-        entry = await self.load(queue_id)
+        checked = _checked_id(queue_id)
 
-        def opener() -> int:
-            return os.open(self.layout.data(entry.id), os.O_RDONLY | os.O_CLOEXEC)
+        def opener() -> tuple[QueueEntry | None, int]:
+            # One worker call: read the qf, then open the df.
+            entry = self._read_entry(checked)
+            if entry is None:
+                return None, -1
+            try:
+                fd = os.open(self.layout.data(entry.id), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError as error:
+                raise CorruptQueueFile(f"{entry.id}: data file missing") from error
+            except OSError as error:
+                raise QueueError(f"{entry.id}: cannot open the data file: {error}") from error
+            return entry, fd
 
-        try:
-            fd = await self._run(opener)
-        except FileNotFoundError as error:
-            raise CorruptQueueFile(f"{entry.id}: data file missing") from error
-        except OSError as error:
-            raise QueueError(f"{entry.id}: cannot open the data file: {error}") from error
+        entry, fd = await self._run(opener)
+        if entry is None:
+            raise UnknownQueueId(checked)
         return DataReader(entry.id, fd, entry.size, entry.sha256)
 
     # --------------------------------------------------------- state changes
@@ -271,17 +288,14 @@ class Queue:
     async def remove(self, queue_id: QueueId | str) -> None:
         """Delete a message whose recipients are all final (delivered or failed)."""
         checked = _checked_id(queue_id)
+
+        def remove_locked(entry: QueueEntry) -> None:
+            if not entry.is_complete:
+                raise QueueStateError(f"{checked}: recipients still to deliver")
+            self._unlink_message(checked)
+
         async with self._id_lock(checked):
-            fd = await self._lock_data(checked)
-            try:
-                entry = await self._run(self._read_entry, checked)
-                if entry is None:
-                    raise UnknownQueueId(checked)
-                if not entry.is_complete:
-                    raise QueueStateError(f"{checked}: recipients still to deliver")
-                await self._run(self._unlink_message, checked)
-            finally:
-                close_quietly(fd)
+            await self._locked(checked, remove_locked)
         log_event(COMPONENT, f"{checked}: removed")
 
     async def delete(self, queue_id: QueueId | str) -> None:
@@ -338,20 +352,51 @@ class Queue:
                 raise QueueError(f"{queue_id}: message locked by another process")
             await asyncio.sleep(LOCK_POLL_SECONDS)
 
+    async def _locked(self, queue_id: QueueId, action: Callable[[QueueEntry], _T]) -> _T:
+        """``action(entry)`` under the df's flock, in one worker call (lock, read, act, unlock).
+
+        The flock is taken without blocking; while another process holds it
+        the call is retried from the loop, so no worker thread waits on it.
+        """
+        path = self.layout.data(queue_id)
+
+        def attempt() -> tuple[_T] | None:
+            try:
+                fd = lock_file(path, wait=False)
+            except FileNotFoundError:
+                raise UnknownQueueId(queue_id) from None
+            if fd is None:
+                return None  # locked by another process
+            try:
+                entry = self._read_entry(queue_id)
+                if entry is None:
+                    raise UnknownQueueId(queue_id)
+                return (action(entry),)
+            finally:
+                close_quietly(fd)
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LOCK_TIMEOUT_SECONDS
+        while True:
+            done = await self._run(attempt)
+            if done is not None:
+                return done[0]
+            if loop.time() > deadline:
+                raise QueueError(f"{queue_id}: message locked by another process")
+            await asyncio.sleep(LOCK_POLL_SECONDS)
+
     async def _rewrite(
         self, queue_id: QueueId | str, change: Callable[[QueueEntry], QueueEntry]
     ) -> QueueEntry:
         checked = _checked_id(queue_id)
+
+        def rewrite_locked(entry: QueueEntry) -> QueueEntry:
+            new = change(entry)
+            self._replace_control(new)
+            return new
+
         async with self._id_lock(checked):
-            fd = await self._lock_data(checked)
-            try:
-                entry = await self._run(self._read_entry, checked)
-                if entry is None:
-                    raise UnknownQueueId(checked)
-                new = change(entry)
-                await self._run(self._replace_control, new)
-            finally:
-                close_quietly(fd)
+            new = await self._locked(checked, rewrite_locked)
             await self._syncer.sync()
             self.hooks.step("update-dir-fsynced")
         return new
@@ -366,8 +411,10 @@ class Queue:
             self.hooks.step("update-written")
             self.hooks.fsync(fd)
             self.hooks.step("update-fsynced")
+            info = os.fstat(fd)  # a rename keeps inode, mtime and size
             os.rename(tmp, self.layout.control(entry.id))
             self.hooks.step("update-renamed")
+            self._remember(entry, (info.st_ino, info.st_mtime_ns, info.st_size))
         except Exception:
             tmp.unlink(missing_ok=True)
             raise

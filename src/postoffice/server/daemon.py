@@ -24,6 +24,7 @@ from postoffice.core.errors import ConfigError, PostofficeError
 from postoffice.core.maillog import log_event, setup_maillog, teardown_maillog
 from postoffice.delivery.local import LocalDeliveryAgent
 from postoffice.directory.directory import Directory
+from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 from postoffice.queue import Queue
 from postoffice.server.listener import Listener, SessionHandler
 from postoffice.server.smtp_service import SmtpService
@@ -46,7 +47,14 @@ class Daemon:
 
     async def run(self) -> int:
         config, paths = self.loaded.config, self.loaded.paths
-        self.directory = Directory(config, paths)
+        # Tables and the domain list are re-checked at most once a second
+        # (reload-on-change within SERVER_CHECK_INTERVAL), not per message.
+        self.directory = Directory(
+            config,
+            paths,
+            table_check_interval=SERVER_CHECK_INTERVAL,
+            domain_cache_ttl=SERVER_CHECK_INTERVAL,
+        )
         clock = SystemClock()
         queue = await Queue.open(paths.queue_dir, clock)
         listeners: list[Listener] = []

@@ -185,14 +185,20 @@ class SmtpSession:
         delay = self.conn.delay_replies
         if delay:
             await asyncio.sleep(delay)
+        if not self.pipe.send(out):
+            return  # below the high-water mark: no wait, no timer
         try:
             # A client that never reads must not hold the session forever.
-            await asyncio.wait_for(self.pipe.write(out), timeout=self.limits.idle_timeout)
+            await asyncio.wait_for(self.pipe.drain(), timeout=self.limits.idle_timeout)
         except TimeoutError:
             log_event(COMPONENT, f"{self._who()}: write timeout, closing")
             self.pipe.close()
 
     async def _receive(self) -> None:
+        if self.pipe.ready():
+            # Input already buffered: no timer to arm (wait_for costs a task).
+            self.conn.receive_data(self.pipe.take())
+            return
         timeout = self.limits.idle_timeout
         if self.txn.incoming is not None and self.limits.min_data_rate:
             # Postfix smtpd_min_data_rate: the time allowed grows with the data received.

@@ -71,6 +71,14 @@ class Pipe(asyncio.Protocol):
         while not self._buffer and not self._eof:
             self._readable.clear()
             await self._readable.wait()
+        return self.take()
+
+    def ready(self) -> bool:
+        """True when ``read()`` would return at once (input buffered, or end of input)."""
+        return bool(self._buffer) or self._eof
+
+    def take(self) -> bytes:
+        """What is buffered now (``b""`` if nothing), without waiting."""
         data = bytes(self._buffer)
         self._buffer.clear()
         if self._paused and self.transport is not None and not self.transport.is_closing():
@@ -100,9 +108,18 @@ class Pipe(asyncio.Protocol):
         return count
 
     async def write(self, data: bytes) -> None:
+        if self.send(data):
+            await self.drain()
+
+    def send(self, data: bytes) -> bool:
+        """Hand ``data`` to the transport; True when the caller should ``drain()``."""
         if not data or self.transport is None or self.transport.is_closing():
-            return
+            return False
         self.transport.write(data)
+        return not self._writable.is_set()
+
+    async def drain(self) -> None:
+        """Wait until the transport's write buffer is below its high-water mark."""
         await self._writable.wait()
 
     def prepare_tls(self) -> int:
