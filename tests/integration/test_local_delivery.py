@@ -15,12 +15,12 @@ from postoffice.config.loader import load_config
 from postoffice.core.address import parse_address
 from postoffice.core.clock import FixedClock
 from postoffice.core.envelope import Envelope, EnvelopeRecipient
-from postoffice.core.errors import StoreError
 from postoffice.delivery.local import LocalDeliveryAgent
 from postoffice.directory.accounts import AccountDatabase
 from postoffice.directory.directory import Directory
 from postoffice.queue import Queue, RecipientState
 from postoffice.store import StoreFactory
+from postoffice.store.engine import UserEngine
 from postoffice.store.layout import layout_from_config
 
 MESSAGE = b"Received: from a by b; date\r\nSubject: hello\r\n\r\nBody line\r\n.dot line\r\n"
@@ -174,23 +174,25 @@ async def test_unknown_recipient_fails(site_config: SiteConfig) -> None:
         assert await site.queue.list() == []
 
 
-async def test_store_failure_defers_and_a_later_attempt_delivers(site_config: SiteConfig) -> None:
+async def test_store_failure_defers_and_a_later_attempt_delivers(
+    site_config: SiteConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async with site_config.open() as site:
-        real_open = site.stores.open
         calls = 0
 
-        async def failing_open(address: object, *, create: bool = True) -> object:
+        def failing_open(self: UserEngine, *, create: bool, clean_tmp: bool = True) -> None:
             nonlocal calls
             calls += 1
-            raise StoreError("disk on fire")
+            raise OSError("disk on fire")
 
-        site.stores.open = failing_open  # type: ignore[method-assign,assignment]
+        monkeypatch.setattr(UserEngine, "open", failing_open)
         queue_id = await enqueue(site, "alice@example.test")
         await site.agent.deliver(queue_id)
         [entry] = await site.queue.list()
         assert entry.recipients[0].status.state is RecipientState.DEFERRED
+        assert "disk on fire" in entry.recipients[0].status.reply
         assert calls == 1
-        site.stores.open = real_open  # type: ignore[method-assign]
+        monkeypatch.undo()
         site.clock.advance(400)
         assert await site.queue.pending(site.clock.now()) == [queue_id]
         await site.agent.deliver(queue_id)

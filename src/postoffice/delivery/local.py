@@ -19,6 +19,10 @@ Rules:
   re-submits forwarded mail), and the original recipient is done.
 - A recipient whose own domain is remote waits in the queue for remote
   delivery (deferred, visible with ``postoffice queue list``).
+- One worker-thread call per mailbox delivery (``store.cache.StoreCache``):
+  the message's head is read there for the loop check (once per message),
+  then the same reader delivers it; user stores stay open across deliveries
+  and ``drain()`` closes them.
 - ``|program`` and ``/file`` targets (only ever produced when the operator
   enabled them) are deferred with a clear reply: this version cannot run
   them, and deferring keeps the mail rather than losing it.
@@ -64,6 +68,7 @@ from postoffice.queue import (
     next_attempt,
 )
 from postoffice.store import StoreFactory
+from postoffice.store.cache import Mailbox, StoreCache
 
 COMPONENT = "local"
 LOOP_HOPS = Reply(554, "5.4.6", "Too many hops: mail forwarding loop")
@@ -95,6 +100,13 @@ class PrefixedSource:
 
 
 @dataclass
+class _Trace:
+    """The message's trace summary, once a local delivery has read its head."""
+
+    summary: TraceSummary | None = None
+
+
+@dataclass
 class _Outcome:
     """What happened to one queued recipient in this attempt."""
 
@@ -120,6 +132,8 @@ class LocalDeliveryAgent:
         self.queue = queue
         self.directory = directory
         self.stores = stores
+        # User stores stay open across deliveries (closed when idle and by drain()).
+        self.open_stores = StoreCache(stores)
         self.clock = clock
         self.loop_received_limit = loop_received_limit
         self.retry_policy = retry_policy
@@ -148,9 +162,13 @@ class LocalDeliveryAgent:
         await self.drain()
 
     async def drain(self) -> None:
-        """Wait for the deliveries in progress."""
+        """Wait for the deliveries in progress, then close the stores they kept open.
+
+        The agent stays usable: a later delivery opens its store again.
+        """
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.open_stores.close()
 
     def _start(self, queue_id: str) -> None:
         if queue_id in self._in_flight:
@@ -176,7 +194,7 @@ class LocalDeliveryAgent:
         entry = await self.queue.load(queue_id)
         if entry.held:
             return
-        trace = await self._trace(entry)
+        trace = _Trace()
         updates: dict[int, RecipientStatus] = {}
         forwards: list[EnvelopeRecipient] = []
         now = self.clock.now()
@@ -196,20 +214,12 @@ class LocalDeliveryAgent:
         if entry.is_complete:
             await self.queue.remove(entry.id)
 
-    async def _trace(self, entry: QueueEntry) -> TraceSummary:
-        reader = await self.queue.open_data(entry.id)
-        try:
-            head = await asyncio.to_thread(reader.read, MAX_TRACE_SCAN)
-        finally:
-            reader.close()
-        return scan_trace(head)
-
     async def _deliver_recipient(
         self,
         entry: QueueEntry,
         recipient: EnvelopeRecipient,
         status: RecipientStatus,
-        trace: TraceSummary,
+        trace: _Trace,
     ) -> _Outcome:
         sender = entry.envelope.sender
         result = self.directory.route(
@@ -243,7 +253,7 @@ class LocalDeliveryAgent:
         entry: QueueEntry,
         recipient: EnvelopeRecipient,
         target: LocalDelivery | RemoteDelivery | ProgramDelivery | FileDelivery,
-        trace: TraceSummary,
+        trace: _Trace,
         forwards: list[EnvelopeRecipient],
     ) -> Reply:
         if isinstance(target, LocalDelivery):
@@ -261,33 +271,58 @@ class LocalDeliveryAgent:
         return TARGET_NOT_AVAILABLE
 
     async def _to_mailbox(
-        self, entry: QueueEntry, original: Address, account: Address, trace: TraceSummary
+        self, entry: QueueEntry, original: Address, account: Address, trace: _Trace
     ) -> Reply:
-        if trace.received_count > self.loop_received_limit:
-            self._log(entry, account, original, LOOP_HOPS, "bounced")
-            return LOOP_HOPS
-        if account.key in trace.delivered_to:
-            self._log(entry, account, original, LOOP_DELIVERED_TO, "bounced")
-            return LOOP_DELIVERED_TO
+        known = None if trace.summary is None else self._loop(trace.summary, account)
+        if known is not None:
+            self._log(entry, account, original, known, "bounced")
+            return known
         prefix = return_path_header(entry.envelope.sender) + delivered_to_header(account)
-        reader = await self.queue.open_data(entry.id)
-        try:
-            store = await self.stores.open(account)
+        sender = entry.envelope.sender_text
+
+        def job(mailbox: Mailbox) -> Reply | None:
+            # One worker-thread call: the loop check on the message's head (read
+            # once per message, from the reader that then delivers it) and the delivery.
             try:
-                await store.deliver(
-                    PrefixedSource(prefix, reader), sender=entry.envelope.sender_text
-                )
+                head = b""
+                if trace.summary is None:
+                    head = reader.read(MAX_TRACE_SCAN)
+                    trace.summary = scan_trace(head)
+                loop = self._loop(trace.summary, account)
+                if loop is not None:
+                    return loop
+                mailbox.deliver(PrefixedSource(prefix + head, reader), sender=sender)
+                return None
             finally:
-                await store.close()
+                reader.close()
+
+        try:
+            reader = await self.queue.open_data(entry.id)
+            try:
+                refused = await self.open_stores.run(account, job)
+            except asyncio.CancelledError:
+                raise  # the job still runs in its thread, and closes the reader itself
+            except BaseException:
+                reader.close()  # the job may never have run
+                raise
         except (PostofficeError, OSError) as exc:
             reply = replace(MAILBOX_UNAVAILABLE, text=f"Mailbox temporarily unavailable: {exc}")
             self._log(entry, account, original, reply, "deferred")
             return reply
-        finally:
-            reader.close()
+        if refused is not None:
+            self._log(entry, account, original, refused, "bounced")
+            return refused
         fmt = self.stores.layout.format
         self._log(entry, account, original, replace(DELIVERED, text=f"delivered to {fmt}"), "sent")
         return DELIVERED
+
+    def _loop(self, trace: TraceSummary, account: Address) -> Reply | None:
+        """The reply refusing a mail loop to ``account``, or None."""
+        if trace.received_count > self.loop_received_limit:
+            return LOOP_HOPS
+        if account.key in trace.delivered_to:
+            return LOOP_DELIVERED_TO
+        return None
 
     async def _forward(self, entry: QueueEntry, recipients: Iterable[EnvelopeRecipient]) -> None:
         """Queue the message again for the remote addresses an alias expanded to."""

@@ -30,9 +30,11 @@ thread; ``service.FileMailStore`` runs it off the event loop. Invariants:
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from postoffice.core.address import Address
@@ -86,12 +88,18 @@ class UserEngine:
         self._thread_lock = threading.RLock()
         self._user_lock = UserLock(self.paths.lock_path)
         self._index_handle: MailIndex | None = None
+        self._identity: tuple[int, int] | None = None
         self._new_uidvalidity = provision.UidValidityCounter(self.paths, clock)
 
     # -- opening, provisioning, recovery --------------------------------------
 
-    def open(self, *, create: bool) -> None:
-        """Open the index (rebuilding a corrupt one) and provision a new user."""
+    def open(self, *, create: bool, clean_tmp: bool = True) -> None:
+        """Open the index (rebuilding a corrupt one) and provision a new user.
+
+        With ``clean_tmp`` the old files in every folder's ``tmp/`` are removed
+        (``clean_tmp``); a long-lived engine (``cache.StoreCache``) does that
+        apart, off the delivery path.
+        """
         mail_dir = self.paths.mail_dir
         if not mail_dir.is_dir():
             if not create:
@@ -107,16 +115,49 @@ class UserEngine:
             self._adopt_disk_folders()
             for name in self._index.pending_appends():
                 self._recover_appends(name)
-            if self._maildir is not None:
-                now = time.time()  # compared with file times, so the file system's clock
-                for row in self._index.mailboxes():
-                    self._maildir.clean_tmp(row.name, now)
+            self._identity = _file_identity(self.paths.index_path)
+            if clean_tmp:
+                self.clean_tmp()
+
+    def ensure_open(self, *, create: bool) -> None:
+        """Open the engine unless it is open on the index now at its path.
+
+        A long-lived engine checks this before each use (one ``stat``): when
+        another process set a corrupt index aside and built a new one, or the
+        user's mail directory was removed, the engine opens (and, with
+        ``create``, provisions) again instead of writing to a file nobody reads.
+        """
+        with self._thread_lock:
+            if self._index_handle is not None:
+                if _file_identity(self.paths.index_path) == self._identity:
+                    return
+                self.close()
+            try:
+                self.open(create=create, clean_tmp=False)
+            except BaseException:
+                self.close()
+                raise
+
+    @property
+    def is_open(self) -> bool:
+        return self._index_handle is not None
+
+    def clean_tmp(self) -> None:
+        """Remove the files of every Maildir folder's ``tmp/`` not touched for 36 hours."""
+        if self._maildir is None:
+            return
+        with self._thread_lock:
+            folders = [row.name for row in self._index.mailboxes()]
+        now = time.time()  # compared with file times, so the file system's clock
+        for name in folders:
+            self._maildir.clean_tmp(name, now)
 
     def close(self) -> None:
         with self._thread_lock:
             if self._index_handle is not None:
                 self._index_handle.close()
                 self._index_handle = None
+            self._user_lock.close()
 
     @property
     def _index(self) -> MailIndex:
@@ -574,6 +615,14 @@ class UserEngine:
             if state is not None:
                 self._index.set_sync_state(box.id, state)
         return [Change(ChangeKind.EXPUNGED, box.name, uid, modseq) for uid, modseq in removed]
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _combine(

@@ -99,7 +99,10 @@ class UserLock:
     """An exclusive, re-entrant lock over one user's index and folders.
 
     Re-entrant for the thread that holds it; callers serialise threads of one
-    store object with their own ``threading.RLock`` first.
+    store object with their own ``threading.RLock`` first. The lock file stays
+    open between holds (an OFD lock belongs to the open file, so unlocking is
+    enough to let others in) until ``close``: a long-lived store does not
+    open and close it for every operation.
     """
 
     def __init__(self, path: Path):
@@ -111,23 +114,21 @@ class UserLock:
         if self._depth:
             self._depth += 1
             return
-        fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            lock_fd(fd, exclusive=True, blocking=True)
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
+        if self._fd < 0:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        lock_fd(self._fd, exclusive=True, blocking=True)
         self._depth = 1
 
     def release(self) -> None:
         self._depth -= 1
         if self._depth:
             return
-        fd, self._fd = self._fd, -1
-        try:
-            unlock_fd(fd)
-        finally:
+        unlock_fd(self._fd)
+
+    def close(self) -> None:
+        """Close the lock file (when not held; the next ``acquire`` opens it again)."""
+        if self._depth == 0 and self._fd >= 0:
+            fd, self._fd = self._fd, -1
             os.close(fd)
 
     @contextlib.contextmanager

@@ -267,11 +267,12 @@ class MaildirFormat:
                 while chunk := next_chunk():
                     write_all(fd, chunk)
                     size += len(chunk)
+                # futimens(2) before the fsync, so the internal date is durable with the data.
+                os.utime(fd, (meta.internal_date, meta.internal_date))
                 if self._fsync:
                     os.fsync(fd)
             finally:
                 os.close(fd)
-            os.utime(tmp, (meta.internal_date, meta.internal_date))
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)

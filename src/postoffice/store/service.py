@@ -47,7 +47,8 @@ from postoffice.store.locking import DEFAULT_TIMEOUT
 T = TypeVar("T")
 
 
-def _translate(exc: BaseException, what: str) -> BaseException:
+def translate_error(exc: BaseException, what: str) -> BaseException:
+    """The exception to raise for ``exc`` at the store boundary (module docstring)."""
     if isinstance(exc, PostofficeError | asyncio.CancelledError):
         return exc
     if isinstance(exc, Exception):
@@ -101,7 +102,7 @@ class FileMailStore:
             work.add_done_callback(orphan)  # runs at once if the work is already done
             raise
         except BaseException as exc:
-            translated = _translate(exc, what)
+            translated = translate_error(exc, what)
             if translated is exc:
                 raise
             raise translated from exc
@@ -277,7 +278,7 @@ class StoreFactory:
         self.layout = layout
         self.clock: Clock = clock or SystemClock()
         self.hub = hub or ChangeHub()
-        self._lock_timeout = lock_timeout
+        self.lock_timeout = lock_timeout
 
     def address(self, address: Address | str) -> Address:
         if isinstance(address, Address):
@@ -295,13 +296,13 @@ class StoreFactory:
         """Open a user's store; with ``create`` a new user is provisioned (INBOX and the
         RFC 6154 special-use folders Sent, Drafts, Trash, Junk, Archive)."""
         engine = UserEngine(
-            self.layout, self.address(address), self.clock, lock_timeout=self._lock_timeout
+            self.layout, self.address(address), self.clock, lock_timeout=self.lock_timeout
         )
         try:
             await asyncio.to_thread(engine.open, create=create)
         except BaseException as exc:
             engine.close()
-            translated = _translate(exc, "opening the store")
+            translated = translate_error(exc, "opening the store")
             if translated is exc:
                 raise
             raise translated from exc
