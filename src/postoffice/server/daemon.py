@@ -111,6 +111,7 @@ class Daemon:
             try:
                 await listener.listen(host, port)
             except OSError as exc:
+                await listener.close()
                 raise ConfigError(
                     f"cannot listen on {endpoint}: {exc.strerror}", key=f"listen.{role}"
                 ) from exc
@@ -135,7 +136,13 @@ class Daemon:
             )
             return
         self.loaded = fresh
-        log_event("master", "reload -- configuration re-read")
+        # The running listeners and limits stay as they are until a restart;
+        # the tables reload by themselves when their files change.
+        log_event(
+            "master",
+            "reload -- configuration re-read and valid; listener and limit changes "
+            "take effect at the next restart",
+        )
 
     def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
         handlers: dict[signal.Signals, Callable[[], None]] = {
