@@ -281,8 +281,10 @@ class LocalDeliveryAgent:
         sender = entry.envelope.sender_text
 
         def job(mailbox: Mailbox) -> Reply | None:
-            # One worker-thread call: the loop check on the message's head (read
-            # once per message, from the reader that then delivers it) and the delivery.
+            # One worker-thread call: open the message, the loop check on its head
+            # (read once per message, from the reader that then delivers it) and
+            # the delivery.
+            reader = self.queue.open_entry_data(entry)
             try:
                 head = b""
                 if trace.summary is None:
@@ -297,14 +299,7 @@ class LocalDeliveryAgent:
                 reader.close()
 
         try:
-            reader = await self.queue.open_data(entry.id)
-            try:
-                refused = await self.open_stores.run(account, job)
-            except asyncio.CancelledError:
-                raise  # the job still runs in its thread, and closes the reader itself
-            except BaseException:
-                reader.close()  # the job may never have run
-                raise
+            refused = await self.open_stores.run(account, job)
         except (PostofficeError, OSError) as exc:
             reply = replace(MAILBOX_UNAVAILABLE, text=f"Mailbox temporarily unavailable: {exc}")
             self._log(entry, account, original, reply, "deferred")

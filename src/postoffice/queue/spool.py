@@ -248,22 +248,25 @@ class Queue:
         """A stream of the message octets, checked against the qf's size and SHA-256."""
         checked = _checked_id(queue_id)
 
-        def opener() -> tuple[QueueEntry | None, int]:
+        def opener() -> DataReader | None:
             # One worker call: read the qf, then open the df.
             entry = self._read_entry(checked)
-            if entry is None:
-                return None, -1
-            try:
-                fd = os.open(self.layout.data(entry.id), os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError as error:
-                raise CorruptQueueFile(f"{entry.id}: data file missing") from error
-            except OSError as error:
-                raise QueueError(f"{entry.id}: cannot open the data file: {error}") from error
-            return entry, fd
+            return None if entry is None else self.open_entry_data(entry)
 
-        entry, fd = await self._run(opener)
-        if entry is None:
+        reader = await self._run(opener)
+        if reader is None:
             raise UnknownQueueId(checked)
+        return reader
+
+    def open_entry_data(self, entry: QueueEntry) -> DataReader:
+        """Blocking: the data stream of an entry already loaded (for a worker thread
+        that goes on to read it, so the qf is not parsed a second time)."""
+        try:
+            fd = os.open(self.layout.data(entry.id), os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError as error:
+            raise CorruptQueueFile(f"{entry.id}: data file missing") from error
+        except OSError as error:
+            raise QueueError(f"{entry.id}: cannot open the data file: {error}") from error
         return DataReader(entry.id, fd, entry.size, entry.sha256)
 
     # --------------------------------------------------------- state changes
