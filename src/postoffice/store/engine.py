@@ -30,11 +30,9 @@ thread; ``service.FileMailStore`` runs it off the event loop. Invariants:
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from pathlib import Path
 from typing import TypeVar
 
 from postoffice.core.address import Address
@@ -54,12 +52,13 @@ from postoffice.store.api import (
 )
 from postoffice.store.backend import AppendMeta, FolderFormat, MessageGone, MessageReader
 from postoffice.store.convert import keywords_of, message_info, message_infos
-from postoffice.store.fileio import MessageSource
+from postoffice.store.fileio import MessageSource, file_identity
 from postoffice.store.index import AppendIntent, MailboxRow, MailIndex, MessageRow
 from postoffice.store.layout import StoreLayout
 from postoffice.store.locking import DEFAULT_TIMEOUT, UserLock
 from postoffice.store.maildir import MaildirFormat
 from postoffice.store.mbox import MboxFormat
+from postoffice.store.rules import combine_flags, mailbox_listing
 
 T = TypeVar("T")
 
@@ -115,7 +114,7 @@ class UserEngine:
             self._adopt_disk_folders()
             for name in self._index.pending_appends():
                 self._recover_appends(name)
-            self._identity = _file_identity(self.paths.index_path)
+            self._identity = file_identity(self.paths.index_path)
             if clean_tmp:
                 self.clean_tmp()
 
@@ -129,7 +128,7 @@ class UserEngine:
         """
         with self._thread_lock:
             if self._index_handle is not None:
-                if _file_identity(self.paths.index_path) == self._identity:
+                if file_identity(self.paths.index_path) == self._identity:
                     return
                 self.close()
             try:
@@ -304,23 +303,7 @@ class UserEngine:
             self._adopt_disk_folders()
             rows = self._index.mailboxes()
             subscribed = set(self._index.subscriptions())
-        real = {row.name: row for row in rows}
-        every = set(real)
-        for name in real:
-            every.update(names.parent_names(name))
-        result = []
-        for name in sorted(every, key=lambda n: (n != names.INBOX, n)):
-            row = real.get(name)
-            result.append(
-                MailboxInfo(
-                    name=name,
-                    special_use=row.special_use if row else None,
-                    subscribed=name in subscribed,
-                    has_children=any(names.is_inferior(other, name) for other in every),
-                    selectable=row is not None,
-                )
-            )
-        return result
+        return mailbox_listing(rows, subscribed)
 
     def create_mailbox(self, name: str, use: str | None, changes: list[Change]) -> None:
         name = names.mailbox_name(name)
@@ -506,7 +489,7 @@ class UserEngine:
                 result = []
                 with self._index.transaction():
                     for row in self._index.messages_by_uid(box.id, uids):
-                        new_bits, new_keywords = _combine(row, bits, keywords, mode)
+                        new_bits, new_keywords = combine_flags(row, bits, keywords, mode)
                         old_keywords = keywords_of(row.keywords)
                         if new_bits == row.flags and new_keywords == old_keywords:
                             result.append(message_info(row))
@@ -615,22 +598,3 @@ class UserEngine:
             if state is not None:
                 self._index.set_sync_state(box.id, state)
         return [Change(ChangeKind.EXPUNGED, box.name, uid, modseq) for uid, modseq in removed]
-
-
-def _file_identity(path: Path) -> tuple[int, int] | None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return st.st_dev, st.st_ino
-
-
-def _combine(
-    row: MessageRow, bits: int, keywords: frozenset[str], mode: FlagMode
-) -> tuple[int, frozenset[str]]:
-    present = keywords_of(row.keywords)
-    if mode is FlagMode.ADD:
-        return row.flags | bits, present | keywords
-    if mode is FlagMode.REMOVE:
-        return row.flags & ~bits, present - keywords
-    return bits, keywords

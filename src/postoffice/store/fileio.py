@@ -179,3 +179,12 @@ class FileReader:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``path``, or None when it is missing: tells a replaced file."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
