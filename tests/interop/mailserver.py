@@ -177,6 +177,34 @@ def check_trace(
     return received
 
 
+def delivered(
+    server: Server,
+    user: str,
+    mark: str,
+    *,
+    sender: str,
+    recipient: str,
+    helo: str,
+    protocol: str,
+    queue_id: str,
+    tls: tuple[str, str] | None = None,
+) -> tuple[bytes, str]:
+    """Wait for the message marked ``mark`` in ``user``'s mailbox, assert its trace
+    fields (``check_trace``), and return (the message after them, the Received value)."""
+    stored = server.wait_for_message(user, mark.encode())
+    fields, message = split_trace(stored)
+    received = check_trace(
+        fields,
+        sender=sender,
+        recipient=recipient,
+        helo=helo,
+        protocol=protocol,
+        queue_id=queue_id,
+        tls=tls,
+    )
+    return message, received
+
+
 def clean_env() -> dict[str, str]:
     """The environment for client tools: no proxies, a fixed locale."""
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}

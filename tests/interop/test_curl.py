@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.mailserver import Server, check_trace, clean_env, split_trace
+from tests.interop.mailserver import Server, clean_env, delivered, split_trace
 
 if shutil.which("curl") is None:
     pytest.skip(
@@ -93,10 +93,10 @@ def test_upload_lands_with_trace_headers_and_exact_content(server: Server, tmp_p
     run = curl(server, eml, "--mail-rcpt", "demo@example.test")
     assert run.code == 0, run.trace
     assert f"> EHLO {HELO}" in run.trace
-    stored = server.wait_for_message("demo", mark.encode())
-    fields, message = split_trace(stored)
-    check_trace(
-        fields,
+    message, _ = delivered(
+        server,
+        "demo",
+        mark,
         sender=SENDER,
         recipient="demo@example.test",
         helo=HELO,
@@ -116,10 +116,10 @@ def test_starttls_verified_against_the_generated_certificate(
     assert run.code == 0, run.trace
     assert "> STARTTLS" in run.trace
     assert "SSL certificate verify ok." in run.trace
-    stored = server.wait_for_message("demo", mark.encode())
-    fields, message = split_trace(stored)
-    check_trace(
-        fields,
+    message, _ = delivered(
+        server,
+        "demo",
+        mark,
         sender=SENDER,
         recipient="demo@example.test",
         helo=HELO,
@@ -150,10 +150,10 @@ def test_starttls_by_host_name_with_tls_1_2(server: Server, tmp_path: Path) -> N
     )
     assert run.code == 0, run.trace
     assert run.tls[0] == "TLSv1.2"
-    stored = server.wait_for_message("demo", mark.encode())
-    fields, message = split_trace(stored)
-    check_trace(
-        fields,
+    message, _ = delivered(
+        server,
+        "demo",
+        mark,
         sender=SENDER,
         recipient="demo@example.test",
         helo=HELO,
@@ -207,10 +207,10 @@ def test_several_recipients(server: Server, tmp_path: Path) -> None:
     run = curl(server, eml, "--mail-rcpt", "demo@example.test", "--mail-rcpt", "other@example.test")
     assert run.code == 0, run.trace
     for user in ("demo", "other"):
-        stored = server.wait_for_message(user, mark.encode())
-        fields, message = split_trace(stored)
-        check_trace(
-            fields,
+        message, _ = delivered(
+            server,
+            user,
+            mark,
             sender=SENDER,
             recipient=f"{user}@example.test",
             helo=HELO,

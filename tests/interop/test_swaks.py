@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.interop.mailserver import PASSWORD, Server, check_trace, clean_env, split_trace
+from tests.interop.mailserver import PASSWORD, Server, clean_env, delivered, split_trace
 
 if shutil.which("swaks") is None:
     pytest.skip(
@@ -113,10 +113,10 @@ def send(server: Server, *args: str, to: str = "demo@example.test") -> tuple[Swa
 
 def test_plain_message_lands_with_trace_headers_and_exact_content(server: Server) -> None:
     run, mark = send(server)
-    stored = server.wait_for_message("demo", mark.encode())
-    fields, message = split_trace(stored)
-    check_trace(
-        fields,
+    message, _ = delivered(
+        server,
+        "demo",
+        mark,
         sender=SENDER,
         recipient="demo@example.test",
         helo=HELO,
@@ -132,10 +132,10 @@ def test_starttls_with_the_self_signed_certificate(server: Server) -> None:
     run, mark = send(server, "--tls")
     assert "STARTTLS" in run.client_lines()
     assert "<-  220 2.0.0 Ready to start TLS" in run.lines
-    stored = server.wait_for_message("demo", mark.encode())
-    fields, message = split_trace(stored)
-    check_trace(
-        fields,
+    message, _ = delivered(
+        server,
+        "demo",
+        mark,
         sender=SENDER,
         recipient="demo@example.test",
         helo=HELO,
@@ -198,10 +198,10 @@ def test_pipelined_transaction(server: Server) -> None:
 def test_pipelined_starttls_session(server: Server) -> None:
     require_swaks_tls()
     run, mark = send(server, "--tls", "--pipeline")
-    stored = server.wait_for_message("demo", mark.encode())
-    fields, message = split_trace(stored)
-    check_trace(
-        fields,
+    message, _ = delivered(
+        server,
+        "demo",
+        mark,
         sender=SENDER,
         recipient="demo@example.test",
         helo=HELO,
@@ -247,10 +247,10 @@ def test_data_file_arrives_octet_for_octet(server: Server, tmp_path: Path) -> No
     eml.write_bytes(content)
     run = swaks(server, "--from", SENDER, "--to", "demo@example.test", "--data", f"@{eml}")
     assert run.code == 0, run.transcript
-    stored = server.wait_for_message("demo", mark.encode())
-    fields, message = split_trace(stored)
-    check_trace(
-        fields,
+    message, _ = delivered(
+        server,
+        "demo",
+        mark,
         sender=SENDER,
         recipient="demo@example.test",
         helo=HELO,
@@ -266,10 +266,10 @@ def test_several_recipients_get_one_copy_each(server: Server) -> None:
     assert run.transcript.count("250 2.1.5 Ok") == 2
     sent = run.sent_message()
     for user in ("demo", "other"):
-        stored = server.wait_for_message(user, mark.encode())
-        fields, message = split_trace(stored)
-        received = check_trace(
-            fields,
+        message, received = delivered(
+            server,
+            user,
+            mark,
             sender=SENDER,
             recipient=f"{user}@example.test",
             helo=HELO,
@@ -302,10 +302,10 @@ def test_protocol_is_named_in_received(
     assert f"{greeting} {HELO}" in run.client_lines()
     if auth:
         assert "235 2.7.0 Authentication successful" in run.transcript
-    stored = server.wait_for_message("demo", mark.encode())
-    fields, message = split_trace(stored)
-    check_trace(
-        fields,
+    message, _ = delivered(
+        server,
+        "demo",
+        mark,
         sender=SENDER,
         recipient="demo@example.test",
         helo=HELO,
