@@ -1,4 +1,5 @@
-"""After acceptance: update, remove, hold/release, delete, list, load, pending, open_data."""
+"""After acceptance: update, finish, remove, hold/release, delete, list, load, pending,
+open_data."""
 
 from __future__ import annotations
 
@@ -74,6 +75,24 @@ async def test_remove_only_when_every_recipient_is_final(
             await queue.load(queue_id)
         with pytest.raises(UnknownQueueId):
             await queue.remove(queue_id)
+    assert spool_files(queue_dir) == {"mqueue": [], "tmp": [], "quarantine": []}
+
+
+async def test_finish_rewrites_while_recipients_remain_and_removes_when_all_are_final(
+    queue_dir: Path, clock: FixedClock
+) -> None:
+    async with await open_queue(queue_dir, clock) as queue:
+        queue_id = await put(queue, b"data", TWO)
+        delivered = RecipientStatus.delivered("250 2.0.0 delivered", at=clock.now())
+        kept = await queue.finish(queue_id, {0: delivered})
+        assert kept is not None and not kept.is_complete
+        assert (await queue.load(queue_id)).statuses[0] == delivered
+        failed = RecipientStatus.failed("550 5.1.1 no such user", at=clock.now())
+        assert await queue.finish(queue_id, {1: failed}) is None
+        with pytest.raises(UnknownQueueId):
+            await queue.load(queue_id)
+        with pytest.raises(UnknownQueueId):
+            await queue.finish(queue_id, {1: failed})
     assert spool_files(queue_dir) == {"mqueue": [], "tmp": [], "quarantine": []}
 
 

@@ -142,7 +142,7 @@ def test_the_domain_cache_serves_within_its_ttl_and_sees_changes(tmp_path: Path)
     path = tmp_path / "directory.sqlite3"
     hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
     now = [0.0]
-    cached = AccountDatabase(path, hasher=hasher, domain_cache_ttl=1.0, monotonic=lambda: now[0])
+    cached = AccountDatabase(path, hasher=hasher, cache_ttl=1.0, monotonic=lambda: now[0])
     other = AccountDatabase(path, hasher=hasher)  # another process: the CLI
     try:
         assert not cached.has_domain("example.test")
@@ -154,6 +154,32 @@ def test_the_domain_cache_serves_within_its_ttl_and_sees_changes(tmp_path: Path)
         assert cached.has_domain("other.test")  # seen once the TTL passed
         cached.delete_domain("example.test")
         assert not cached.has_domain("example.test")
+    finally:
+        cached.close()
+        other.close()
+
+
+def test_the_account_cache_serves_within_its_ttl_and_sees_changes(tmp_path: Path) -> None:
+    path = tmp_path / "directory.sqlite3"
+    hasher = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    now = [0.0]
+    cached = AccountDatabase(path, hasher=hasher, cache_ttl=1.0, monotonic=lambda: now[0])
+    other = AccountDatabase(path, hasher=hasher)  # another process: the CLI
+    alice, bob = parse_address("alice@example.test"), parse_address("bob@example.test")
+    try:
+        assert not cached.is_enabled(alice)
+        cached.add_user(alice, "pw-alice")  # a change through this object: seen at once
+        assert cached.is_enabled(alice)
+        assert not cached.is_enabled(bob)
+        other.add_user(bob, "pw-bob")
+        other.set_enabled(alice, False)
+        assert not cached.is_enabled(bob)  # within the TTL: the cached answers
+        assert cached.is_enabled(alice)
+        now[0] = 1.0
+        assert cached.is_enabled(bob)  # seen once the TTL passed
+        assert not cached.is_enabled(alice)
+        cached.delete_user(bob)
+        assert not cached.is_enabled(bob)
     finally:
         cached.close()
         other.close()

@@ -32,6 +32,15 @@ class MaillogFormatter(logging.Formatter):
         self.hostname = hostname.split(".", maxsplit=1)[0] or hostname
 
     def format(self, record: logging.LogRecord) -> str:
+        # The file and stderr share this formatter: the line is made once per record.
+        made = record.__dict__.get("_maillog_line")
+        if isinstance(made, str):
+            return made
+        line = self._make(record)
+        record.__dict__["_maillog_line"] = line
+        return line
+
+    def _make(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%b %d %H:%M:%S", time.localtime(record.created))
         component = getattr(record, "component", "master")
         line = f"{stamp} {self.hostname} postoffice/{component}[{record.process}]: "

@@ -146,8 +146,8 @@ class LocalDeliveryAgent:
     # -- the runner ---------------------------------------------------------------
 
     def notice(self, entry: QueueEntry) -> None:
-        """Queue listener: a message was committed; deliver it now."""
-        self._start(entry.id)
+        """Queue listener: a message was committed; deliver it now (from that entry)."""
+        self._start(entry.id, entry)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver what is due now, then whatever arrives or falls due, until ``stop``."""
@@ -170,18 +170,18 @@ class LocalDeliveryAgent:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.open_stores.close()
 
-    def _start(self, queue_id: str) -> None:
+    def _start(self, queue_id: str, entry: QueueEntry | None = None) -> None:
         if queue_id in self._in_flight:
             return
         self._in_flight.add(queue_id)
-        task = asyncio.ensure_future(self._guarded(queue_id))
+        task = asyncio.ensure_future(self._guarded(queue_id, entry))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, queue_id: str) -> None:
+    async def _guarded(self, queue_id: str, entry: QueueEntry | None) -> None:
         try:
             async with self._slots:
-                await self.deliver(queue_id)
+                await self.deliver(queue_id, entry)
         except (PostofficeError, OSError) as exc:
             log_event(COMPONENT, f"{queue_id}: delivery attempt failed: {exc}", level=logging.ERROR)
         finally:
@@ -189,9 +189,15 @@ class LocalDeliveryAgent:
 
     # -- one message --------------------------------------------------------------
 
-    async def deliver(self, queue_id: str) -> None:
-        """One delivery attempt for every recipient of ``queue_id`` that is not final."""
-        entry = await self.queue.load(queue_id)
+    async def deliver(self, queue_id: str, entry: QueueEntry | None = None) -> None:
+        """One delivery attempt for every recipient of ``queue_id`` that is not final.
+
+        ``entry`` is the message's entry when the caller has it (the commit
+        just made it); the queue file is read otherwise. The outcome is
+        written back through ``Queue.finish``, which reads the current file.
+        """
+        if entry is None or entry.id != queue_id:
+            entry = await self.queue.load(queue_id)
         if entry.held:
             return
         trace = _Trace()
@@ -210,8 +216,8 @@ class LocalDeliveryAgent:
         if forwards:
             await self._forward(entry, forwards)
         if updates:
-            entry = await self.queue.update(entry.id, updates)
-        if entry.is_complete:
+            await self.queue.finish(entry.id, updates)
+        elif entry.is_complete:
             await self.queue.remove(entry.id)
 
     async def _deliver_recipient(

@@ -68,14 +68,18 @@ def validate_account_local(local: str) -> str:
     return folded
 
 
+ENABLED_CACHE_SIZE = 10_000
+
+
 class AccountDatabase:
     """Accounts and the domain table in one SQLite file; safe to share between threads.
 
-    With ``domain_cache_ttl`` > 0 (the server) ``has_domain`` answers from a
-    set of the domain names read at most ``domain_cache_ttl`` seconds ago
-    (monotonic clock): no SQLite query per recipient on the event loop.
-    ``add_domain``/``delete_domain`` through this object drop the cache at
-    once; a change by another process is seen within the TTL.
+    With ``cache_ttl`` > 0 (the server) ``has_domain`` answers from a set of
+    the domain names read at most ``cache_ttl`` seconds ago, and
+    ``is_enabled`` from a per-address answer at most that old (monotonic
+    clock): no SQLite query per recipient on the event loop. Changes made
+    through this object drop the caches at once; a change by another process
+    (``postoffice user add`` beside the server) is seen within the TTL.
     """
 
     def __init__(
@@ -83,13 +87,14 @@ class AccountDatabase:
         path: Path,
         *,
         hasher: PasswordHasher | None = None,
-        domain_cache_ttl: float = 0.0,
+        cache_ttl: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
     ):
         self.path = path
-        self.domain_cache_ttl = domain_cache_ttl
+        self.cache_ttl = cache_ttl
         self._monotonic = monotonic
         self._domain_cache: tuple[float, frozenset[str]] | None = None  # (expiry, names)
+        self._enabled_cache: dict[str, tuple[float, bool]] = {}  # key -> (expiry, enabled)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
@@ -114,6 +119,9 @@ class AccountDatabase:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            # Any change through this object is seen by the next lookup at once.
+            self._domain_cache = None
+            self._enabled_cache.clear()
 
     # -- domains --------------------------------------------------------------
 
@@ -123,7 +131,6 @@ class AccountDatabase:
             if db.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone():
                 raise AccountError(f"domain {domain} already exists")
             db.execute("INSERT INTO domains VALUES (?, ?)", (domain, time.time()))
-            self._domain_cache = None
         return domain
 
     def delete_domain(self, name: str) -> None:
@@ -139,7 +146,6 @@ class AccountDatabase:
                 )
             if db.execute("DELETE FROM domains WHERE name = ?", (domain,)).rowcount == 0:
                 raise AccountError(f"no such domain: {domain}")
-            self._domain_cache = None
 
     def domains(self) -> list[str]:
         with self._lock:
@@ -147,7 +153,7 @@ class AccountDatabase:
         return [row[0] for row in rows]
 
     def has_domain(self, domain: str) -> bool:
-        if self.domain_cache_ttl > 0:
+        if self.cache_ttl > 0:
             return domain in self._cached_domains()
         with self._lock:
             row = self._db.execute("SELECT 1 FROM domains WHERE name = ?", (domain,)).fetchone()
@@ -161,7 +167,7 @@ class AccountDatabase:
         with self._lock:
             rows = self._db.execute("SELECT name FROM domains").fetchall()
         names = frozenset(row[0] for row in rows)
-        self._domain_cache = (now + self.domain_cache_ttl, names)
+        self._domain_cache = (now + self.cache_ttl, names)
         return names
 
     # -- accounts -------------------------------------------------------------
@@ -222,8 +228,19 @@ class AccountDatabase:
         return accounts
 
     def is_enabled(self, address: Address) -> bool:
+        if self.cache_ttl <= 0:
+            account = self.get(address)
+            return account is not None and account.enabled
+        now = self._monotonic()
+        cached = self._enabled_cache.get(address.key)
+        if cached is not None and now < cached[0]:
+            return cached[1]
         account = self.get(address)
-        return account is not None and account.enabled
+        enabled = account is not None and account.enabled
+        if len(self._enabled_cache) >= ENABLED_CACHE_SIZE:
+            self._enabled_cache.clear()  # bounded: an address flood costs queries, not memory
+        self._enabled_cache[address.key] = (now + self.cache_ttl, enabled)
+        return enabled
 
     def verify_password(self, address: Address, password: str) -> bool:
         """True when ``password`` is right for an enabled account (rehashing if needed)."""

@@ -12,12 +12,12 @@ snapshot once and hand the routing function a view bound to it, so the
 local-domain check made at every expansion step neither re-stats the table
 files each time nor sees a reload half-way through a decision.
 
-The server builds it with ``table_check_interval`` and ``domain_cache_ttl``
-(1 s each, ``SERVER_CHECK_INTERVAL``): table files are re-checked and the
-domain table re-read at most once a second, so no per-message ``stat`` storm
-and no SQLite query on the event loop per RCPT; a change made by another
-process (``postoffice domain add``, an edited table) is seen within 1 s, a
-change through this ``AccountDatabase`` at once. The defaults (0) check every
+The server builds it with ``table_check_interval`` and ``lookup_cache_ttl``
+(1 s each, ``SERVER_CHECK_INTERVAL``): table files are re-checked, and the
+domain table and each address's account re-read, at most once a second, so
+no per-message ``stat`` storm and no SQLite query on the event loop per RCPT;
+a change made by another process (``postoffice domain add``, an edited table)
+is seen within 1 s, a change through this ``AccountDatabase`` at once. The defaults (0) check every
 time, as the CLI and tests expect.
 """
 
@@ -51,11 +51,11 @@ class Directory:
         paths: Paths,
         *,
         table_check_interval: float = 0.0,
-        domain_cache_ttl: float = 0.0,
+        lookup_cache_ttl: float = 0.0,
     ):
         self.config = config
         self.paths = paths
-        self.accounts = AccountDatabase(paths.directory_db, domain_cache_ttl=domain_cache_ttl)
+        self.accounts = AccountDatabase(paths.directory_db, cache_ttl=lookup_cache_ttl)
         self.policy = routing_policy(config)
         self.table_check_interval = table_check_interval
         self._tables: TableSet | None = None

@@ -3,7 +3,8 @@
 Owns the ``Queue`` object the SMTP driver, the delivery runner and the
 ``postoffice queue`` / ``mailq`` commands use: ``open()`` (with recovery),
 ``begin()`` (acceptance, see ``incoming``), state changes after acceptance
-(``update``, ``remove``, ``hold``, ``release``, ``delete``, ``quarantine``) and
+(``update``, ``finish``, ``remove``, ``hold``, ``release``, ``delete``,
+``quarantine``) and
 reads (``load``, ``list``, ``pending``, ``open_data``).
 
 Invariants:
@@ -287,6 +288,36 @@ class Queue:
         entry = await self._rewrite(queue_id, lambda entry: replace(entry, held=False))
         log_event(COMPONENT, f"{entry.id}: released from hold")
         return entry
+
+    async def finish(
+        self, queue_id: QueueId | str, statuses: Mapping[int, RecipientStatus]
+    ) -> QueueEntry | None:
+        """Record one delivery attempt: ``update`` it, or remove the message if it is done.
+
+        When the new states leave every recipient final the message is
+        removed at once, without writing those states first: a crash before
+        the unlink means one more delivery, as a crash before an ``update``
+        would (at-least-once, DESIGN.md §5). Returns the rewritten entry, or
+        None when the message is gone.
+        """
+        checked = _checked_id(queue_id)
+
+        def finish_locked(entry: QueueEntry) -> QueueEntry | None:
+            new = entry.with_statuses(statuses)
+            if new.is_complete:
+                self._unlink_message(checked)
+                return None
+            self._replace_control(new)
+            return new
+
+        async with self._id_lock(checked):
+            new = await self._locked(checked, finish_locked)
+            if new is not None:
+                await self._syncer.sync()
+                self.hooks.step("update-dir-fsynced")
+        if new is None:
+            log_event(COMPONENT, f"{checked}: removed")
+        return new
 
     async def remove(self, queue_id: QueueId | str) -> None:
         """Delete a message whose recipients are all final (delivered or failed)."""

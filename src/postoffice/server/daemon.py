@@ -53,7 +53,7 @@ class Daemon:
             config,
             paths,
             table_check_interval=SERVER_CHECK_INTERVAL,
-            domain_cache_ttl=SERVER_CHECK_INTERVAL,
+            lookup_cache_ttl=SERVER_CHECK_INTERVAL,
         )
         clock = SystemClock()
         queue = await Queue.open(paths.queue_dir, clock)
