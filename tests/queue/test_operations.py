@@ -96,6 +96,36 @@ async def test_finish_rewrites_while_recipients_remain_and_removes_when_all_are_
     assert spool_files(queue_dir) == {"mqueue": [], "tmp": [], "quarantine": []}
 
 
+async def test_a_claim_excludes_other_claims_and_lockers_until_it_ends(
+    queue_dir: Path, clock: FixedClock
+) -> None:
+    async with await open_queue(queue_dir, clock) as queue:
+        queue_id = await put(queue, b"data", TWO)
+        entry = await queue.claim(queue_id)
+        assert entry is not None and entry.id == queue_id
+        assert await queue.claim(queue_id) is None  # one attempt at a time
+        # Another process's lock (a new open file description) is refused meanwhile.
+        assert lock_file(queue_dir / f"df{queue_id}", wait=False) is None
+        delivered = RecipientStatus.delivered("250 2.0.0 delivered", at=clock.now())
+        kept = await queue.finish(queue_id, {0: delivered})  # works under the claim
+        assert kept is not None
+        queue.end_claim(queue_id)
+        queue.end_claim(queue_id)  # idempotent
+        other = lock_file(queue_dir / f"df{queue_id}", wait=False)
+        assert other is not None  # released: another process may lock it now
+        try:
+            assert await queue.claim(queue_id) is None  # ...and then this one may not
+        finally:
+            close_quietly(other)
+        again = await queue.claim(queue_id)
+        assert again is not None and again.statuses[0] == delivered
+        failed = RecipientStatus.failed("550 5.1.1 no such user", at=clock.now())
+        assert await queue.finish(queue_id, {1: failed}) is None
+        queue.end_claim(queue_id)
+        assert await queue.claim(queue_id) is None  # gone
+        assert await queue.claim("0000000000000Z") is None
+
+
 async def test_hold_release_and_pending(queue_dir: Path, clock: FixedClock) -> None:
     async with await open_queue(queue_dir, clock) as queue:
         first = await put(queue, b"1")

@@ -146,8 +146,8 @@ class LocalDeliveryAgent:
     # -- the runner ---------------------------------------------------------------
 
     def notice(self, entry: QueueEntry) -> None:
-        """Queue listener: a message was committed; deliver it now (from that entry)."""
-        self._start(entry.id, entry)
+        """Queue listener: a message was committed; deliver it now."""
+        self._start(entry.id)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver what is due now, then whatever arrives or falls due, until ``stop``."""
@@ -170,18 +170,18 @@ class LocalDeliveryAgent:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.open_stores.close()
 
-    def _start(self, queue_id: str, entry: QueueEntry | None = None) -> None:
+    def _start(self, queue_id: str) -> None:
         if queue_id in self._in_flight:
             return
         self._in_flight.add(queue_id)
-        task = asyncio.ensure_future(self._guarded(queue_id, entry))
+        task = asyncio.ensure_future(self._guarded(queue_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, queue_id: str, entry: QueueEntry | None) -> None:
+    async def _guarded(self, queue_id: str) -> None:
         try:
             async with self._slots:
-                await self.deliver(queue_id, entry)
+                await self.deliver(queue_id)
         except (PostofficeError, OSError) as exc:
             log_event(COMPONENT, f"{queue_id}: delivery attempt failed: {exc}", level=logging.ERROR)
         finally:
@@ -189,17 +189,24 @@ class LocalDeliveryAgent:
 
     # -- one message --------------------------------------------------------------
 
-    async def deliver(self, queue_id: str, entry: QueueEntry | None = None) -> None:
+    async def deliver(self, queue_id: str) -> None:
         """One delivery attempt for every recipient of ``queue_id`` that is not final.
 
-        ``entry`` is the message's entry when the caller has it (the commit
-        just made it); the queue file is read otherwise. The outcome is
-        written back through ``Queue.finish``, which reads the current file.
+        The attempt holds the queue's claim on the message, so no other
+        worker process delivers it meanwhile; a message claimed elsewhere (or
+        gone) is left alone: whoever holds it finishes it, or a later scan
+        finds it again.
         """
-        if entry is None or entry.id != queue_id:
-            entry = await self.queue.load(queue_id)
-        if entry.held:
+        entry = await self.queue.claim(queue_id)
+        if entry is None:
             return
+        try:
+            if not entry.held:
+                await self._attempt(entry)
+        finally:
+            self.queue.end_claim(queue_id)
+
+    async def _attempt(self, entry: QueueEntry) -> None:
         trace = _Trace()
         updates: dict[int, RecipientStatus] = {}
         forwards: list[EnvelopeRecipient] = []

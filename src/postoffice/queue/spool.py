@@ -18,6 +18,8 @@ Invariants:
   runs) by an ``flock`` on the message's df, taken without blocking a worker
   thread. Each rewrite is read-modify-write of the current qf, so a hold by
   the administrator and a delivery update never lose each other.
+- A delivery attempt holds that same ``flock`` from ``claim`` to ``end_claim``,
+  so two server workers (or two tasks) never deliver one message at once.
 - ``remove()`` deletes qf then df, and only when every recipient is final
   (at-least-once delivery, DESIGN.md §5). It does not fsync the directory:
   if a crash forgets the removal, the message is delivered again, which
@@ -100,6 +102,7 @@ class Queue:
             weakref.WeakValueDictionary()
         )
         self._cache: dict[QueueId, tuple[tuple[int, int, int], QueueEntry]] = {}
+        self._claims: dict[QueueId, int] = {}  # id -> fd holding the df's flock
         self._listeners: list[Callable[[QueueEntry], None]] = []
         self._commits = 0
         self._context = CommitContext(
@@ -270,6 +273,54 @@ class Queue:
             raise QueueError(f"{entry.id}: cannot open the data file: {error}") from error
         return DataReader(entry.id, fd, entry.size, entry.sha256)
 
+    # ----------------------------------------------------------- claims
+
+    async def claim(self, queue_id: QueueId | str) -> QueueEntry | None:
+        """Take the message for one delivery attempt; its current entry, or None.
+
+        The claim is the df's ``flock``, held until ``end_claim``: while it is
+        held no other process (another server worker, ``postoffice queue``)
+        can claim or rewrite the message, and no second claim in this process
+        succeeds either, so one attempt at a time delivers a message. None when
+        someone else holds it (a commit still in progress holds it too) or the
+        message is gone. ``finish``, ``update`` and ``remove`` of a claimed
+        message work under the claim.
+        """
+        checked = _checked_id(queue_id)
+        if checked in self._claims:
+            return None
+
+        def take() -> tuple[int, QueueEntry] | None:
+            try:
+                fd = lock_file(self.layout.data(checked), wait=False)
+            except FileNotFoundError:
+                return None
+            if fd is None:
+                return None
+            try:
+                entry = self._read_entry(checked)
+            except BaseException:
+                close_quietly(fd)
+                raise
+            if entry is None:
+                close_quietly(fd)
+                return None
+            return fd, entry
+
+        taken = await self._run(take)
+        if taken is None:
+            return None
+        fd, entry = taken
+        if checked in self._claims:  # claimed meanwhile by another task of this process
+            close_quietly(fd)
+            return None
+        self._claims[checked] = fd
+        return entry
+
+    def end_claim(self, queue_id: QueueId | str) -> None:
+        """End a claim (closing the descriptor drops the lock). Idempotent."""
+        close_quietly(self._claims.pop(QueueId(queue_id), None))
+
     # --------------------------------------------------------- state changes
 
     async def update(
@@ -395,19 +446,24 @@ class Queue:
         path = self.layout.data(queue_id)
 
         def attempt() -> tuple[_T] | None:
-            try:
-                fd = lock_file(path, wait=False)
-            except FileNotFoundError:
-                raise UnknownQueueId(queue_id) from None
-            if fd is None:
-                return None  # locked by another process
+            claimed = self._claims.get(queue_id)
+            if claimed is not None:
+                fd: int | None = claimed  # this process's claim holds the lock already
+            else:
+                try:
+                    fd = lock_file(path, wait=False)
+                except FileNotFoundError:
+                    raise UnknownQueueId(queue_id) from None
+                if fd is None:
+                    return None  # locked by another process
             try:
                 entry = self._read_entry(queue_id)
                 if entry is None:
                     raise UnknownQueueId(queue_id)
                 return (action(entry),)
             finally:
-                close_quietly(fd)
+                if claimed is None:
+                    close_quietly(fd)
 
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOCK_TIMEOUT_SECONDS
