@@ -6,7 +6,7 @@ the ``[smtp]`` limits written into its config file, and the server subprocess
 for the ``listening:`` line of the maillog to learn the port, and is always
 stopped (SIGTERM, then SIGKILL) by ``stop()``. It also reads what the tests
 assert on: the Maildir of a user, the spool (``spool/mqueue``), the maillog
-and the server's memory (``/proc/PID/status``).
+and the memory of the server's processes (``/proc/PID/status``).
 
 ``RawClient`` speaks SMTP octet by octet over a plain socket (bound to a
 chosen source address: 127.0.0.1 is ``mynetworks``, 127.0.0.2 and up are
@@ -252,16 +252,32 @@ class SmtpServer:
         assert result.returncode == 0, result.stderr
         return result.stdout
 
+    def worker_pids(self) -> list[int]:
+        """The worker processes the server's master forked (none when it works alone)."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(pid) for pid in children.read_text(encoding="ascii").split()]
+
+    def processes(self) -> list[int]:
+        """Every process of the server: the one ``serve`` started and its workers."""
+        return [self.pid, *self.worker_pids()]
+
     def memory_kb(self, key: str = "VmRSS") -> int:
-        """``VmRSS`` (resident now) or ``VmHWM`` (peak) of the server, in kB."""
-        status = Path(f"/proc/{self.pid}/status").read_text(encoding="ascii")
-        match = re.search(rf"^{key}:\s+(\d+) kB", status, re.MULTILINE)
-        assert match is not None
-        return int(match.group(1))
+        """``VmRSS`` (resident now) or ``VmHWM`` (peak) of the server's processes, summed, in kB.
+
+        Whichever worker takes a connection, its growth shows in the sum.
+        """
+        total = 0
+        for pid in self.processes():
+            status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+            match = re.search(rf"^{key}:\s+(\d+) kB", status, re.MULTILINE)
+            assert match is not None
+            total += int(match.group(1))
+        return total
 
     def reset_peak_memory(self) -> None:
         """Start ``VmHWM`` afresh from the current resident size (proc(5) ``clear_refs`` 5)."""
-        Path(f"/proc/{self.pid}/clear_refs").write_text("5", encoding="ascii")
+        for pid in self.processes():
+            Path(f"/proc/{pid}/clear_refs").write_text("5", encoding="ascii")
 
     def write_access(self, text: str) -> None:
         """Replace ``etc/mail/access``; the server re-reads it when it changed."""

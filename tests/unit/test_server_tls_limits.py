@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
 import threading
@@ -13,7 +14,7 @@ from postoffice.cli.selfsigned import write_self_signed
 from postoffice.config.loader import load_config
 from postoffice.config.model import Paths
 from postoffice.core.errors import ConfigError
-from postoffice.server.limits import ConnectionLimiter
+from postoffice.server.limits import ConnectionLimiter, SharedConnectionCounts
 from postoffice.server.tls import TlsSessionInfo, server_tls_context, session_info
 
 CONFIG = 'hostname = "mail.example.test"\nprimary_domain = "example.test"\n'
@@ -83,3 +84,61 @@ def test_limiter_counts_per_client() -> None:
     assert limiter.admit("127.0.0.2")
     with pytest.raises(ValueError):
         ConnectionLimiter(0)
+
+
+def test_shared_counts_limit_an_address_across_workers() -> None:
+    with SharedConnectionCounts(per_client=3, workers=2) as counts:
+        _shared_across_workers(counts)
+
+
+def _shared_across_workers(counts: SharedConnectionCounts) -> None:
+    first, second = counts.limiter(0), counts.limiter(1)
+    assert first.admit("127.0.0.2") and first.admit("127.0.0.2")
+    assert second.admit("127.0.0.2")
+    assert not second.admit("127.0.0.2")  # 3 open, whichever worker holds them
+    assert not first.admit("127.0.0.2")
+    assert second.admit("127.0.0.3")
+    assert first.open_from("127.0.0.2") == 3
+    first.release("127.0.0.2")
+    assert second.admit("127.0.0.2")
+    counts.forget_worker(1)  # worker 1 died: its connections are gone
+    assert first.open_from("127.0.0.2") == 1
+    assert first.open_from("127.0.0.3") == 0
+    second.release("127.0.0.9")  # never admitted: nothing to take away
+    assert second.open_from("127.0.0.9") == 0
+
+
+def test_shared_counts_are_shared_with_a_forked_worker() -> None:
+    with SharedConnectionCounts(per_client=2, workers=2) as counts:
+        _shared_with_a_child(counts)
+
+
+def _shared_with_a_child(counts: SharedConnectionCounts) -> None:
+    pid = os.fork()
+    if pid == 0:  # the worker: two connections from one address, left open
+        ok = counts.limiter(1).admit("192.0.2.1") and counts.limiter(1).admit("192.0.2.1")
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    parent = counts.limiter(0)
+    assert parent.open_from("192.0.2.1") == 2
+    assert not parent.admit("192.0.2.1")
+    counts.forget_worker(1)
+    assert parent.admit("192.0.2.1")
+
+
+def test_shared_counts_reuse_free_slots_and_refuse_only_when_full() -> None:
+    with SharedConnectionCounts(per_client=5, workers=1, slots=8) as counts:
+        _slots_reused(counts)
+
+
+def _slots_reused(counts: SharedConnectionCounts) -> None:
+    limiter = counts.limiter(0)
+    for round_ in range(5):  # many addresses come and go: free slots are taken again
+        names = [f"10.0.{round_}.{n}" for n in range(8)]
+        assert all(limiter.admit(name) for name in names)
+        assert not limiter.admit(f"10.1.{round_}.0")  # 8 live addresses in 8 slots
+        for name in names:
+            limiter.release(name)
+    assert limiter.admit("10.2.0.0")
+    assert limiter.open_from("10.2.0.0") == 1

@@ -7,7 +7,7 @@ import sys
 import click
 
 from postoffice.cli.context import config_option, load
-from postoffice.server.daemon import serve
+from postoffice.server.master import serve
 
 
 @click.command("serve")

@@ -49,6 +49,12 @@ mynetworks = ["127.0.0.1/32", "::1/128"]
 maillog = "log/maillog"     # one line per mail event, Postfix style
 level = "info"              # debug, info, warning, error
 
+[server]
+# Worker processes that accept connections and deliver mail, beside the
+# master that binds the ports and restarts a worker that dies.
+# 0: one per CPU core; 1: one process does everything.
+workers = 0
+
 [smtp]
 # Limits and policy of the SMTP server (defaults after Postfix's).
 max_message_size = 10485760     # octets; advertised in EHLO SIZE

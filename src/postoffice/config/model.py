@@ -134,6 +134,14 @@ class SmtpConfig(_Section):
     plaintext_auth_on_loopback: bool = False  # AUTH without TLS from 127.0.0.0/8 and ::1
 
 
+class ServerConfig(_Section):
+    """The serving processes."""
+
+    # Worker processes that accept connections and deliver (each with its own
+    # event loop); 0: one per CPU core; 1: everything in the one process.
+    workers: int = Field(default=0, ge=0, le=64)
+
+
 class DirectoryConfig(_Section):
     database: str = "lib/postoffice/directory.sqlite3"
     detail_separator: str = Field(default="+", min_length=1, max_length=1)
@@ -154,6 +162,7 @@ class Config(_Section):
     log: LogConfig = Field(default_factory=LogConfig)
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
     @field_validator("hostname", "primary_domain")
     @classmethod

@@ -1,11 +1,15 @@
-"""The serving process: start, report ready, run until told to stop.
+"""One serving process: a ``Daemon`` runs the server's work on one event loop.
 
-Owns the process lifecycle of ``postoffice serve``: the maillog, the
-directory, the signal handling (SIGTERM and SIGINT stop cleanly, SIGHUP
-re-reads the configuration and keeps the old one if the new one is wrong).
-It opens the queue (recovering what a crash left), runs the local delivery
-runner, and serves the ``smtp`` role; the other roles join as their issues
-land, and until then the maillog says they are configured but not served.
+Owns what one process does while it serves: it opens the directory and the
+queue, runs the local delivery runner, serves the ``smtp`` role, and stops
+cleanly on SIGTERM and SIGINT. The other roles join as their issues land,
+and until then the maillog says they are configured but not served.
+
+A ``Daemon`` runs either alone (``[server] workers = 1``: it recovers the
+queue, binds the ports, logs ``ready:`` and handles SIGHUP itself) or as one
+worker of ``server.master`` (a ``WorkerSeat``: the master recovered the
+queue, bound the ports and logs for the server; the worker serves the
+inherited sockets with the shared connection counts).
 """
 
 from __future__ import annotations
@@ -13,19 +17,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from postoffice import __version__
 from postoffice.config.loader import LoadedConfig, load_config
-from postoffice.config.model import parse_endpoint
+from postoffice.config.model import Config, parse_endpoint
 from postoffice.core.clock import SystemClock
 from postoffice.core.errors import ConfigError, PostofficeError
-from postoffice.core.maillog import log_event, setup_maillog, teardown_maillog
+from postoffice.core.maillog import log_event
 from postoffice.delivery.local import LocalDeliveryAgent
 from postoffice.directory.directory import Directory
 from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 from postoffice.queue import Queue
+from postoffice.server.limits import SharedConnectionLimiter
 from postoffice.server.listener import Listener, SessionHandler
 from postoffice.server.smtp_service import SmtpService
 from postoffice.server.tls import server_tls_context
@@ -36,12 +43,42 @@ from postoffice.store.layout import layout_from_config
 SERVED_ROLES = ("smtp",)
 
 
+@dataclass(frozen=True)
+class WorkerSeat:
+    """What a worker process gets from the master: its number, the bound
+    listening sockets by role, and its face of the shared connection counts."""
+
+    index: int
+    sockets: dict[str, list[socket.socket]]
+    limiter: SharedConnectionLimiter
+    ready: Callable[[], None]  # tells the master this worker serves
+
+
+def not_served_line(config: Config) -> str | None:
+    """The maillog line naming the configured roles this version does not serve."""
+    not_served = [
+        f"{proto}={host}:{port}"
+        for proto, host, port in config.listen.endpoints()
+        if proto not in SERVED_ROLES
+    ]
+    if not not_served:
+        return None
+    return "configured but not served by this version: " + ", ".join(not_served)
+
+
 class Daemon:
     """One serving process over one loaded configuration."""
 
-    def __init__(self, loaded: LoadedConfig, *, listen_overrides: list[str] | None = None):
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        *,
+        listen_overrides: list[str] | None = None,
+        seat: WorkerSeat | None = None,
+    ):
         self.loaded = loaded
         self.listen_overrides = listen_overrides or []
+        self.seat = seat
         self._stop = asyncio.Event()
         self.directory: Directory | None = None
 
@@ -56,7 +93,8 @@ class Daemon:
             lookup_cache_ttl=SERVER_CHECK_INTERVAL,
         )
         clock = SystemClock()
-        queue = await Queue.open(paths.queue_dir, clock)
+        # A worker's master recovered the queue before forking it.
+        queue = await Queue.open(paths.queue_dir, clock, recover=self.seat is None)
         listeners: list[Listener] = []
         runner: asyncio.Future[None] | None = None
         try:
@@ -72,28 +110,29 @@ class Daemon:
             queue.add_listener(agent.notice)
             runner = asyncio.ensure_future(agent.run(self._stop))
             smtp = SmtpService(
-                config=config, directory=self.directory, queue=queue, tls_context=tls_context
+                config=config,
+                directory=self.directory,
+                queue=queue,
+                tls_context=tls_context,
+                limiter=None if self.seat is None else self.seat.limiter,
             )
             listeners.append(await self._listen("smtp", config.listen.smtp, smtp.handle))
             loop = asyncio.get_running_loop()
             self._install_signals(loop)
-            log_event(
-                "master",
-                f"daemon started -- version {__version__}, configuration {paths.config_file}",
-            )
-            not_served = [
-                f"{proto}={host}:{port}"
-                for proto, host, port in config.listen.endpoints()
-                if proto not in SERVED_ROLES
-            ]
-            if not_served:
+            if self.seat is None:  # alone: the server's own lines (else the master's)
                 log_event(
                     "master",
-                    "configured but not served by this version: " + ", ".join(not_served),
+                    f"daemon started -- version {__version__}, configuration {paths.config_file}",
                 )
-            log_event("master", f"ready: {config.hostname}, data in {paths.data_dir}")
+                unserved = not_served_line(config)
+                if unserved:
+                    log_event("master", unserved)
+                log_event("master", f"ready: {config.hostname}, data in {paths.data_dir}")
+            else:
+                self.seat.ready()
             await self._stop.wait()
-            log_event("master", "terminating on signal")
+            if self.seat is None:
+                log_event("master", "terminating on signal")
             return 0
         finally:
             for listener in listeners:
@@ -106,6 +145,10 @@ class Daemon:
 
     async def _listen(self, role: str, endpoints: list[str], handler: SessionHandler) -> Listener:
         listener = Listener(role, handler)
+        if self.seat is not None:  # a worker serves the sockets the master bound
+            for sock in self.seat.sockets.get(role, []):
+                await listener.adopt(sock)
+            return listener
         for endpoint in endpoints:
             host, port = parse_endpoint(endpoint)
             try:
@@ -148,27 +191,11 @@ class Daemon:
         handlers: dict[signal.Signals, Callable[[], None]] = {
             signal.SIGTERM: self.stop,
             signal.SIGINT: self.stop,
-            signal.SIGHUP: self.reload,
         }
+        if self.seat is None:  # a worker leaves SIGHUP to its master
+            handlers[signal.SIGHUP] = self.reload
         for signum, handler in handlers.items():
             loop.add_signal_handler(signum, handler)
-
-
-def serve(
-    loaded: LoadedConfig, *, foreground: bool = True, listen_overrides: list[str] | None = None
-) -> int:
-    """Run the server until SIGTERM/SIGINT; the exit status."""
-    paths = loaded.paths
-    handlers = setup_maillog(
-        paths.maillog,
-        hostname=loaded.config.hostname,
-        foreground=foreground,
-        level=loaded.config.log.level,
-    )
-    try:
-        return asyncio.run(Daemon(loaded, listen_overrides=listen_overrides).run())
-    finally:
-        teardown_maillog(handlers)
 
 
 def ensure_layout(data_dir: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable
 
 from postoffice.server.transport import Pipe
@@ -40,6 +41,12 @@ class Listener:
         server = await loop.create_server(
             lambda: _AcceptingPipe(self), host, port, reuse_address=True, backlog=512
         )
+        self.servers.append(server)
+
+    async def adopt(self, sock: socket.socket) -> None:
+        """Serve connections of a socket that is already bound and listening."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _AcceptingPipe(self), sock=sock, backlog=512)
         self.servers.append(server)
 
     def spawn(self, pipe: Pipe) -> None:

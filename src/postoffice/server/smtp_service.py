@@ -19,7 +19,7 @@ from postoffice.core.reply import Reply
 from postoffice.directory.directory import Directory
 from postoffice.protocol.smtp import SmtpServerConnection, SmtpServerSettings
 from postoffice.queue import Queue
-from postoffice.server.limits import ConnectionLimiter
+from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.smtp_policy import ClientFacts, SmtpPolicy, is_loopback
 from postoffice.server.smtp_session import COMPONENT, SmtpLimits, SmtpSession
 from postoffice.server.transport import Pipe
@@ -49,13 +49,15 @@ class SmtpService:
         directory: Directory,
         queue: Queue,
         tls_context: ssl.SSLContext | None,
+        limiter: ConnectionLimiter | SharedConnectionLimiter | None = None,
     ):
         self.config = config
         self.directory = directory
         self.queue = queue
         self.tls_context = tls_context
         self.policy = SmtpPolicy(directory, config)
-        self.limiter = ConnectionLimiter(config.smtp.max_connections_per_client)
+        # One process counts alone; the workers of one server share their counts.
+        self.limiter = limiter or ConnectionLimiter(config.smtp.max_connections_per_client)
         smtp = config.smtp
         self.limits = SmtpLimits(
             idle_timeout=smtp.idle_timeout,
