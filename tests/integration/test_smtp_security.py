@@ -546,16 +546,19 @@ def test_client_pipelining_before_the_greeting_is_refused(tight_server: SmtpServ
 def test_client_speaking_before_the_greeting_is_refused(tight_server: SmtpServer) -> None:
     """Postfix's "improper command pipelining after CONNECT": the octets were there first.
 
-    The server is stopped while the client connects and talks, so its words are
-    waiting in the socket when the server accepts the connection.
+    The server's processes are stopped while the client connects and talks, so
+    its words are waiting in the socket when a worker accepts the connection.
     """
-    os.kill(tight_server.pid, signal.SIGSTOP)
+    processes = tight_server.processes()  # whichever worker will accept it
+    for pid in processes:
+        os.kill(pid, signal.SIGSTOP)
     try:
         client = RawClient(tight_server.port, source="127.0.0.4")
         client.send(b"EHLO early.test\r\n")
         time.sleep(0.1)
     finally:
-        os.kill(tight_server.pid, signal.SIGCONT)
+        for pid in processes:
+            os.kill(pid, signal.SIGCONT)
     with client:
         data = client.rest()
     assert data.startswith(b"554 5.5.0"), data

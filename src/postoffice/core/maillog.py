@@ -11,12 +11,20 @@ message's whole story::
 ``setup_maillog`` (called once by the process that serves) attaches the file
 and, in the foreground, stderr. Until then the lines go wherever the root
 logger sends them, so libraries and tests never need a log file.
+
+Once attached, ``log_event`` writes its line straight through the one
+``MaillogHandler`` (no ``LogRecord``, one ``write`` per line to the file,
+which is opened for appending so that the worker processes of one server
+never cut into each other's lines); records that reach the ``logging``
+logger by other paths go through the same handler.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -32,15 +40,6 @@ class MaillogFormatter(logging.Formatter):
         self.hostname = hostname.split(".", maxsplit=1)[0] or hostname
 
     def format(self, record: logging.LogRecord) -> str:
-        # The file and stderr share this formatter: the line is made once per record.
-        made = record.__dict__.get("_maillog_line")
-        if isinstance(made, str):
-            return made
-        line = self._make(record)
-        record.__dict__["_maillog_line"] = line
-        return line
-
-    def _make(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%b %d %H:%M:%S", time.localtime(record.created))
         component = getattr(record, "component", "master")
         line = f"{stamp} {self.hostname} postoffice/{component}[{record.process}]: "
@@ -54,33 +53,90 @@ class MaillogFormatter(logging.Formatter):
         return line
 
 
+class MaillogHandler(logging.Handler):
+    """Writes each line once to the maillog file (``O_APPEND``) and, if asked, to stderr."""
+
+    def __init__(self, path: Path | None, *, hostname: str, foreground: bool):
+        super().__init__()
+        self.formatter_ = MaillogFormatter(hostname)
+        self.setFormatter(self.formatter_)
+        self.foreground = foreground
+        self._fd: int | None = None
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
+            self._fd = os.open(path, flags, 0o644)
+        self._stamp = (-1, "")  # (second, its text): one strftime per second
+        self._lock = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._write(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+    def event(self, component: str, level: int, message: str) -> None:
+        """``log_event``'s line, without a ``LogRecord``."""
+        now = time.time()
+        second = int(now)
+        if second != self._stamp[0]:
+            self._stamp = (second, time.strftime("%b %d %H:%M:%S", time.localtime(now)))
+        prefix = (
+            "error: " if level >= logging.ERROR else "warning: " if level >= logging.WARNING else ""
+        )
+        host = self.formatter_.hostname
+        self._write(
+            f"{self._stamp[1]} {host} postoffice/{component}[{os.getpid()}]: {prefix}{message}"
+        )
+
+    def _write(self, line: str) -> None:
+        with self._lock:
+            if self._fd is not None:
+                data = (line + "\n").encode("utf-8", "replace")
+                while data:
+                    data = data[os.write(self._fd, data) :]
+            if self.foreground:
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        super().close()
+
+
+# The attached handler (the last one attached), for log_event's short path.
+_attached: list[MaillogHandler] = []
+
+
 def setup_maillog(
     path: Path | None, *, hostname: str, foreground: bool, level: str = "info"
 ) -> list[logging.Handler]:
     """Attach the maillog file (created with its folder) and, in the foreground, stderr."""
-    formatter = MaillogFormatter(hostname)
-    handlers: list[logging.Handler] = []
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(path, encoding="utf-8"))
-    if foreground:
-        handlers.append(logging.StreamHandler(sys.stderr))
-    for handler in handlers:
-        handler.setFormatter(formatter)
-        maillog.addHandler(handler)
+    handler = MaillogHandler(path, hostname=hostname, foreground=foreground)
+    maillog.addHandler(handler)
     maillog.setLevel(level.upper())
     maillog.propagate = False
-    return handlers
+    _attached.append(handler)
+    return [handler]
 
 
 def teardown_maillog(handlers: list[logging.Handler]) -> None:
     for handler in handlers:
         maillog.removeHandler(handler)
         handler.close()
+        if handler in _attached:
+            _attached.remove(handler)
 
 
 def log_event(component: str, message: str, *, level: int = logging.INFO) -> None:
     """A free-form event line: ``postoffice/COMPONENT[pid]: message``."""
+    if _attached:
+        if maillog.isEnabledFor(level):
+            _attached[-1].event(component, level, message)
+        return
     maillog.log(level, "%s", message, extra={"component": component})
 
 

@@ -31,7 +31,7 @@ a Maildir++ folder, and mbox folder names that would collide are escaped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -58,18 +58,15 @@ class StoreLayout:
     format: StoreFormat = "maildir"
     primary_domain: str = "localhost"
     fsync: bool = True
+    # Made once (every delivery asks for them): the paths below data_dir.
+    mail_root: Path = field(init=False, repr=False, compare=False)
+    spool_dir: Path = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise ValueError(f"unknown mailbox format {self.format!r} (use maildir or mbox)")
-
-    @property
-    def mail_root(self) -> Path:
-        return self.data_dir / "mail"
-
-    @property
-    def spool_dir(self) -> Path:
-        return self.data_dir / "spool" / "mail"
+        object.__setattr__(self, "mail_root", self.data_dir / "mail")
+        object.__setattr__(self, "spool_dir", self.data_dir / "spool" / "mail")
 
     def user(self, address: Address) -> UserPaths:
         """The paths of one user; raises ``MailboxNameError`` for an unsafe address."""
@@ -93,10 +90,10 @@ class UserPaths:
     layout: StoreLayout
     local: str
     domain: str
+    mail_dir: Path = field(init=False, repr=False, compare=False)
 
-    @property
-    def mail_dir(self) -> Path:
-        return self.layout.mail_root / self.domain / self.local
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mail_dir", self.layout.mail_root / self.domain / self.local)
 
     @property
     def index_path(self) -> Path:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
@@ -83,6 +83,7 @@ class AccessKeyKind(Enum):
     NULL_SENDER = "null sender"  # <>
 
 
+MAX_REMEMBERED_ANSWERS = 4096
 _TAG_PREFIX = re.compile(r"(connect|from|to):", re.IGNORECASE)
 _IPV4_PREFIX = re.compile(r"\d{1,3}(?:\.\d{1,3}){0,3}(?:/\d{1,2})?")
 _IPV6_WORDS = re.compile(r"[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}")
@@ -147,6 +148,9 @@ class AccessTable:
     _prefix_lengths: Mapping[int, tuple[int, ...]] = field(
         default_factory=empty_mapping
     )  # ip version -> desc
+    # Answers already found (the table never changes; a reload makes a new one):
+    # the same client, sender and recipients come again and again.
+    _answers: dict[tuple[object, ...], AccessRule | None] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -160,8 +164,23 @@ class AccessTable:
 
     # -- lookups ------------------------------------------------------------
 
+    def _remembered(
+        self, key: tuple[object, ...], find: Callable[[], AccessRule | None]
+    ) -> AccessRule | None:
+        answers = self._answers
+        if key in answers:
+            return answers[key]
+        found = find()
+        if len(answers) >= MAX_REMEMBERED_ANSWERS:
+            answers.clear()  # bounded: a flood of new addresses costs lookups, not memory
+        answers[key] = found
+        return found
+
     def check_connect(self, ip: str, hostname: str | None = None) -> AccessRule | None:
         """The rule for an SMTP client (sendmail check_relay): host name, then address."""
+        return self._remembered(("connect", ip, hostname), lambda: self._connect(ip, hostname))
+
+    def _connect(self, ip: str, hostname: str | None) -> AccessRule | None:
         address = _parse_ip(ip)
         host = hostname
         if host is None and address is not None:
@@ -183,11 +202,17 @@ class AccessTable:
         """The rule for an envelope sender (sendmail check_mail); None is ``<>``."""
         if sender is None:
             return self._exact(AccessTag.FROM, AccessKeyKind.NULL_SENDER, "<>")
-        return self._lookup_address(AccessTag.FROM, sender, detail_separator)
+        return self._remembered(
+            ("from", sender.local, sender.domain, detail_separator),
+            lambda: self._lookup_address(AccessTag.FROM, sender, detail_separator),
+        )
 
     def check_to(self, recipient: Address, detail_separator: str = "+") -> AccessRule | None:
         """The rule for an envelope recipient (sendmail check_rcpt)."""
-        return self._lookup_address(AccessTag.TO, recipient, detail_separator)
+        return self._remembered(
+            ("to", recipient.local, recipient.domain, detail_separator),
+            lambda: self._lookup_address(AccessTag.TO, recipient, detail_separator),
+        )
 
     def _exact(self, tag: AccessTag, kind: AccessKeyKind, key: str) -> AccessRule | None:
         # cf/README: "tried first with the corresponding tag in front, then ...
