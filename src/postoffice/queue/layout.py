@@ -17,7 +17,7 @@ input reaches the file system as a name.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from postoffice.queue.errors import QueueError
@@ -30,14 +30,13 @@ CONTROL_PREFIX = "qf"
 @dataclass(frozen=True)
 class SpoolLayout:
     root: Path
+    # Made once: every message asks for them several times.
+    tmp: Path = field(init=False, repr=False, compare=False)
+    quarantine: Path = field(init=False, repr=False, compare=False)
 
-    @property
-    def tmp(self) -> Path:
-        return self.root / "tmp"
-
-    @property
-    def quarantine(self) -> Path:
-        return self.root / "quarantine"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tmp", self.root / "tmp")
+        object.__setattr__(self, "quarantine", self.root / "quarantine")
 
     def data(self, queue_id: QueueId) -> Path:
         return self.root / (DATA_PREFIX + _checked(queue_id))

@@ -457,7 +457,10 @@ class Queue:
                 if fd is None:
                     return None  # locked by another process
             try:
-                entry = self._read_entry(queue_id)
+                # Under this process's claim nobody else can have rewritten the qf
+                # since the claim read it: its cached entry is current.
+                cached = self._cache.get(queue_id) if claimed is not None else None
+                entry = cached[1] if cached is not None else self._read_entry(queue_id)
                 if entry is None:
                     raise UnknownQueueId(queue_id)
                 return (action(entry),)

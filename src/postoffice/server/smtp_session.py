@@ -114,7 +114,7 @@ class SmtpSession:
         if self.pipe.input_pending():
             # Octets that were there before the greeting (Postfix: "improper command
             # pipelining after CONNECT"); the connection refuses such a client.
-            early = await asyncio.wait_for(self.pipe.read(), timeout=self.limits.idle_timeout)
+            early = await self.pipe.read(timeout=self.limits.idle_timeout)
             self.conn.receive_data(early)
             log_event(COMPONENT, f"improper command pipelining after CONNECT from {self._who()}")
         await self.pipe.write(self.conn.start(reject=greeting_reject))
@@ -196,7 +196,7 @@ class SmtpSession:
 
     async def _receive(self) -> None:
         if self.pipe.ready():
-            # Input already buffered: no timer to arm (wait_for costs a task).
+            # Input already buffered: no timer to arm.
             self.conn.receive_data(self.pipe.take())
             return
         timeout = self.limits.idle_timeout
@@ -206,7 +206,7 @@ class SmtpSession:
             allowed = self.limits.idle_timeout + self.txn.incoming.size / self.limits.min_data_rate
             timeout = min(timeout, max(0.0, allowed - elapsed))
         try:
-            data = await asyncio.wait_for(self.pipe.read(), timeout=timeout or 0.001)
+            data = await self.pipe.read(timeout=timeout or 0.001)
         except TimeoutError:
             slow = self.txn.incoming is not None
             log_event(

@@ -25,7 +25,7 @@ class Pipe(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._eof = False
-        self._readable = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None  # a read waiting for input
         self._writable = asyncio.Event()
         self._writable.set()
         self._paused = False
@@ -36,21 +36,26 @@ class Pipe(asyncio.Protocol):
         # uvloop's transports are not subclasses of asyncio.Transport, only alike.
         self.transport = cast(asyncio.Transport, transport)
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     def data_received(self, data: bytes) -> None:
         self._buffer += data
-        self._readable.set()
+        self._wake()
         if len(self._buffer) > HIGH_WATER and self.transport is not None and not self._paused:
             self._paused = True
             self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         self._eof = True
-        self._readable.set()
+        self._wake()
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._eof = True
-        self._readable.set()
+        self._wake()
         self._writable.set()
 
     def pause_writing(self) -> None:
@@ -67,11 +72,25 @@ class Pipe(asyncio.Protocol):
         name = self.transport.get_extra_info("peername")
         return (str(name[0]), int(name[1])) if name else ("", 0)
 
-    async def read(self) -> bytes:
-        """What has arrived (at least one octet), or ``b""`` at end of input."""
-        while not self._buffer and not self._eof:
-            self._readable.clear()
-            await self._readable.wait()
+    async def read(self, timeout: float | None = None) -> bytes:
+        """What has arrived (at least one octet), or ``b""`` at end of input.
+
+        With ``timeout``, ``TimeoutError`` when nothing came within that many
+        seconds: a timer on one future (``asyncio.wait_for`` would start a task
+        for every read of every command).
+        """
+        if self._buffer or self._eof:
+            return self.take()
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._waiter = waiter
+        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
         return self.take()
 
     def ready(self) -> bool:
@@ -156,3 +175,8 @@ class Pipe(asyncio.Protocol):
     @property
     def at_eof(self) -> bool:
         return self._eof and not self._buffer
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())

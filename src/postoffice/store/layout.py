@@ -48,6 +48,7 @@ LOCK_FILE = "postoffice-index.lock"
 UIDVALIDITY_FILE = "postoffice-uidvalidity"
 # NAME_MAX on Linux file systems.
 _NAME_MAX = 255
+MAX_REMEMBERED_USERS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,10 @@ class StoreLayout:
     # Made once (every delivery asks for them): the paths below data_dir.
     mail_root: Path = field(init=False, repr=False, compare=False)
     spool_dir: Path = field(init=False, repr=False, compare=False)
+    # The paths of users already asked for (a delivery asks several times).
+    _users: dict[tuple[str, str], UserPaths] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -70,6 +75,16 @@ class StoreLayout:
 
     def user(self, address: Address) -> UserPaths:
         """The paths of one user; raises ``MailboxNameError`` for an unsafe address."""
+        known = self._users.get((address.local, address.domain))
+        if known is not None:
+            return known
+        paths = self._user(address)
+        if len(self._users) >= MAX_REMEMBERED_USERS:
+            self._users.clear()
+        self._users[(address.local, address.domain)] = paths
+        return paths
+
+    def _user(self, address: Address) -> UserPaths:
         local = names.safe_local_part(address.local)
         domain = names.safe_domain(address.domain)
         paths = UserPaths(self, local, domain)
