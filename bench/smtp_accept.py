@@ -61,6 +61,7 @@ class Result:
     delivered: int  # new files in new/ after the run settled
     ok: bool
     note: str = ""
+    cpu_ms: float | None = None  # server CPU per message (postoffice only)
 
     @property
     def rate(self) -> float:
@@ -72,6 +73,8 @@ class Result:
 
     def line(self, run: int) -> str:
         status = "all in the mailbox" if self.ok else f"PROBLEM: {self.note}"
+        if self.cpu_ms is not None:
+            status += f"; server CPU {self.cpu_ms:.2f} ms/msg"
         return (
             f"run {run} {self.name:10} {self.count} msgs in {self.mailbox_s:6.2f} s = "
             f"{self.rate:7.1f} msg/s until in the mailbox (accept {self.accept_rate:7.1f} msg/s); "
@@ -174,8 +177,21 @@ class Postoffice:
             raise SystemExit(f"postoffice {' '.join(args)}: {result.stderr.strip()}")
         return result.stdout
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) of the server so far: the serve process and its workers."""
+        pid = self.process.pid
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii").split()
+        total = 0
+        for each in [str(pid), *children]:
+            fields = Path(f"/proc/{each}/stat").read_text(encoding="ascii").rsplit(")", 1)[1]
+            values = fields.split()
+            total += int(values[11]) + int(values[12])  # utime, stime (stat fields 14, 15)
+        return total / os.sysconf("SC_CLK_TCK")
+
     def run(self, args: argparse.Namespace) -> Result:
+        before = self.cpu_seconds()
         result = smtp_source(args, f"127.0.0.1:{self.port}", RCPT, self.new_dir, "postoffice")
+        result.cpu_ms = 1000 * (self.cpu_seconds() - before) / args.count
         queue = self.cli("mailq").strip()
         if queue != "Mail queue is empty":
             result.ok = False

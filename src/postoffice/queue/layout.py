@@ -25,6 +25,7 @@ from postoffice.queue.ids import QueueId, is_queue_id
 
 DATA_PREFIX = "df"
 CONTROL_PREFIX = "qf"
+MAX_REMEMBERED_IDS = 4096
 
 
 @dataclass(frozen=True)
@@ -33,19 +34,37 @@ class SpoolLayout:
     # Made once: every message asks for them several times.
     tmp: Path = field(init=False, repr=False, compare=False)
     quarantine: Path = field(init=False, repr=False, compare=False)
+    _known: dict[str, tuple[Path, Path, Path]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tmp", self.root / "tmp")
         object.__setattr__(self, "quarantine", self.root / "quarantine")
 
     def data(self, queue_id: QueueId) -> Path:
-        return self.root / (DATA_PREFIX + _checked(queue_id))
+        return self._paths(queue_id)[0]
 
     def control(self, queue_id: QueueId) -> Path:
-        return self.root / (CONTROL_PREFIX + _checked(queue_id))
+        return self._paths(queue_id)[1]
 
     def tmp_data(self, queue_id: QueueId) -> Path:
-        return self.tmp / (DATA_PREFIX + _checked(queue_id))
+        return self._paths(queue_id)[2]
+
+    def _paths(self, queue_id: QueueId) -> tuple[Path, Path, Path]:
+        """df, qf and tmp/df of a message, made once (a message needs them many times)."""
+        known = self._known.get(queue_id)
+        if known is None:
+            name = _checked(queue_id)
+            known = (
+                self.root / (DATA_PREFIX + name),
+                self.root / (CONTROL_PREFIX + name),
+                self.tmp / (DATA_PREFIX + name),
+            )
+            if len(self._known) >= MAX_REMEMBERED_IDS:
+                self._known.clear()
+            self._known[queue_id] = known
+        return known
 
     def tmp_control(self, queue_id: QueueId) -> Path:
         # A control file is rewritten many times: a random suffix keeps two

@@ -522,6 +522,17 @@ class Queue:
 
     def _read_entry(self, queue_id: QueueId) -> QueueEntry | None:
         """The parsed qf (cached by inode, mtime and size); None if absent. Worker thread."""
+        cached = self._cache.get(queue_id)
+        if cached is not None:
+            # One stat tells whether the cached entry is still the file's (a
+            # rewrite is a rename, so a new inode); the file is read only if not.
+            try:
+                info = os.stat(self.layout.control(queue_id))
+            except FileNotFoundError:
+                self._cache.pop(queue_id, None)
+                return None
+            if cached[0] == (info.st_ino, info.st_mtime_ns, info.st_size):
+                return cached[1]
         try:
             fd = os.open(self.layout.control(queue_id), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:

@@ -137,7 +137,7 @@ class StoreCache:
             self._trim()
             self._arm()
 
-        work = asyncio.ensure_future(asyncio.to_thread(job, mailbox))
+        work = asyncio.get_running_loop().run_in_executor(None, job, mailbox)
         work.add_done_callback(done)
         return await asyncio.shield(work)
 
