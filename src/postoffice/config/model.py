@@ -120,7 +120,7 @@ class SmtpConfig(_Section):
     max_message_size: int = Field(default=10 * 1024 * 1024, ge=1024)  # message_size_limit
     max_line_length: int = Field(default=2048, ge=512, le=65536)  # line_length_limit
     max_recipients: int = Field(default=1000, ge=1, le=100_000)  # smtpd_recipient_limit
-    max_connections_per_client: int = Field(default=50, ge=1)  # ..._connection_count_limit
+    max_connections_per_client: int = Field(default=50, ge=1, le=65535)  # ..._count_limit
     max_errors: int = Field(default=20, ge=1)  # smtpd_hard_error_limit
     tarpit_after_errors: int = Field(default=10, ge=1)  # smtpd_soft_error_limit
     tarpit_delay: float = Field(default=1.0, ge=0, le=60)  # smtpd_error_sleep_time
