@@ -55,6 +55,12 @@ def alive(pid: int) -> bool:
     return status.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def replaced(server: SmtpServer, victim: int) -> bool:
+    """All workers there again, ``victim`` not among them."""
+    pids = server.worker_pids()
+    return len(pids) == WORKERS and victim not in pids
+
+
 def send(server: SmtpServer, tok: str) -> None:
     with server.connect(OUTSIDER) as client:
         client.ehlo()
@@ -85,10 +91,7 @@ def test_a_worker_that_dies_is_replaced(server: SmtpServer) -> None:
     victim = server.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     server.wait_log(rf"worker \d \(pid {victim}\) was killed by signal 9; starting another")
-    wait_for(
-        lambda: len(server.worker_pids()) == WORKERS and victim not in server.worker_pids(),
-        what="a new worker",
-    )
+    wait_for(lambda: replaced(server, victim), what="a new worker")
     send(server, "after-a-worker-died")
     server.wait_delivered(b"after-a-worker-died")
 
@@ -165,3 +168,26 @@ def test_workers_zero_means_one_per_core() -> None:
     cores = len(os.sched_getaffinity(0))
     assert worker_count(0) == min(cores, 16)
     assert worker_count(3) == 3
+
+
+def test_a_replacement_worker_runs_the_configuration_the_server_started_with(
+    server: SmtpServer,
+) -> None:
+    def sizes() -> set[str]:
+        seen = set()
+        for _ in range(6):  # either worker may answer
+            with server.connect(OUTSIDER) as client:
+                seen.update(re.findall(r"SIZE (\d+)", client.ehlo().text))
+        return seen
+
+    started_with = sizes()
+    assert len(started_with) == 1
+    set_config_values(server.config, "smtp", {"max_message_size": 20480})
+    os.kill(server.pid, signal.SIGHUP)  # checked, not applied
+    server.wait_log(r"reload -- configuration re-read and valid")
+    for victim in server.worker_pids():  # every worker replaced, one after the other
+        os.kill(victim, signal.SIGKILL)
+        wait_for(lambda pid=victim: replaced(server, pid), what="a new worker")
+        server.wait_log(rf"pid {victim}\) was killed by signal 9; starting another")
+    time.sleep(0.5)  # the new workers open their stores before they accept
+    assert sizes() == started_with

@@ -71,3 +71,14 @@ def test_nothing_written_after_teardown(tmp_path: Path) -> None:
     teardown_maillog(handlers)
     log_event("master", "two")
     assert path.read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_a_maillog_that_cannot_be_written_never_fails_the_caller() -> None:
+    # /dev/full: every write fails with ENOSPC, as a full /var/log would.
+    handlers = setup_maillog(Path("/dev/full"), hostname="mail.example.test", foreground=False)
+    try:
+        log_event("smtpd", "connect from unknown[127.0.0.2]")
+        log_received("queue", "4ABCD", sender="a@x.test", size=10, nrcpt=1)
+    finally:
+        teardown_maillog(handlers)
+    assert getattr(handlers[0], "lost", 0) == 2

@@ -68,6 +68,7 @@ class MaillogHandler(logging.Handler):
             self._fd = os.open(path, flags, 0o644)
         self._stamp = (-1, "")  # (second, its text): one strftime per second
         self._lock = threading.Lock()
+        self.lost = 0  # lines a write failed for
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -90,14 +91,22 @@ class MaillogHandler(logging.Handler):
         )
 
     def _write(self, line: str) -> None:
+        # A log that cannot be written (a full disk, a closed terminal) must never
+        # fail the mail work that logs: the line is lost, the mail is not.
         with self._lock:
             if self._fd is not None:
                 data = (line + "\n").encode("utf-8", "replace")
-                while data:
-                    data = data[os.write(self._fd, data) :]
+                try:
+                    while data:
+                        data = data[os.write(self._fd, data) :]
+                except OSError:
+                    self.lost += 1
             if self.foreground:
-                sys.stderr.write(line + "\n")
-                sys.stderr.flush()
+                try:
+                    sys.stderr.write(line + "\n")
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    self.lost += 1
 
     def close(self) -> None:
         with self._lock:

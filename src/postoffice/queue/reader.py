@@ -9,7 +9,9 @@ makes the message visible: a corrupt data file is never delivered, even
 when ``Queue.open(verify_data=False)`` skipped the check at start.
 
 Invariant: at most ``size`` octets are handed out; extra octets in the file
-are a mismatch, reported before they are returned.
+are a mismatch, reported before they are returned. Reads are positional
+(``pread``), so the descriptor may be a duplicate of another one (the
+queue's claim on the message) without sharing a file offset that matters.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ class DataReader:
         parts = []
         while want > 0:
             try:
-                chunk = os.read(self._fd, min(want, READ_CHUNK))
+                chunk = os.pread(self._fd, min(want, READ_CHUNK), self._position)
             except OSError as error:
                 raise QueueError(f"{self.queue_id}: cannot read the data file: {error}") from error
             if not chunk:
@@ -62,7 +64,7 @@ class DataReader:
         return b"".join(parts)
 
     def _verify_end(self) -> None:
-        if self._fd is not None and os.read(self._fd, 1):
+        if self._fd is not None and os.pread(self._fd, 1, self.size):
             raise CorruptQueueFile(
                 f"{self.queue_id}: data file longer than its recorded {self.size} octets"
             )

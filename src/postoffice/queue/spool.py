@@ -264,7 +264,14 @@ class Queue:
 
     def open_entry_data(self, entry: QueueEntry) -> DataReader:
         """Blocking: the data stream of an entry already loaded (for a worker thread
-        that goes on to read it, so the qf is not parsed a second time)."""
+        that goes on to read it, so the qf is not parsed a second time).
+
+        A message this process has claimed is read through a duplicate of the
+        claim's descriptor (no second open of the file).
+        """
+        claimed = self._claims.get(entry.id)
+        if claimed is not None:
+            return DataReader(entry.id, os.dup(claimed), entry.size, entry.sha256)
         try:
             fd = os.open(self.layout.data(entry.id), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError as error:
@@ -307,7 +314,16 @@ class Queue:
                 return None
             return fd, entry
 
-        taken = await self._run(take)
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self._executor, take)
+        try:
+            taken = await asyncio.shield(work)
+        except asyncio.CancelledError:
+            # The lock may be taken all the same: let it go when the thread is done.
+            work.add_done_callback(_close_unwanted_claim)
+            raise
+        except OSError as error:
+            raise QueueError(f"queue I/O failed: {error}") from error
         if taken is None:
             return None
         fd, entry = taken
@@ -576,6 +592,14 @@ class Queue:
         for stale in set(self._cache) - set(ids):
             self._cache.pop(stale, None)
         return found
+
+
+def _close_unwanted_claim(work: asyncio.Future[tuple[int, QueueEntry] | None]) -> None:
+    if work.cancelled() or work.exception() is not None:
+        return
+    taken = work.result()
+    if taken is not None:
+        close_quietly(taken[0])
 
 
 def _checked_id(queue_id: str) -> QueueId:

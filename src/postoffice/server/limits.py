@@ -164,7 +164,10 @@ class SharedConnectionCounts:
         self._table[:] = bytes(len(self._table))
         for key, counts in live:
             home = key % self.slots
-            for step in range(self.slots):
+            # Only as far as _find looks: an entry placed further could never be
+            # found again. One that does not fit is dropped (that address's open
+            # connections stop counting: it may get a few more, never fewer).
+            for step in range(min(self.slots, MAX_PROBES)):
                 index = (home + step) % self.slots
                 if self._slot.unpack_from(self._table, index * self._slot.size)[0] == 0:
                     self._slot.pack_into(self._table, index * self._slot.size, key, *counts)

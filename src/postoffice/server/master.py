@@ -97,6 +97,9 @@ class Master:
         self, loaded: LoadedConfig, workers: int, *, listen_overrides: list[str] | None = None
     ):
         self.loaded = loaded
+        # Workers, the first ones and those that replace a dead one, run the
+        # configuration the server started with: a SIGHUP only checks a new one.
+        self._serving = loaded
         self.workers = workers
         self.listen_overrides = listen_overrides or []
         self._running: dict[int, _Worker] = {}  # pid -> worker
@@ -109,15 +112,18 @@ class Master:
         sockets = self._bind()
         counts = SharedConnectionCounts(config.smtp.max_connections_per_client, self.workers)
         # Signals wait in the kernel until sigwait() takes them (none is lost
-        # between two waits); the workers unblock them for themselves.
+        # between two waits); the workers unblock them for themselves. They stay
+        # blocked until the process exits: one still pending after the stop (a
+        # second Ctrl-C) must not kill the master half-way through its clean-up.
         signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
         ready_read, ready_write = os.pipe()
         try:
             seat = _Seats(sockets, counts, ready_write)
             for index in range(self.workers):
                 self._spawn(index, seat)
-            if not self._await_ready(ready_read):
-                return 1
+            started = self._await_ready(ready_read)
+            if started is not None:
+                return started
             log_event(
                 COMPONENT,
                 f"daemon started -- version {__version__}, configuration {paths.config_file}, "
@@ -129,13 +135,13 @@ class Master:
             log_event(COMPONENT, f"ready: {config.hostname}, data in {paths.data_dir}")
             return self._supervise(seat)
         finally:
-            os.close(ready_read)
-            os.close(ready_write)
-            self._stop_workers()
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, _MASTER_SIGNALS)
+            # The ports first: no new connection waits in a backlog nobody serves.
             for bound in sockets.values():
                 for sock in bound:
                     sock.close()
+            os.close(ready_read)
+            os.close(ready_write)
+            self._stop_workers()
             counts.close()
 
     # -- start ------------------------------------------------------------------------
@@ -168,28 +174,36 @@ class Master:
     def _spawn(self, index: int, seat: _Seats) -> None:
         master = os.getpid()
         pid = os.fork()
-        if pid == 0:  # the worker
-            os._exit(_worker_main(self.loaded, self.listen_overrides, master, index, seat))
+        if pid == 0:  # the worker: whatever happens, it ends here, never in master code
+            status = 1
+            try:
+                status = _worker_main(self._serving, self.listen_overrides, master, index, seat)
+            finally:
+                os._exit(status)
         self._running[pid] = _Worker(index, pid)
 
-    def _await_ready(self, ready_read: int) -> bool:
+    def _await_ready(self, ready_read: int) -> int | None:
         """Wait until every worker said it serves (one octet each on the pipe).
 
         ``ready:`` then means what it says: the directory, queue and store of
-        every worker are open. False when a worker died first or the wait
-        timed out (logged).
+        every worker are open. None once they all serve; otherwise the exit
+        status: 0 when SIGTERM or SIGINT came first (a clean stop), 1 when a
+        worker died or the wait timed out (logged).
         """
         waiting = self.workers
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while waiting > 0:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            if time.monotonic() > deadline:
                 log_event(COMPONENT, "workers did not start in time", level=logging.ERROR)
-                return False
-            readable, _, _ = select.select([ready_read], [], [], min(left, 0.1))
+                return 1
+            readable, _, _ = select.select([ready_read], [], [], 0.05)
             if readable:
                 waiting -= len(os.read(ready_read, waiting))
                 continue
+            pending = signal.sigtimedwait(_MASTER_SIGNALS, 0)  # a look, no wait
+            if pending is not None and pending.si_signo in (signal.SIGTERM, signal.SIGINT):
+                log_event(COMPONENT, "terminating on signal while starting")
+                return 0
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid:
                 worker = self._running.pop(pid, None)
@@ -199,8 +213,8 @@ class Master:
                     f"worker {index} (pid {pid}) {_exit_text(status)} while starting",
                     level=logging.ERROR,
                 )
-                return False
-        return True
+                return 1
+        return None
 
     # -- running ----------------------------------------------------------------------
 
@@ -248,7 +262,7 @@ class Master:
         """SIGHUP: re-read the config file; a broken file leaves the running one in place."""
         try:
             self.loaded = load_config(
-                self.loaded.paths.config_file, listen_overrides=self.listen_overrides
+                self._serving.paths.config_file, listen_overrides=self.listen_overrides
             )
         except PostofficeError as exc:
             log_event(

@@ -16,6 +16,7 @@ from typing import cast
 from postoffice.server.tls import TlsSessionInfo, session_info
 
 HIGH_WATER = 256 * 1024
+TIMER_SLACK = 0.001  # a timer may run this early (the loop's clock resolution)
 
 
 class Pipe(asyncio.Protocol):
@@ -26,6 +27,9 @@ class Pipe(asyncio.Protocol):
         self._buffer = bytearray()
         self._eof = False
         self._waiter: asyncio.Future[None] | None = None  # a read waiting for input
+        # The read timeout: one timer per connection, moved lazily (see ``read``).
+        self._deadline: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
         self._writable = asyncio.Event()
         self._writable.set()
         self._paused = False
@@ -57,6 +61,7 @@ class Pipe(asyncio.Protocol):
         self._eof = True
         self._wake()
         self._writable.set()
+        self._stop_timer()
 
     def pause_writing(self) -> None:
         self._writable.clear()
@@ -76,22 +81,46 @@ class Pipe(asyncio.Protocol):
         """What has arrived (at least one octet), or ``b""`` at end of input.
 
         With ``timeout``, ``TimeoutError`` when nothing came within that many
-        seconds: a timer on one future (``asyncio.wait_for`` would start a task
-        for every read of every command).
+        seconds. No task and no new timer per read (``asyncio.wait_for`` would
+        start a task for every command): the read sets the connection's
+        deadline, and the one timer is moved only when the deadline comes
+        earlier than it; when a later deadline was set meanwhile, the timer
+        that fires sets itself again for it.
         """
         if self._buffer or self._eof:
             return self.take()
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._waiter = waiter
-        timer = None if timeout is None else loop.call_later(timeout, _expire, waiter)
+        if timeout is None:
+            self._deadline = None
+        else:
+            deadline = loop.time() + timeout
+            self._deadline = deadline
+            if self._timer is None or self._timer.when() > deadline:
+                self._stop_timer()
+                self._timer = loop.call_at(deadline, self._expire)
         try:
             await waiter
         finally:
             self._waiter = None
-            if timer is not None:
-                timer.cancel()
         return self.take()
+
+    def _expire(self) -> None:
+        self._timer = None
+        waiter, deadline = self._waiter, self._deadline
+        if waiter is None or waiter.done() or deadline is None:
+            return  # no read waits now: the next one sets the timer again
+        loop = asyncio.get_running_loop()
+        if loop.time() + TIMER_SLACK >= deadline:
+            waiter.set_exception(TimeoutError())
+        else:
+            self._timer = loop.call_at(deadline, self._expire)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def ready(self) -> bool:
         """True when ``read()`` would return at once (input buffered, or end of input)."""
@@ -169,14 +198,10 @@ class Pipe(asyncio.Protocol):
         return session_info(ssl_object)
 
     def close(self) -> None:
+        self._stop_timer()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     @property
     def at_eof(self) -> bool:
         return self._eof and not self._buffer
-
-
-def _expire(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
