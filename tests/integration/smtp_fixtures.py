@@ -32,6 +32,7 @@ from pathlib import Path
 
 from postoffice.cli.main import main
 from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
+from postoffice.queue.spares import is_spare
 
 HOST = "127.0.0.1"
 TRUSTED = "127.0.0.1"  # in the default mynetworks
@@ -226,9 +227,10 @@ class SmtpServer:
         return sorted(p.name[2:] for p in self.spool.glob("qf*"))
 
     def queue_files(self) -> list[str]:
-        """Everything in the spool but its two folders, plus what ``tmp/`` holds."""
+        """Everything in the spool but its two folders, plus what ``tmp/`` holds
+        (but spare files: emptied inodes kept for reuse, no message's)."""
         names = [p.name for p in self.spool.iterdir() if p.name not in ("tmp", "quarantine")]
-        names += ["tmp/" + p.name for p in (self.spool / "tmp").iterdir()]
+        names += ["tmp/" + p.name for p in (self.spool / "tmp").iterdir() if not is_spare(p.name)]
         return sorted(names)
 
     def control_files(self) -> str:

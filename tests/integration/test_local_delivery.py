@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -226,3 +227,70 @@ async def test_runner_delivers_new_commits_at_once(site_config: SiteConfig) -> N
             await asyncio.sleep(0.02)
         await site.agent.drain()
         assert len(await inbox(site, "alice")) == 1
+
+
+def _save_queue_files(site: Site, queue_id: str) -> dict[Path, bytes]:
+    root = site.queue.layout.root
+    return {path: path.read_bytes() for path in (root / f"qf{queue_id}", root / f"df{queue_id}")}
+
+
+def _restore(saved: dict[Path, bytes]) -> None:
+    """Put the message back in the queue, as a crash before its removal would have left it."""
+    for path, data in saved.items():
+        path.write_bytes(data)
+
+
+async def test_a_delivery_repeated_after_a_crash_is_not_made_twice(
+    site_config: SiteConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with site_config.open() as site:
+        queue_id = await enqueue(site, "alice@example.test", "bob@example.test")
+        saved = _save_queue_files(site, queue_id)
+        await site.agent.deliver(queue_id)
+        assert await site.queue.list() == []
+        _restore(saved)  # the server died after delivering, before the queue file went
+        with caplog.at_level("INFO"):
+            await site.agent.deliver(queue_id)
+        assert await site.queue.list() == []
+        assert len(await inbox(site, "alice")) == 1
+        assert len(await inbox(site, "bob")) == 1
+        assert caplog.text.count("already delivered before a restart") == 2
+        # Another message for the same people is delivered as usual.
+        await site.agent.deliver(await enqueue(site, "alice@example.test"))
+        assert len(await inbox(site, "alice")) == 2
+
+
+async def test_a_maildir_file_whose_index_row_a_crash_lost_still_counts(tmp_path: Path) -> None:
+    config_file = tmp_path / "postoffice.toml"
+    config_file.write_text(
+        'hostname = "mail.example.test"\nprimary_domain = "example.test"\n', encoding="utf-8"
+    )
+    loaded = load_config(config_file)
+    accounts = AccountDatabase(
+        loaded.paths.directory_db,
+        hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1),
+    )
+    accounts.add_domain("example.test")
+    accounts.add_user(parse_address("alice@example.test"), "pw")
+    accounts.close()
+    site_config = SiteConfig(config_file)
+    async with site_config.open() as site:
+        queue_id = await enqueue(site, "alice@example.test")
+        saved = _save_queue_files(site, queue_id)
+        await site.agent.deliver(queue_id)
+        await site.agent.drain()  # the store is closed: its index may be edited
+        # The crash came between the link into new/ and the index commit: the
+        # file is there, its index row and delivery key are not.
+        index = loaded.paths.data_dir / "mail" / "example.test" / "alice"
+        db = sqlite3.connect(index / "postoffice-index.sqlite3")
+        with db:
+            db.execute("DELETE FROM messages")
+            db.execute("DELETE FROM deliveries")
+            db.execute("UPDATE mailboxes SET sync_state = ''")
+        db.close()
+        assert len(list((index / "new").iterdir())) == 1
+        _restore(saved)
+        await site.agent.deliver(queue_id)
+        assert len(list((index / "new").iterdir())) == 1
+        assert len(await inbox(site, "alice")) == 1
+        assert await site.queue.list() == []

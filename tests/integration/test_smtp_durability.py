@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from postoffice.queue.spares import is_spare
 from tests.integration.smtp_fixtures import (
     OUTSIDER,
     RawClient,
@@ -91,7 +92,10 @@ def test_killed_in_the_middle_of_a_message_leaves_nothing(server: SmtpServer, co
         else:
             client.send(b"BDAT %d LAST\r\n" % (2 * len(half)) + half)
         tmp = server.spool / "tmp"
-        wait_for(lambda: any(tmp.iterdir()), what="the message being written in spool/mqueue/tmp")
+        wait_for(
+            lambda: any(not is_spare(p.name) for p in tmp.iterdir()),
+            what="the message being written in spool/mqueue/tmp",
+        )
         server.kill()  # half the message is on the disk, nothing acknowledged
     finally:
         client.close()

@@ -19,6 +19,10 @@ Rules:
   re-submits forwarded mail), and the original recipient is done.
 - A recipient whose own domain is remote waits in the queue for remote
   delivery (deferred, visible with ``postoffice queue list``).
+- Each mailbox copy carries a key (queue id and original recipient) that the
+  store records with it: an attempt repeated because the server died after
+  the delivery and before the queue file went is recognised and not made
+  again (logged ``already delivered before a restart``).
 - One worker-thread call per mailbox delivery (``store.cache.StoreCache``):
   the message's head is read there for the loop check (once per message),
   then the same reader delivers it; user stores stay open across deliveries
@@ -77,6 +81,7 @@ MAILBOX_UNAVAILABLE = Reply(451, "4.2.0", "Mailbox temporarily unavailable")
 AWAITING_REMOTE = Reply(451, "4.4.1", "Queued for delivery to a remote host")
 TARGET_NOT_AVAILABLE = Reply(451, "4.3.0", "Program and file delivery are not available here")
 DELIVERED = Reply(250, "2.0.0", "Delivered")
+ALREADY_DELIVERED = Reply(250, "2.0.0", "already delivered before a restart")
 FORWARDED = Reply(250, "2.1.5", "Forwarded")
 DISCARDED = Reply(250, "2.0.0", "Discarded by the access table")
 
@@ -101,9 +106,11 @@ class PrefixedSource:
 
 @dataclass
 class _Trace:
-    """The message's trace summary, once a local delivery has read its head."""
+    """What the deliveries of one attempt share: the message's trace summary, once
+    a delivery has read its head, and whether the attempt may repeat an earlier one."""
 
     summary: TraceSummary | None = None
+    repeated: bool = True
 
 
 @dataclass
@@ -147,7 +154,7 @@ class LocalDeliveryAgent:
 
     def notice(self, entry: QueueEntry) -> None:
         """Queue listener: a message was committed; deliver it now."""
-        self._start(entry.id)
+        self._start(entry.id, fresh=True)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver what is due now, then whatever arrives or falls due, until ``stop``."""
@@ -170,18 +177,18 @@ class LocalDeliveryAgent:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.open_stores.close()
 
-    def _start(self, queue_id: str) -> None:
+    def _start(self, queue_id: str, *, fresh: bool = False) -> None:
         if queue_id in self._in_flight:
             return
         self._in_flight.add(queue_id)
-        task = asyncio.ensure_future(self._guarded(queue_id))
+        task = asyncio.ensure_future(self._guarded(queue_id, fresh))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, queue_id: str) -> None:
+    async def _guarded(self, queue_id: str, fresh: bool) -> None:
         try:
             async with self._slots:
-                await self.deliver(queue_id)
+                await self.deliver(queue_id, fresh=fresh)
         except (PostofficeError, OSError) as exc:
             log_event(COMPONENT, f"{queue_id}: delivery attempt failed: {exc}", level=logging.ERROR)
         finally:
@@ -189,25 +196,25 @@ class LocalDeliveryAgent:
 
     # -- one message --------------------------------------------------------------
 
-    async def deliver(self, queue_id: str) -> None:
+    async def deliver(self, queue_id: str, *, fresh: bool = False) -> None:
         """One delivery attempt for every recipient of ``queue_id`` that is not final.
 
         The attempt holds the queue's claim on the message, so no other
         worker process delivers it meanwhile; a message claimed elsewhere (or
         gone) is left alone: whoever holds it finishes it, or a later scan
-        finds it again.
+        finds it again. ``fresh``: this process committed it a moment ago, so
+        no earlier attempt can have delivered it (no look on disk for one).
         """
         entry = await self.queue.claim(queue_id)
         if entry is None:
             return
         try:
             if not entry.held:
-                await self._attempt(entry)
+                await self._attempt(entry, _Trace(repeated=not fresh))
         finally:
             self.queue.end_claim(queue_id)
 
-    async def _attempt(self, entry: QueueEntry) -> None:
-        trace = _Trace()
+    async def _attempt(self, entry: QueueEntry, trace: _Trace) -> None:
         updates: dict[int, RecipientStatus] = {}
         forwards: list[EnvelopeRecipient] = []
         now = self.clock.now()
@@ -306,17 +313,24 @@ class LocalDeliveryAgent:
                 loop = self._loop(trace.summary, account)
                 if loop is not None:
                     return loop
-                mailbox.deliver(PrefixedSource(prefix + head, reader), sender=sender)
-                return None
+                source = PrefixedSource(prefix + head, reader)
+                uid = mailbox.deliver(source, sender, key, repeated=trace.repeated)
+                return None if uid is not None else ALREADY_DELIVERED
             finally:
                 reader.close()
 
+        # The mailbox keeps this copy's name: an attempt repeated after a crash
+        # between the delivery and the queue's removal does not deliver twice.
+        key = f"{entry.id}:{original.key}"
         try:
             refused = await self.open_stores.run(account, job)
         except (PostofficeError, OSError) as exc:
             reply = replace(MAILBOX_UNAVAILABLE, text=f"Mailbox temporarily unavailable: {exc}")
             self._log(entry, account, original, reply, "deferred")
             return reply
+        if refused is ALREADY_DELIVERED:
+            self._log(entry, account, original, refused, "sent")
+            return DELIVERED
         if refused is not None:
             self._log(entry, account, original, refused, "bounced")
             return refused

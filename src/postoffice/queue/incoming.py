@@ -45,7 +45,6 @@ from postoffice.queue.durable import (
     DirectorySyncer,
     FsHooks,
     close_quietly,
-    create_exclusive,
     unlink_quietly,
     write_all,
 )
@@ -54,6 +53,7 @@ from postoffice.queue.ids import QueueId
 from postoffice.queue.layout import SpoolLayout
 from postoffice.queue.model import QueueEntry, RecipientStatus
 from postoffice.queue.qffile import render_qf
+from postoffice.queue.spares import SparePool
 
 FLUSH_OCTETS = 128 * 1024
 _T = TypeVar("_T")
@@ -69,6 +69,7 @@ class CommitContext:
     syncer: DirectorySyncer
     clock: Clock
     on_committed: Callable[[QueueEntry], None]
+    spares: SparePool
     # Worker thread, after the qf rename: (entry, its qf's (inode, mtime_ns, size)),
     # so the queue's parse cache has the entry without reading the file back.
     on_written: Callable[[QueueEntry, tuple[int, int, int]], None] | None = None
@@ -220,7 +221,7 @@ class IncomingMessage:
     def _write_chunks(self, chunks: list[bytes]) -> None:
         """Append ``chunks`` to the tmp data file (created on first use). Worker thread."""
         if self._df_fd is None:
-            self._df_fd = create_exclusive(self._ctx.layout.tmp_data(self.queue_id))
+            self._df_fd = self._ctx.spares.open_new(self._ctx.layout.tmp_data(self.queue_id))
         for chunk in chunks:
             write_all(self._df_fd, chunk)
             self._hash.update(chunk)
@@ -231,7 +232,7 @@ class IncomingMessage:
         layout, hooks = self._ctx.layout, self._ctx.hooks
         self._write_chunks(chunks)
         if self._df_fd is None:  # an empty message: the data file still exists
-            self._df_fd = create_exclusive(layout.tmp_data(self.queue_id))
+            self._df_fd = self._ctx.spares.open_new(layout.tmp_data(self.queue_id))
         hooks.step("df-written")
         hooks.fsync(self._df_fd)
         hooks.step("df-fsynced")
@@ -250,7 +251,7 @@ class IncomingMessage:
             statuses=tuple(RecipientStatus() for _ in self.envelope.recipients),
         )
         self._qf_tmp = layout.tmp_control(self.queue_id)
-        self._qf_fd = create_exclusive(self._qf_tmp)
+        self._qf_fd = self._ctx.spares.open_new(self._qf_tmp)
         write_all(self._qf_fd, render_qf(entry))
         hooks.step("qf-written")
         hooks.fsync(self._qf_fd)

@@ -5,7 +5,8 @@ left, sendmail-style (sendmail renames an unreadable qf to ``Qf``, "lost";
 postoffice moves both files into ``quarantine/``):
 
 - anything in ``tmp/`` is an unacknowledged leftover of a commit or rewrite
-  that never finished: removed (logged);
+  that never finished: removed (logged); spare files (``spares``) are
+  removed without a word;
 - a ``dfID`` without its ``qfID`` is an unacknowledged commit that crashed
   between the two renames: removed (logged);
 - a ``qfID`` that does not parse (truncated, bit-flipped, too large, wrong
@@ -46,6 +47,7 @@ from postoffice.queue.ids import QueueId
 from postoffice.queue.layout import CONTROL_PREFIX, DATA_PREFIX, SpoolLayout, split_name
 from postoffice.queue.model import QueueEntry
 from postoffice.queue.qffile import MAX_QF_OCTETS, parse_qf
+from postoffice.queue.spares import is_spare
 
 COMPONENT = "queue"
 HASH_CHUNK = 1 << 20
@@ -142,6 +144,9 @@ def recover(layout: SpoolLayout, hooks: FsHooks, *, verify_data: bool) -> Recove
     """Bring the spool back to whole messages only (see the module docstring)."""
     report = RecoveryReport()
     for name in sorted(os.listdir(layout.tmp)):
+        if is_spare(name):  # an empty-to-be file kept for reuse, never a message
+            unlink_quietly(layout.tmp / name)
+            continue
         _remove_unlocked(layout.tmp / name, report, "unfinished file tmp/")
     controls: set[QueueId] = set()
     datas: set[QueueId] = set()

@@ -49,7 +49,6 @@ from postoffice.queue.durable import (
     DirectorySyncer,
     FsHooks,
     close_quietly,
-    create_exclusive,
     ensure_directory,
     lock_file,
     write_all,
@@ -63,6 +62,7 @@ from postoffice.queue.qffile import MAX_QF_OCTETS, parse_qf, render_qf
 from postoffice.queue.reader import DataReader
 from postoffice.queue.recovery import COMPONENT, RecoveryReport, quarantine
 from postoffice.queue.recovery import recover as recover_spool
+from postoffice.queue.spares import SparePool
 
 _T = TypeVar("_T")
 LOCK_POLL_SECONDS = 0.005
@@ -105,6 +105,7 @@ class Queue:
         self._claims: dict[QueueId, int] = {}  # id -> fd holding the df's flock
         self._listeners: list[Callable[[QueueEntry], None]] = []
         self._commits = 0
+        self.spares = SparePool(layout.tmp)
         self._context = CommitContext(
             layout,
             hooks,
@@ -112,6 +113,7 @@ class Queue:
             syncer,
             clock,
             on_committed=self._committed,
+            spares=self.spares,
             on_written=self._remember,
         )
 
@@ -161,9 +163,10 @@ class Queue:
         return queue
 
     async def close(self) -> None:
-        """Wait for directory fsyncs in flight, then stop the worker threads."""
+        """Wait for directory fsyncs in flight, stop the worker threads, drop the spares."""
         await self._syncer.close()
         await asyncio.to_thread(self._executor.shutdown, True)
+        self.spares.close()
 
     async def __aenter__(self) -> Queue:
         return self
@@ -514,7 +517,7 @@ class Queue:
         """tmp + fsync + rename over the old qf. Worker thread, df lock held."""
         data = render_qf(entry)
         tmp = self.layout.tmp_control(entry.id)
-        fd = create_exclusive(tmp)
+        fd = self.spares.open_new(tmp)
         try:
             write_all(fd, data)
             self.hooks.step("update-written")
@@ -532,8 +535,8 @@ class Queue:
 
     def _unlink_message(self, queue_id: QueueId) -> None:
         """qf first (the message stops existing), then df. Worker thread."""
-        self.layout.control(queue_id).unlink(missing_ok=True)
-        self.layout.data(queue_id).unlink(missing_ok=True)
+        self.spares.retire(self.layout.control(queue_id))
+        self.spares.retire(self.layout.data(queue_id))
         self._cache.pop(queue_id, None)
 
     def _read_entry(self, queue_id: QueueId) -> QueueEntry | None:

@@ -22,6 +22,8 @@ answers None and has nothing to recover.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -36,6 +38,20 @@ class MessageGone(StoreError):
     """A message file the index knows is not on disk (any more): the engine re-syncs."""
 
 
+_DELIVERY_TAG = re.compile(r"^\d+\.M\d+P\d+Q\d+R[0-9a-f]+K([0-9a-f]{32})\.")
+
+
+def delivery_tag(key: str) -> str:
+    """The short, file-name-safe form of a delivery key, as the index keeps it."""
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def delivery_tag_of(locator: str) -> str | None:
+    """The delivery tag a Maildir unique name carries (``K<tag>``), if any."""
+    match = _DELIVERY_TAG.match(locator)
+    return None if match is None else match[1]
+
+
 class AppendMeta(NamedTuple):
     """The index fields an append sets, plus the envelope sender (mbox ``From`` line)."""
 
@@ -43,6 +59,14 @@ class AppendMeta(NamedTuple):
     keywords: str
     internal_date: float
     sender: str = ""
+    # Local delivery's name for this copy (queue id and recipient): an append
+    # whose key the mailbox has already taken is not made twice (a delivery
+    # repeated after a crash, see UserEngine.append).
+    delivery_key: str | None = None
+    # True when that delivery may have been made before (a retry, or mail found
+    # in the queue at start): the folder is synced first, so that a file a crash
+    # left without its index row is found by the tag in its name.
+    resync: bool = False
 
 
 @dataclass

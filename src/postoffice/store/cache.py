@@ -43,7 +43,7 @@ from postoffice.core.address import Address
 from postoffice.store import names
 from postoffice.store.api import Change
 from postoffice.store.backend import AppendMeta
-from postoffice.store.engine import UserEngine
+from postoffice.store.engine import AlreadyDelivered, UserEngine
 from postoffice.store.fileio import MessageSource
 from postoffice.store.service import StoreFactory, translate_error
 
@@ -69,14 +69,33 @@ class Mailbox:
         self._changes = changes
         self._create = create
 
-    def deliver(self, data: MessageSource, sender: str = "") -> int:
-        """Local delivery to INBOX (``sender`` for the mbox ``From`` line); returns the UID."""
+    def deliver(
+        self,
+        data: MessageSource,
+        sender: str = "",
+        key: str | None = None,
+        *,
+        repeated: bool = False,
+    ) -> int | None:
+        """Local delivery to INBOX (``sender`` for the mbox ``From`` line); returns the UID.
+
+        With ``key`` (the queue's name for this copy) a delivery that was made
+        already, before a crash kept it in the queue, is not made again: None.
+        ``repeated``: this attempt may follow such a crash (look on disk too).
+        """
         meta = AppendMeta(
-            flags=0, keywords="", internal_date=self._cache.factory.clock.now(), sender=sender
+            flags=0,
+            keywords="",
+            internal_date=self._cache.factory.clock.now(),
+            sender=sender,
+            delivery_key=key,
+            resync=repeated,
         )
         try:
             self._engine.ensure_open(create=self._create)
             return self._engine.append(names.INBOX, data, meta, self._changes)
+        except AlreadyDelivered:
+            return None
         except BaseException as exc:
             translated = translate_error(exc, "delivery")
             if translated is exc:

@@ -50,7 +50,14 @@ from postoffice.store.api import (
     flags_of,
     special_use,
 )
-from postoffice.store.backend import AppendMeta, FolderFormat, MessageGone, MessageReader
+from postoffice.store.backend import (
+    AppendMeta,
+    FolderFormat,
+    MessageGone,
+    MessageReader,
+    delivery_tag,
+    delivery_tag_of,
+)
 from postoffice.store.convert import keywords_of, message_info, message_infos
 from postoffice.store.fileio import MessageSource, file_identity
 from postoffice.store.index import AppendIntent, MailboxRow, MailIndex, MessageRow
@@ -61,6 +68,14 @@ from postoffice.store.mbox import MboxFormat
 from postoffice.store.rules import combine_flags, mailbox_listing
 
 T = TypeVar("T")
+
+
+class AlreadyDelivered(Exception):
+    """An append with a delivery key the mailbox has taken already (``AppendMeta``)."""
+
+    def __init__(self, uid: int):
+        super().__init__(f"already delivered as UID {uid}")
+        self.uid = uid
 
 
 class UserEngine:
@@ -244,6 +259,9 @@ class UserEngine:
             for message in result.new:
                 uid, modseq = self._index.add_message(box.id, message)
                 changes.append(Change(ChangeKind.APPENDED, name, uid, modseq))
+                tag = delivery_tag_of(message.locator)
+                if tag is not None:  # our delivery, whose row a crash lost
+                    self._index.record_delivery(tag, box.id, uid, message.internal_date)
             self._index.set_sync_state(box.id, result.state)
 
     # -- append intents (module docstring) --------------------------------------------
@@ -442,15 +460,23 @@ class UserEngine:
         try:
             with self._exclusive([name]):
                 box = self._box(name)
-                if self._fmt.sync_before_append:
-                    # New mail from other programs takes its UIDs first.
+                tag = None if meta.delivery_key is None else delivery_tag(meta.delivery_key)
+                if self._fmt.sync_before_append or (tag is not None and meta.resync):
+                    # New mail from other programs takes its UIDs first (and a
+                    # file of ours that a crash left without its row, its tag).
                     self._sync_locked(name, changes)
+                if tag is not None:
+                    earlier = self._index.delivered(tag)
+                    if earlier is not None:
+                        raise AlreadyDelivered(earlier)
                 intent = self._begin_append(box, [meta])
                 try:
                     message = self._fmt.commit(name, prepared, meta)
                     try:
                         with self._index.transaction():
                             uid, modseq = self._index.add_message(box.id, message)
+                            if tag is not None:
+                                self._index.record_delivery(tag, box.id, uid, meta.internal_date)
                             if intent is not None:
                                 self._index.clear_append_intent(box.id)
                             state = self._fmt.finish(name)

@@ -39,6 +39,9 @@ from postoffice.core.errors import StoreError
 from postoffice.store.api import SEEN_BIT
 
 SCHEMA_VERSION = "1"
+# A queued message is retried for 5 days at most; its delivery keys outlive that.
+DELIVERY_KEY_DAYS = 10
+DELIVERY_KEY_PRUNE_EVERY = 256  # UIDs: how often old keys are deleted
 BUSY_TIMEOUT_MS = 30_000
 
 _SCHEMA = """
@@ -70,6 +73,14 @@ CREATE TABLE IF NOT EXISTS messages(
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_by_locator ON messages(mailbox_id, locator);
 CREATE TABLE IF NOT EXISTS subscriptions(name TEXT PRIMARY KEY);
+-- Keys of the local deliveries made (queue id and recipient), so that one
+-- repeated after a crash is recognised; kept DELIVERY_KEY_DAYS days.
+CREATE TABLE IF NOT EXISTS deliveries(
+    key TEXT PRIMARY KEY,
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    at REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS append_intents(
     mailbox_id INTEGER PRIMARY KEY,
     inode TEXT NOT NULL,  -- st_ino may not fit SQLite's signed 64 bits
@@ -457,6 +468,22 @@ class MailIndex:
         if row is None:
             return None
         return AppendIntent(int(row[0]), int(row[1]), bytes(row[2]), bytes(row[3]))
+
+    # -- delivery keys ------------------------------------------------------------------
+
+    def delivered(self, key: str) -> int | None:
+        """The UID a delivery with ``key`` was given, if it was made."""
+        row = self._db.execute("SELECT uid FROM deliveries WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def record_delivery(self, key: str, mailbox_id: int, uid: int, at: float) -> None:
+        """Remember a delivery (inside the append's ``transaction()``); forget old ones."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO deliveries VALUES (?, ?, ?, ?)", (key, mailbox_id, uid, at)
+        )
+        if uid % DELIVERY_KEY_PRUNE_EVERY == 0:
+            cutoff = at - DELIVERY_KEY_DAYS * 86400
+            self._db.execute("DELETE FROM deliveries WHERE at < ?", (cutoff,))
 
     def clear_append_intent(self, mailbox_id: int) -> None:
         self._db.execute("DELETE FROM append_intents WHERE mailbox_id = ?", (mailbox_id,))

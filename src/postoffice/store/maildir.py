@@ -44,7 +44,7 @@ from pathlib import Path
 from postoffice.core.errors import MailboxNameError, StoreError
 from postoffice.store import names
 from postoffice.store.api import FLAG_BITS
-from postoffice.store.backend import AppendMeta, MessageGone, ScanResult
+from postoffice.store.backend import AppendMeta, MessageGone, ScanResult, delivery_tag
 from postoffice.store.fileio import (
     FileReader,
     MessageSource,
@@ -80,11 +80,14 @@ def _host() -> str:
 _HOST = _host()
 
 
-def unique_name() -> str:
+def unique_name(delivery_tag: str | None = None) -> str:
+    """A Maildir unique name; a local delivery's tag rides in it as ``K<tag>``, so
+    that a file found in new/ without its index row still names its delivery."""
     now = time.time()
     seconds = int(now)
     micro = int((now - seconds) * 1_000_000)
-    return f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}R{secrets.token_hex(8)}.{_HOST}"
+    tag = "" if delivery_tag is None else f"K{delivery_tag}"
+    return f"{seconds}.M{micro}P{os.getpid()}Q{next(_counter)}R{secrets.token_hex(8)}{tag}.{_HOST}"
 
 
 def arrival_key(base: str) -> tuple[int, int, int, str]:
@@ -257,7 +260,7 @@ class MaildirFormat:
 
     def prepare(self, name: str, source: MessageSource, meta: AppendMeta) -> PreparedMessage:
         folder = self.folder(name)
-        base = unique_name()
+        base = unique_name(None if meta.delivery_key is None else delivery_tag(meta.delivery_key))
         tmp = folder / "tmp" / base
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         size = 0
