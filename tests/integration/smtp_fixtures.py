@@ -86,6 +86,7 @@ class SmtpServer:
     data: Path
     users: tuple[str, ...] = ("demo",)
     smtp: dict[str, object] = field(default_factory=dict)
+    password: str = PASSWORD
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     _stderr: io.BufferedWriter | None = None
@@ -122,7 +123,13 @@ class SmtpServer:
         run_main("init", "--data-dir", str(self.data), "--domain", DOMAIN)
         for user in self.users:
             run_main(
-                "-c", str(self.config), "user", "add", f"{user}@{DOMAIN}", "--password", PASSWORD
+                "-c",
+                str(self.config),
+                "user",
+                "add",
+                f"{user}@{DOMAIN}",
+                "--password",
+                self.password,
             )
         if self.smtp:
             set_config_values(self.config, "smtp", self.smtp)
@@ -212,14 +219,19 @@ class SmtpServer:
     def messages_with(self, token: bytes, user: str = "demo") -> list[bytes]:
         return [m for m in self.mailbox(user) if token in m]
 
-    def wait_delivered(self, token: bytes, user: str = "demo", count: int = 1) -> list[bytes]:
+    def wait_delivered(
+        self, token: bytes, user: str = "demo", count: int = 1, timeout: float = 15.0
+    ) -> list[bytes]:
         found: list[bytes] = []
 
         def delivered() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"serve exited with status {self.process.returncode}")
             found[:] = self.messages_with(token, user)
             return len(found) >= count
 
-        wait_for(delivered, what=f"{count} message(s) with {token!r} for {user}")
+        wait_for(delivered, timeout=timeout, what=f"{count} message(s) with {token!r} for {user}")
         return found
 
     def queue_ids(self) -> list[str]:

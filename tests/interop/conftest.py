@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.interop.mailserver import Server, start_server, stop_server
+from tests.interop.mailserver import Server, start_server
 
 
 @pytest.fixture(scope="module")
@@ -15,5 +15,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield running
     finally:
-        code = stop_server(running.process)
+        running.stop()
+    assert running.process is not None
+    code = running.process.returncode
     assert code == 0, f"postoffice serve exited with status {code}"

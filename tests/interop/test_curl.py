@@ -226,7 +226,7 @@ def test_unknown_recipient_fails_the_upload(server: Server, tmp_path: Path) -> N
     assert run.code != 0
     assert "< 550 5.1.1 No such user here" in run.trace
     assert "> DATA" not in run.trace
-    assert server.messages_with("demo", mark.encode()) == []
+    assert server.messages_with(mark.encode(), "demo") == []
 
 
 def test_unknown_recipient_beside_a_known_one(server: Server, tmp_path: Path) -> None:
@@ -272,9 +272,9 @@ def test_declared_size_over_the_limit_is_refused_at_mail(server: Server, tmp_pat
     assert re.search(r"^> MAIL FROM:<sender@client\.test> SIZE=\d+", run.trace, re.MULTILINE)
     assert re.search(r"^< 552 5\.3\.4 ", run.trace, re.MULTILINE), run.trace
     assert "> RCPT TO" not in run.trace
-    assert server.messages_with("demo", mark.encode()) == []
+    assert server.messages_with(mark.encode(), "demo") == []
 
 
 def test_queue_is_empty_after_the_deliveries(server: Server) -> None:
-    listing = server.cli("mailq").stdout
+    listing = server.cli("mailq")
     assert listing.strip() == "Mail queue is empty", listing

@@ -336,7 +336,7 @@ def test_no_auth_on_plaintext(server: Server) -> None:
     assert run.code != 0
     assert "*** Host did not advertise authentication" in run.transcript
     assert not any(line.startswith("AUTH ") for line in run.client_lines())
-    assert server.messages_with("demo", mark.encode()) == []
+    assert server.messages_with(mark.encode(), "demo") == []
 
 
 def test_unknown_recipient_is_refused_at_rcpt(server: Server) -> None:
