@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import contextlib
+import fcntl
 import functools
 import logging
 import os
@@ -539,6 +541,12 @@ class Queue:
     def _unlink_message(self, queue_id: QueueId) -> None:
         """qf first (the message stops existing), then df. Worker thread."""
         self.spares.retire(self.layout.control(queue_id))
+        claimed = self._claims.get(queue_id)
+        if claimed is not None:
+            # The message is gone: the claim has nothing left to guard, and its
+            # lock would keep the df from serving as a spare file.
+            with contextlib.suppress(OSError):
+                fcntl.flock(claimed, fcntl.LOCK_UN)
         self.spares.retire(self.layout.data(queue_id))
         self._cache.pop(queue_id, None)
 
