@@ -14,7 +14,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
+
+import pytest
 
 from tests.integration.smtp_fixtures import SmtpServer
 
@@ -22,6 +27,45 @@ DOMAIN = "example.test"
 USERS = ("demo", "other")
 PASSWORD = "interop-pw"
 TRACE_FIELDS = (b"return-path", b"delivered-to", b"received")
+
+
+@dataclass
+class ClientRun:
+    """What one run of a client written by others printed: its status and transcript.
+
+    Each client names its own patterns for the queue id of the ``250`` and for
+    the TLS version and cipher it reports.
+    """
+
+    code: int
+    transcript: str
+    QUEUED: ClassVar[re.Pattern[str]]
+    TLS_USED: ClassVar[re.Pattern[str]]
+
+    @property
+    def queue_id(self) -> str:
+        ids = self.QUEUED.findall(self.transcript)
+        assert len(ids) == 1, self.transcript
+        return str(ids[0])
+
+    @property
+    def tls(self) -> tuple[str, str]:
+        found = self.TLS_USED.search(self.transcript)
+        assert found, self.transcript
+        return found.group(1), found.group(2)
+
+
+def require_client(program: str, package: str) -> None:
+    """Skip the calling test module when a client written by others is not installed.
+
+    The only reason an interop test may skip: ``make test`` must work on a machine
+    with nothing but Python and make; ``.ci/run`` installs ``package`` first.
+    """
+    if shutil.which(program) is None:
+        pytest.skip(
+            f"{program} not installed (Debian package {package}); .ci/run installs it",
+            allow_module_level=True,
+        )
 
 
 class Server(SmtpServer):

@@ -14,21 +14,20 @@ installs it).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.interop.mailserver import (
+    ClientRun,
+    Server,
+    clean_env,
+    delivered,
+    require_client,
+    split_trace,
+)
 
-from tests.interop.mailserver import Server, clean_env, delivered, split_trace
-
-if shutil.which("curl") is None:
-    pytest.skip(
-        "curl not installed (Debian package curl); .ci/run installs it",
-        allow_module_level=True,
-    )
+require_client("curl", "curl")
 
 SENDER = "sender@client.test"
 HELO = "client.test"
@@ -36,22 +35,11 @@ QUEUED = re.compile(r"^< 250 2\.0\.0 Ok: queued as (\S+)\r?$", re.MULTILINE)
 TLS_USED = re.compile(r"^\* SSL connection using (TLSv[\d.]+) / (\S+)\r?$", re.MULTILINE)
 
 
-@dataclass
-class CurlRun:
-    code: int
-    trace: str  # curl -v: "> " sent, "< " received, "* " curl's notes
+class CurlRun(ClientRun):
+    """curl -v: "> " sent, "< " received, "* " curl's notes."""
 
-    @property
-    def queue_id(self) -> str:
-        ids = QUEUED.findall(self.trace)
-        assert len(ids) == 1, self.trace
-        return str(ids[0])
-
-    @property
-    def tls(self) -> tuple[str, str]:
-        found = TLS_USED.search(self.trace)
-        assert found, self.trace
-        return found.group(1), found.group(2)
+    QUEUED = QUEUED
+    TLS_USED = TLS_USED
 
 
 def curl(
@@ -91,8 +79,8 @@ def message_file(tmp_path: Path, *, body: str = "Hello from curl.\r\n") -> tuple
 def test_upload_lands_with_trace_headers_and_exact_content(server: Server, tmp_path: Path) -> None:
     eml, content, mark = message_file(tmp_path)
     run = curl(server, eml, "--mail-rcpt", "demo@example.test")
-    assert run.code == 0, run.trace
-    assert f"> EHLO {HELO}" in run.trace
+    assert run.code == 0, run.transcript
+    assert f"> EHLO {HELO}" in run.transcript
     message, _ = delivered(
         server,
         "demo",
@@ -113,9 +101,9 @@ def test_starttls_verified_against_the_generated_certificate(
     run = curl(
         server, eml, "--mail-rcpt", "demo@example.test", "--ssl-reqd", "--cacert", str(server.cert)
     )
-    assert run.code == 0, run.trace
-    assert "> STARTTLS" in run.trace
-    assert "SSL certificate verify ok." in run.trace
+    assert run.code == 0, run.transcript
+    assert "> STARTTLS" in run.transcript
+    assert "SSL certificate verify ok." in run.transcript
     message, _ = delivered(
         server,
         "demo",
@@ -148,7 +136,7 @@ def test_starttls_by_host_name_with_tls_1_2(server: Server, tmp_path: Path) -> N
         "1.2",
         host="mail.example.test",
     )
-    assert run.code == 0, run.trace
+    assert run.code == 0, run.transcript
     assert run.tls[0] == "TLSv1.2"
     message, _ = delivered(
         server,
@@ -185,7 +173,7 @@ def test_starttls_handshake_is_never_lost(server: Server, tmp_path: Path) -> Non
             max_time=5,
         )
         if run.code != 0:
-            failures.append(run.trace.splitlines()[-1])
+            failures.append(run.transcript.splitlines()[-1])
             if len(failures) == 3:  # enough to tell; each costs the 5 s timeout
                 break
     assert failures == [], f"{len(failures)} of 30 STARTTLS sessions failed: {failures[:3]}"
@@ -195,7 +183,7 @@ def test_dot_stuffed_lines_arrive_unstuffed(server: Server, tmp_path: Path) -> N
     body = ".\r\n..\r\n.leading dot\r\nmiddle . dot\r\n.\r\nlast\r\n"
     eml, content, mark = message_file(tmp_path, body=body)
     run = curl(server, eml, "--mail-rcpt", "demo@example.test")
-    assert run.code == 0, run.trace
+    assert run.code == 0, run.transcript
     stored = server.wait_for_message("demo", mark.encode())
     _, message = split_trace(stored)
     assert message == content
@@ -205,7 +193,7 @@ def test_dot_stuffed_lines_arrive_unstuffed(server: Server, tmp_path: Path) -> N
 def test_several_recipients(server: Server, tmp_path: Path) -> None:
     eml, content, mark = message_file(tmp_path)
     run = curl(server, eml, "--mail-rcpt", "demo@example.test", "--mail-rcpt", "other@example.test")
-    assert run.code == 0, run.trace
+    assert run.code == 0, run.transcript
     for user in ("demo", "other"):
         message, _ = delivered(
             server,
@@ -224,8 +212,8 @@ def test_unknown_recipient_fails_the_upload(server: Server, tmp_path: Path) -> N
     eml, _, mark = message_file(tmp_path)
     run = curl(server, eml, "--mail-rcpt", "nobody@example.test")
     assert run.code != 0
-    assert "< 550 5.1.1 No such user here" in run.trace
-    assert "> DATA" not in run.trace
+    assert "< 550 5.1.1 No such user here" in run.transcript
+    assert "> DATA" not in run.transcript
     assert server.messages_with(mark.encode(), "demo") == []
 
 
@@ -240,8 +228,8 @@ def test_unknown_recipient_beside_a_known_one(server: Server, tmp_path: Path) ->
         "demo@example.test",
         "--mail-rcpt-allowfails",
     )
-    assert run.code == 0, run.trace
-    assert "< 550 5.1.1 No such user here" in run.trace
+    assert run.code == 0, run.transcript
+    assert "< 550 5.1.1 No such user here" in run.transcript
     stored = server.wait_for_message("demo", mark.encode())
     assert split_trace(stored)[1] == content
     assert not (server.data_dir / "mail" / "example.test" / "nobody").exists()
@@ -255,7 +243,7 @@ def test_message_written_with_lf_line_ends_is_stored_with_crlf(
     eml = tmp_path / "msg.eml"
     eml.write_bytes(f"Subject: lf {mark}\n\nline one\n.dot\nlast\n".encode())
     run = curl(server, eml, "--mail-rcpt", "demo@example.test")
-    assert run.code == 0, run.trace
+    assert run.code == 0, run.transcript
     stored = server.wait_for_message("demo", mark.encode())
     _, message = split_trace(stored)
     assert b"\n" not in message.replace(b"\r\n", b"")  # no bare LF left
@@ -269,9 +257,9 @@ def test_declared_size_over_the_limit_is_refused_at_mail(server: Server, tmp_pat
         out.write((b"y" * 998 + b"\r\n") * 11_000)
     run = curl(server, eml, "--mail-rcpt", "demo@example.test")
     assert run.code != 0
-    assert re.search(r"^> MAIL FROM:<sender@client\.test> SIZE=\d+", run.trace, re.MULTILINE)
-    assert re.search(r"^< 552 5\.3\.4 ", run.trace, re.MULTILINE), run.trace
-    assert "> RCPT TO" not in run.trace
+    assert re.search(r"^> MAIL FROM:<sender@client\.test> SIZE=\d+", run.transcript, re.MULTILINE)
+    assert re.search(r"^< 552 5\.3\.4 ", run.transcript, re.MULTILINE), run.transcript
+    assert "> RCPT TO" not in run.transcript
     assert server.messages_with(mark.encode(), "demo") == []
 
 

@@ -15,21 +15,23 @@ installs it); the TLS cases also need swaks's TLS support (Debian package
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.interop.mailserver import PASSWORD, Server, clean_env, delivered, split_trace
+from tests.interop.mailserver import (
+    PASSWORD,
+    ClientRun,
+    Server,
+    clean_env,
+    delivered,
+    require_client,
+    split_trace,
+)
 
-if shutil.which("swaks") is None:
-    pytest.skip(
-        "swaks not installed (Debian package swaks); .ci/run installs it",
-        allow_module_level=True,
-    )
+require_client("swaks", "swaks")
 
 SENDER = "sender@client.test"
 HELO = "client.test"
@@ -39,26 +41,13 @@ QUEUED = re.compile(r"^<[-~] +250 2\.0\.0 Ok: queued as (\S+)$", re.MULTILINE)
 TLS_STARTED = re.compile(r"^=== TLS started with cipher (TLSv[\d.]+):(\S+):\d+$", re.MULTILINE)
 
 
-@dataclass
-class SwaksRun:
-    code: int
-    transcript: str
+class SwaksRun(ClientRun):
+    QUEUED = QUEUED
+    TLS_USED = TLS_STARTED
 
     @property
     def lines(self) -> list[str]:
         return self.transcript.splitlines()
-
-    @property
-    def queue_id(self) -> str:
-        ids = QUEUED.findall(self.transcript)
-        assert len(ids) == 1, self.transcript
-        return str(ids[0])
-
-    @property
-    def tls(self) -> tuple[str, str]:
-        found = TLS_STARTED.search(self.transcript)
-        assert found, self.transcript
-        return found.group(1), found.group(2)
 
     def client_lines(self) -> list[str]:
         return [m.group(1) for m in map(CLIENT_LINE.match, self.lines) if m]

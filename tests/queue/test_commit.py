@@ -187,8 +187,9 @@ async def test_group_commit_shares_directory_fsyncs_and_never_returns_early(
         ids = await asyncio.gather(*(one(n) for n in range(40)))
         dir_syncs = queue.stats.directory_fsyncs - before
         assert len(set(ids)) == 40
-        assert 1 <= dir_syncs < 40
-        assert dir_syncs <= 20  # clearly shared (2-5 in practice), not one each
+        # Shared: 40 commits needed at least one directory fsync and far fewer
+        # than one each (2-5 in practice); 40 would mean no grouping at all.
+        assert 1 <= dir_syncs <= 20
         assert queue.stats.commits == 40
 
 
