@@ -25,6 +25,8 @@ Invariants:
   if a crash forgets the removal, the message is delivered again, which
   at-least-once allows; a df left without its qf is removed at the next open.
 - All blocking work runs on the queue's own thread pool, never on the loop.
+- Control files are read through ``entries.ControlFiles`` (parsed once,
+  re-read only when the file changed); removed files become ``spares``.
 """
 
 from __future__ import annotations
@@ -55,12 +57,13 @@ from postoffice.queue.durable import (
     lock_file,
     write_all,
 )
+from postoffice.queue.entries import ControlFiles
 from postoffice.queue.errors import CorruptQueueFile, QueueError, QueueStateError, UnknownQueueId
 from postoffice.queue.ids import QueueId, QueueIdGenerator, is_queue_id
 from postoffice.queue.incoming import CommitContext, IncomingMessage
-from postoffice.queue.layout import CONTROL_PREFIX, SpoolLayout, split_name
+from postoffice.queue.layout import SpoolLayout
 from postoffice.queue.model import QueueEntry, RecipientStatus
-from postoffice.queue.qffile import MAX_QF_OCTETS, parse_qf, render_qf
+from postoffice.queue.qffile import render_qf
 from postoffice.queue.reader import DataReader
 from postoffice.queue.recovery import COMPONENT, RecoveryReport, quarantine
 from postoffice.queue.recovery import recover as recover_spool
@@ -106,7 +109,7 @@ class Queue:
         self._locks: weakref.WeakValueDictionary[QueueId, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
-        self._cache: dict[QueueId, tuple[tuple[int, int, int], QueueEntry]] = {}
+        self._entries = ControlFiles(layout)
         self._claims: dict[QueueId, int] = {}  # id -> fd holding the df's flock
         self._listeners: list[Callable[[QueueEntry], None]] = []
         self._commits = 0
@@ -119,7 +122,7 @@ class Queue:
             clock,
             on_committed=self._committed,
             spares=self.spares,
-            on_written=self._remember,
+            on_written=self._entries.remember,
         )
 
     @classmethod
@@ -198,10 +201,6 @@ class Queue:
         """Call ``callback(entry)`` on the event loop after each durable commit."""
         self._listeners.append(callback)
 
-    def _remember(self, entry: QueueEntry, key: tuple[int, int, int]) -> None:
-        """A freshly written qf's entry, for ``_read_entry``'s cache. Worker thread."""
-        self._cache[entry.id] = (key, entry)
-
     def _committed(self, entry: QueueEntry) -> None:
         self._commits += 1
         log_received(
@@ -226,7 +225,7 @@ class Queue:
     async def load(self, queue_id: QueueId | str) -> QueueEntry:
         """The message's entry; ``UnknownQueueId`` if absent, ``CorruptQueueFile`` if broken."""
         checked = _checked_id(queue_id)
-        entry = await self._run(self._read_entry, checked)
+        entry = await self._run(self._entries.read, checked)
         if entry is None:
             raise UnknownQueueId(checked)
         return entry
@@ -237,7 +236,7 @@ class Queue:
         A qf that does not parse is skipped with a maillog warning (the next
         ``open()`` or ``pending()`` quarantines it).
         """
-        return [entry for entry, _ in await self._run(self._scan) if entry is not None]
+        return [entry for entry, _ in await self._run(self._entries.scan) if entry is not None]
 
     async def pending(self, now: float | None = None) -> builtins.list[QueueId]:
         """Ids due for delivery at ``now``: not held, some recipient due; earliest first.
@@ -246,7 +245,7 @@ class Queue:
         """
         moment = self.clock.now() if now is None else now
         due: builtins.list[tuple[float, QueueId]] = []
-        for entry, queue_id in await self._run(self._scan):
+        for entry, queue_id in await self._run(self._entries.scan):
             if entry is None:
                 await self.quarantine(queue_id, "control file corrupt (found by the runner)")
                 continue
@@ -262,7 +261,7 @@ class Queue:
 
         def opener() -> DataReader | None:
             # One worker call: read the qf, then open the df.
-            entry = self._read_entry(checked)
+            entry = self._entries.read(checked)
             return None if entry is None else self.open_entry_data(entry)
 
         reader = await self._run(opener)
@@ -313,7 +312,7 @@ class Queue:
             if fd is None:
                 return None
             try:
-                entry = self._read_entry(checked)
+                entry = self._entries.read(checked)
             except BaseException:
                 close_quietly(fd)
                 raise
@@ -375,37 +374,21 @@ class Queue:
         would (at-least-once, DESIGN.md §5). Returns the rewritten entry, or
         None when the message is gone.
         """
-        checked = _checked_id(queue_id)
 
-        def finish_locked(entry: QueueEntry) -> QueueEntry | None:
+        def recorded(entry: QueueEntry) -> QueueEntry | None:
             new = entry.with_statuses(statuses)
-            if new.is_complete:
-                self._unlink_message(checked)
-                return None
-            self._replace_control(new)
-            return new
+            return None if new.is_complete else new
 
-        async with self._id_lock(checked):
-            new = await self._locked(checked, finish_locked)
-            if new is not None:
-                await self._syncer.sync()
-                self.hooks.step("update-dir-fsynced")
-        if new is None:
-            log_event(COMPONENT, f"{checked}: removed")
-        return new
+        return await self._change(queue_id, recorded)
 
     async def remove(self, queue_id: QueueId | str) -> None:
         """Delete a message whose recipients are all final (delivered or failed)."""
-        checked = _checked_id(queue_id)
 
-        def remove_locked(entry: QueueEntry) -> None:
+        def removed(entry: QueueEntry) -> None:
             if not entry.is_complete:
-                raise QueueStateError(f"{checked}: recipients still to deliver")
-            self._unlink_message(checked)
+                raise QueueStateError(f"{entry.id}: recipients still to deliver")
 
-        async with self._id_lock(checked):
-            await self._locked(checked, remove_locked)
-        log_event(COMPONENT, f"{checked}: removed")
+        await self._change(queue_id, removed)
 
     async def delete(self, queue_id: QueueId | str) -> None:
         """Delete a message whatever its state (the administrator's ``queue delete``)."""
@@ -425,7 +408,7 @@ class Queue:
         checked = _checked_id(queue_id)
         async with self._id_lock(checked):
             await self._run(quarantine, self.layout, checked, reason)
-            self._cache.pop(checked, None)
+            self._entries.forget(checked)
 
     # ------------------------------------------------------------- internals
 
@@ -483,8 +466,8 @@ class Queue:
             try:
                 # Under this process's claim nobody else can have rewritten the qf
                 # since the claim read it: its cached entry is current.
-                cached = self._cache.get(queue_id) if claimed is not None else None
-                entry = cached[1] if cached is not None else self._read_entry(queue_id)
+                cached = self._entries.cached(queue_id) if claimed is not None else None
+                entry = cached if cached is not None else self._entries.read(queue_id)
                 if entry is None:
                     raise UnknownQueueId(queue_id)
                 return (action(entry),)
@@ -505,17 +488,32 @@ class Queue:
     async def _rewrite(
         self, queue_id: QueueId | str, change: Callable[[QueueEntry], QueueEntry]
     ) -> QueueEntry:
+        new = await self._change(queue_id, change)
+        assert new is not None  # change() always gives an entry
+        return new
+
+    async def _change(
+        self, queue_id: QueueId | str, change: Callable[[QueueEntry], QueueEntry | None]
+    ) -> QueueEntry | None:
+        """Read-modify-write of one message under its locks: ``change(entry)`` gives the
+        new entry, written durably over the qf, or None, which removes the message."""
         checked = _checked_id(queue_id)
 
-        def rewrite_locked(entry: QueueEntry) -> QueueEntry:
+        def change_locked(entry: QueueEntry) -> QueueEntry | None:
             new = change(entry)
-            self._replace_control(new)
+            if new is None:
+                self._unlink_message(checked)
+            else:
+                self._replace_control(new)
             return new
 
         async with self._id_lock(checked):
-            new = await self._locked(checked, rewrite_locked)
-            await self._syncer.sync()
-            self.hooks.step("update-dir-fsynced")
+            new = await self._locked(checked, change_locked)
+            if new is not None:
+                await self._syncer.sync()
+                self.hooks.step("update-dir-fsynced")
+        if new is None:
+            log_event(COMPONENT, f"{checked}: removed")
         return new
 
     def _replace_control(self, entry: QueueEntry) -> None:
@@ -531,7 +529,7 @@ class Queue:
             info = os.fstat(fd)  # a rename keeps inode, mtime and size
             os.rename(tmp, self.layout.control(entry.id))
             self.hooks.step("update-renamed")
-            self._remember(entry, (info.st_ino, info.st_mtime_ns, info.st_size))
+            self._entries.remember(entry, (info.st_ino, info.st_mtime_ns, info.st_size))
         except Exception:
             tmp.unlink(missing_ok=True)
             raise
@@ -548,64 +546,7 @@ class Queue:
             with contextlib.suppress(OSError):
                 fcntl.flock(claimed, fcntl.LOCK_UN)
         self.spares.retire(self.layout.data(queue_id))
-        self._cache.pop(queue_id, None)
-
-    def _read_entry(self, queue_id: QueueId) -> QueueEntry | None:
-        """The parsed qf (cached by inode, mtime and size); None if absent. Worker thread."""
-        cached = self._cache.get(queue_id)
-        if cached is not None:
-            # One stat tells whether the cached entry is still the file's (a
-            # rewrite is a rename, so a new inode); the file is read only if not.
-            try:
-                info = os.stat(self.layout.control(queue_id))
-            except FileNotFoundError:
-                self._cache.pop(queue_id, None)
-                return None
-            if cached[0] == (info.st_ino, info.st_mtime_ns, info.st_size):
-                return cached[1]
-        try:
-            fd = os.open(self.layout.control(queue_id), os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            self._cache.pop(queue_id, None)
-            return None
-        try:
-            info = os.fstat(fd)
-            key = (info.st_ino, info.st_mtime_ns, info.st_size)
-            cached = self._cache.get(queue_id)
-            if cached is not None and cached[0] == key:
-                return cached[1]
-            if info.st_size > MAX_QF_OCTETS:
-                raise CorruptQueueFile(f"{queue_id}: control file larger than {MAX_QF_OCTETS}")
-            data = os.read(fd, MAX_QF_OCTETS + 1)
-        finally:
-            os.close(fd)
-        try:
-            entry = parse_qf(data, expected_id=queue_id)
-        except CorruptQueueFile as error:
-            raise CorruptQueueFile(f"{queue_id}: {error}") from error
-        self._cache[queue_id] = (key, entry)
-        return entry
-
-    def _scan(self) -> builtins.list[tuple[QueueEntry | None, QueueId]]:
-        """Every qf, parsed (None for a corrupt one), by id. Worker thread."""
-        found: builtins.list[tuple[QueueEntry | None, QueueId]] = []
-        ids = sorted(
-            parsed[1]
-            for parsed in map(split_name, os.listdir(self.layout.root))
-            if parsed is not None and parsed[0] == CONTROL_PREFIX
-        )
-        for queue_id in ids:
-            try:
-                entry = self._read_entry(queue_id)
-            except CorruptQueueFile as error:
-                log_event(COMPONENT, str(error), level=logging.WARNING)
-                found.append((None, queue_id))
-                continue
-            if entry is not None:
-                found.append((entry, queue_id))
-        for stale in set(self._cache) - set(ids):
-            self._cache.pop(stale, None)
-        return found
+        self._entries.forget(queue_id)
 
 
 def _close_unwanted_claim(work: asyncio.Future[tuple[int, QueueEntry] | None]) -> None:

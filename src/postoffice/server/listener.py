@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from postoffice.server.transport import Pipe
 
 SessionHandler = Callable[[Pipe], Awaitable[None]]
+BACKLOG = 512
 
 
 class _AcceptingPipe(Pipe):
@@ -37,16 +38,12 @@ class Listener:
         self.sessions: set[asyncio.Task[None]] = set()
 
     async def listen(self, host: str, port: int) -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: _AcceptingPipe(self), host, port, reuse_address=True, backlog=512
-        )
-        self.servers.append(server)
+        await self.adopt(listening_socket(host, port))
 
     async def adopt(self, sock: socket.socket) -> None:
         """Serve connections of a socket that is already bound and listening."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _AcceptingPipe(self), sock=sock, backlog=512)
+        server = await loop.create_server(lambda: _AcceptingPipe(self), sock=sock, backlog=BACKLOG)
         self.servers.append(server)
 
     def spawn(self, pipe: Pipe) -> None:
@@ -73,3 +70,24 @@ class Listener:
             for task in pending:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking socket bound to (host, port) and listening (port 0: a free one).
+
+    The one way the server binds: a lone process serves it at once; a master
+    binds it before forking, and every worker serves the same socket.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

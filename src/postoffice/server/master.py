@@ -44,6 +44,7 @@ from postoffice.core.maillog import log_event, setup_maillog, teardown_maillog
 from postoffice.queue import Queue
 from postoffice.server.daemon import SERVED_ROLES, Daemon, WorkerSeat, not_served_line
 from postoffice.server.limits import SharedConnectionCounts
+from postoffice.server.listener import listening_socket
 from postoffice.server.tls import server_tls_context
 
 COMPONENT = "master"
@@ -154,7 +155,7 @@ class Master:
                 if role not in SERVED_ROLES:
                     continue
                 try:
-                    sock = _listening_socket(host, port)
+                    sock = listening_socket(host, port)
                 except OSError as exc:
                     raise ConfigError(
                         f"cannot listen on {host}:{port}: {exc.strerror}", key=f"listen.{role}"
@@ -349,22 +350,6 @@ def _die_with(master: int) -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != master:
         os._exit(1)
-
-
-def _listening_socket(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind((host, port))
-        sock.listen(512)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 async def _recover_queue(loaded: LoadedConfig) -> None:
