@@ -44,11 +44,9 @@ from postoffice.store.api import (
     Change,
     ChangeKind,
     FlagMode,
-    MailboxInfo,
     MailboxStatus,
     MessageInfo,
     flags_of,
-    special_use,
 )
 from postoffice.store.backend import (
     AppendMeta,
@@ -60,12 +58,13 @@ from postoffice.store.backend import (
 )
 from postoffice.store.convert import keywords_of, message_info, message_infos
 from postoffice.store.fileio import MessageSource, file_identity
+from postoffice.store.hierarchy import MailboxTree
 from postoffice.store.index import AppendIntent, MailboxRow, MailIndex, MessageRow
 from postoffice.store.layout import StoreLayout
 from postoffice.store.locking import DEFAULT_TIMEOUT, UserLock
 from postoffice.store.maildir import MaildirFormat
 from postoffice.store.mbox import MboxFormat
-from postoffice.store.rules import combine_flags, mailbox_listing
+from postoffice.store.rules import combine_flags
 
 T = TypeVar("T")
 
@@ -78,8 +77,12 @@ class AlreadyDelivered(Exception):
         self.uid = uid
 
 
-class UserEngine:
-    """One user's mailboxes (see the module docstring). Safe to share between threads."""
+class UserEngine(MailboxTree):
+    """One user's mailboxes (see the module docstring). Safe to share between threads.
+
+    The operations on the tree of mailboxes (create, delete, rename, list,
+    subscriptions) are ``hierarchy.MailboxTree``'s; the messages' are here.
+    """
 
     def __init__(
         self,
@@ -313,99 +316,6 @@ class UserEngine:
             return operation()
         except MessageGone as exc:
             raise StoreError(f"{name}: {exc}") from exc
-
-    # -- mailboxes ------------------------------------------------------------------
-
-    def list_mailboxes(self, changes: list[Change]) -> list[MailboxInfo]:
-        with self._exclusive():
-            self._adopt_disk_folders()
-            rows = self._index.mailboxes()
-            subscribed = set(self._index.subscriptions())
-        return mailbox_listing(rows, subscribed)
-
-    def create_mailbox(self, name: str, use: str | None, changes: list[Change]) -> None:
-        name = names.mailbox_name(name)
-        use = special_use(use)
-        with self._exclusive():
-            if self._index.mailbox(name) is not None or self._fmt.folder_exists(name):
-                raise StoreError(f"mailbox already exists: {name}")
-            self._fmt.create_folder(name)
-            with self._index.transaction():
-                self._index.create_mailbox(name, self._new_uidvalidity(), use)
-        changes.append(Change(ChangeKind.CREATED, name))
-
-    def delete_mailbox(self, name: str, changes: list[Change]) -> None:
-        name = names.mailbox_name(name)
-        if names.is_inbox(name):
-            raise StoreError("INBOX cannot be deleted")
-        with self._exclusive():
-            box = self._box(name)
-            self._fmt.delete_folder(name)  # disk first (module docstring)
-            with self._index.transaction():
-                self._index.delete_mailbox(box.id)
-        changes.append(Change(ChangeKind.DELETED, name))
-
-    def rename_mailbox(self, old: str, new: str, changes: list[Change]) -> None:
-        old = names.mailbox_name(old)
-        new = names.mailbox_name(new)
-        if names.is_inbox(new):
-            raise StoreError("cannot rename a mailbox to INBOX")
-        # INBOX's inferiors stay where they are (RFC 3501 §6.3.5), so INBOX
-        # may be renamed below itself; any other mailbox may not.
-        if new == old or (names.is_inferior(new, old) and not names.is_inbox(old)):
-            raise StoreError(f"cannot rename {old} to {new}: a mailbox cannot move into itself")
-        with self._exclusive():
-            if self._index.mailbox(new) is not None or self._fmt.folder_exists(new):
-                raise StoreError(f"mailbox already exists: {new}")
-            if names.is_inbox(old):
-                self._rename_inbox(new, changes)
-                return
-            self._adopt_disk_folders()
-            own = self._index.mailbox(old)
-            rows = [self._box(old)] if own is not None else []
-            rows += [r for r in self._index.mailboxes() if names.is_inferior(r.name, old)]
-            if not rows:
-                raise StoreError(f"no such mailbox: {old}")
-            pairs = [(row.name, new + row.name[len(old) :]) for row in rows]
-            if own is None:
-                pairs.insert(0, (old, new))  # the bare parent of the hierarchy
-            self._fmt.rename_folders(pairs)
-            subscribed = set(self._index.subscriptions())
-            renamed = dict(pairs)
-            with self._index.transaction():
-                for row in rows:
-                    self._index.rename_mailbox(row.id, renamed[row.name])
-                for before, after in pairs:
-                    if before in subscribed:
-                        self._index.unsubscribe(before)
-                        self._index.subscribe(after)
-        for before, after in pairs:
-            changes.append(Change(ChangeKind.RENAMED, before, new_name=after))
-
-    def _rename_inbox(self, new: str, changes: list[Change]) -> None:
-        # RFC 3501 §6.3.5: renaming INBOX moves its messages to a new mailbox
-        # and leaves INBOX empty; its inferiors are not renamed.
-        self._fmt.create_folder(new)
-        with self._index.transaction():
-            self._index.create_mailbox(new, self._new_uidvalidity())
-        changes.append(Change(ChangeKind.CREATED, new))
-        inbox = self._sync(self._box(names.INBOX), changes)
-        uids = [row.uid for row in self._index.messages(inbox.id)]
-        self._transfer(names.INBOX, uids, new, changes, remove=True)
-
-    def subscribe(self, name: str, changes: list[Change]) -> None:
-        name = names.mailbox_name(name)
-        with self._exclusive(), self._index.transaction():
-            self._index.subscribe(name)
-
-    def unsubscribe(self, name: str, changes: list[Change]) -> None:
-        name = names.mailbox_name(name)
-        with self._exclusive(), self._index.transaction():
-            self._index.unsubscribe(name)
-
-    def subscriptions(self, changes: list[Change]) -> list[str]:
-        with self._thread_lock:
-            return self._index.subscriptions()
 
     # -- reading ----------------------------------------------------------------------
 
