@@ -127,6 +127,8 @@ class IncomingMessage:
             raise QueueStateError(
                 f"{self.queue_id}: envelope change on a {self._state.value} message"
             )
+        if envelope == self.envelope:
+            return  # validated at begin(); nothing to check again
         if not envelope.recipients:
             raise QueueError("a message needs at least one recipient")
         render_qf(_blank_entry(self.queue_id, envelope, self._ctx.clock.now()))

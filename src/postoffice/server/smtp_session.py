@@ -297,8 +297,7 @@ class SmtpSession:
             self._log_refusal("DATA", TOO_MANY_HOPS)
             return TOO_MANY_HOPS
         try:
-            if final != incoming.envelope:
-                incoming.set_envelope(final)  # DISCARDed recipients left out
+            incoming.set_envelope(final)  # DISCARDed recipients left out
             queue_id = await incoming.commit()
         except QueueError as exc:
             log_event(COMPONENT, f"{self._who()}: {exc}", level=logging.ERROR)
