@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -175,3 +176,21 @@ async def test_changes_are_published(factory: StoreFactory) -> None:
             change = await asyncio.wait_for(anext(feed), 5)
         assert change.uid == 2
     await cache.close()
+
+
+async def test_maildir_jobs_run_on_the_loop_mbox_jobs_in_a_thread(factory: StoreFactory) -> None:
+    """A Maildir delivery runs on the event loop; an mbox one (lock waits) never does."""
+    cache = StoreCache(factory)
+    alice = parse_address(ALICE)
+    loop_thread = threading.get_ident()
+    seen: list[int] = []
+
+    def job(mailbox: Mailbox) -> int:
+        seen.append(threading.get_ident())
+        return mailbox.deliver(b"Subject: where\r\n\r\nx\r\n")
+
+    assert await cache.run(alice, job) == 1
+    on_loop = seen[0] == loop_thread
+    assert on_loop is (factory.layout.format == "maildir")
+    await cache.close()
+    assert len(await inbox(factory, ALICE)) == 1

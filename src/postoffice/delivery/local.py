@@ -23,9 +23,10 @@ Rules:
   store records with it: an attempt repeated because the server died after
   the delivery and before the queue file went is recognised and not made
   again (logged ``already delivered before a restart``).
-- One worker-thread call per mailbox delivery (``store.cache.StoreCache``):
-  the message's head is read there for the loop check (once per message),
-  then the same reader delivers it; user stores stay open across deliveries
+- One synchronous call per mailbox delivery (``store.cache.StoreCache``: on
+  the event loop for Maildir, in a worker thread for mbox): the message's
+  head is read there for the loop check (once per message), then the same
+  reader delivers it; user stores stay open across deliveries
   and ``drain()`` closes them.
 - ``|program`` and ``/file`` targets (only ever produced when the operator
   enabled them) are deferred with a clear reply: this version cannot run
@@ -301,7 +302,7 @@ class LocalDeliveryAgent:
         sender = entry.envelope.sender_text
 
         def job(mailbox: Mailbox) -> Reply | None:
-            # One worker-thread call: open the message, the loop check on its head
+            # One synchronous call: open the message, the loop check on its head
             # (read once per message, from the reader that then delivers it) and
             # the delivery.
             reader = self.queue.open_entry_data(entry)
