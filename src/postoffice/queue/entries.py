@@ -7,7 +7,9 @@ cached entry is still the file's, and a file is parsed again only when it
 changed. The queue's own writes hand their entry over (``remember``), so a
 message just committed or rewritten is never read back.
 
-Blocking: called from the queue's worker threads.
+Blocking (small files): called on the event loop for one message, and from
+a queue thread for the scans; each use of the cache is one dictionary
+operation, atomic under the GIL.
 """
 
 from __future__ import annotations

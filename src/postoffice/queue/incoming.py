@@ -13,7 +13,10 @@ only when, in this order,
 
 Invariants:
 - The message is never held whole in memory: chunks are buffered up to
-  ``FLUSH_OCTETS`` and then written out (and hashed) off the event loop.
+  ``FLUSH_OCTETS`` and then written out (and hashed).
+- The file work runs on the event loop (see ``spool``: a message's few
+  small files cost less there than the GIL hand-offs of a thread); the
+  directory fsync runs in the queue's threads, shared with other commits.
 - A commit that fails undoes what it put in place (qf first, then df) and
   raises ``QueueError``: the driver answers 451 and nothing is acknowledged.
   A crash at any step leaves files that ``recovery`` either completes (the
@@ -33,7 +36,6 @@ import enum
 import hashlib
 import os
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -65,12 +67,11 @@ class CommitContext:
 
     layout: SpoolLayout
     hooks: FsHooks
-    executor: Executor
     syncer: DirectorySyncer
     clock: Clock
     on_committed: Callable[[QueueEntry], None]
     spares: SparePool
-    # Worker thread, after the qf rename: (entry, its qf's (inode, mtime_ns, size)),
+    # After the qf rename: (entry, its qf's (inode, mtime_ns, size)),
     # so the queue's parse cache has the entry without reading the file back.
     on_written: Callable[[QueueEntry, tuple[int, int, int]], None] | None = None
 
@@ -144,9 +145,9 @@ class IncomingMessage:
         if self._buffered >= FLUSH_OCTETS:
             chunks = self._take_buffer()
             try:
-                await self._run(self._write_chunks, chunks)
+                self._write_chunks(chunks)
             except OSError as error:
-                await self._fail()
+                self._fail()
                 raise QueueError(f"{self.queue_id}: cannot write the data file: {error}") from error
 
     async def commit(self) -> QueueId:
@@ -166,7 +167,7 @@ class IncomingMessage:
         self._state = _State.ABORTED
         self._buffer.clear()
         self._buffered = 0
-        await self._run(self._remove_tmp)
+        self._remove_tmp()
 
     async def __aenter__(self) -> IncomingMessage:
         return self
@@ -185,31 +186,28 @@ class IncomingMessage:
 
     # ---------------------------------------------------------------- internals
 
-    async def _run(self, function: Callable[..., _T], *args: object) -> _T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._ctx.executor, function, *args)
-
     def _take_buffer(self) -> list[bytes]:
         chunks, self._buffer, self._buffered = self._buffer, [], 0
         return chunks
 
-    async def _fail(self) -> None:
+    def _fail(self) -> None:
         self._state = _State.FAILED
         self._buffer.clear()
         self._buffered = 0
-        await self._run(self._remove_tmp)
+        with contextlib.suppress(OSError):
+            self._remove_tmp()
 
     async def _commit(self) -> QueueId:
         chunks = self._take_buffer()
         try:
-            entry = await self._run(self._write_files, chunks)
+            entry = self._write_files(chunks)
             await self._ctx.syncer.sync()
             self._ctx.hooks.step("dir-fsynced")
         except Exception as error:
             self._state = _State.FAILED
             # What cannot be undone now is removed by recovery at the next open().
             with contextlib.suppress(OSError):
-                await self._run(self._undo)
+                self._undo()
             raise QueueError(f"{self.queue_id}: commit failed: {error}") from error
         finally:
             # Closing releases the locks, as a crash would.
@@ -221,7 +219,7 @@ class IncomingMessage:
         return self.queue_id
 
     def _write_chunks(self, chunks: list[bytes]) -> None:
-        """Append ``chunks`` to the tmp data file (created on first use). Worker thread."""
+        """Append ``chunks`` to the tmp data file (created on first use)."""
         if self._df_fd is None:
             self._df_fd = self._ctx.spares.open_new(self._ctx.layout.tmp_data(self.queue_id))
         for chunk in chunks:
@@ -230,7 +228,7 @@ class IncomingMessage:
             self._size += len(chunk)
 
     def _write_files(self, chunks: list[bytes]) -> QueueEntry:
-        """Steps 1-4 of the commit. Worker thread."""
+        """Steps 1-4 of the commit."""
         layout, hooks = self._ctx.layout, self._ctx.hooks
         self._write_chunks(chunks)
         if self._df_fd is None:  # an empty message: the data file still exists

@@ -24,7 +24,15 @@ Invariants:
   (at-least-once delivery, DESIGN.md §5). It does not fsync the directory:
   if a crash forgets the removal, the message is delivered again, which
   at-least-once allows; a df left without its qf is removed at the next open.
-- All blocking work runs on the queue's own thread pool, never on the loop.
+- Where the work runs: the file work of one message (a commit's two files,
+  a claim, a rewrite or a removal: a few small files, a file fsync at most)
+  runs on the event loop itself; the directory fsyncs (group commit) and the
+  whole-queue work (recovery, scans for ``list`` and ``pending``, quarantine)
+  run on the queue's threads. Done in a thread beside a busy loop, a
+  message's dozen system calls each hand the GIL back and forth, which cost
+  more CPU than the calls (measured on the SMTP benchmark: about 14 % of the
+  server's CPU a message). Waits for another process's lock are polled from
+  the loop (``flock`` without blocking), never slept in.
 - Control files are read through ``entries.ControlFiles`` (parsed once,
   re-read only when the file changed); removed files become ``spares``.
 """
@@ -72,10 +80,9 @@ from postoffice.queue.spares import SparePool
 _T = TypeVar("_T")
 LOCK_POLL_SECONDS = 0.005
 LOCK_TIMEOUT_SECONDS = 30.0
-# Worker threads of one queue: enough for overlapping fsyncs (group commit), few
-# enough that the hand-offs of the GIL between them stay cheap: with 16, the
-# SMTP benchmark used about 10 % more CPU a message than with 4 (2 was worse).
-DEFAULT_WORKERS = 4
+# Worker threads of one queue: the directory fsyncs in flight (two, see
+# ``DirectorySyncer``) and the occasional scan or recovery.
+DEFAULT_WORKERS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +124,6 @@ class Queue:
         self._context = CommitContext(
             layout,
             hooks,
-            executor,
             syncer,
             clock,
             on_committed=self._committed,
@@ -225,7 +231,7 @@ class Queue:
     async def load(self, queue_id: QueueId | str) -> QueueEntry:
         """The message's entry; ``UnknownQueueId`` if absent, ``CorruptQueueFile`` if broken."""
         checked = _checked_id(queue_id)
-        entry = await self._run(self._entries.read, checked)
+        entry = self._now(self._entries.read, checked)
         if entry is None:
             raise UnknownQueueId(checked)
         return entry
@@ -259,19 +265,13 @@ class Queue:
         """A stream of the message octets, checked against the qf's size and SHA-256."""
         checked = _checked_id(queue_id)
 
-        def opener() -> DataReader | None:
-            # One worker call: read the qf, then open the df.
-            entry = self._entries.read(checked)
-            return None if entry is None else self.open_entry_data(entry)
-
-        reader = await self._run(opener)
-        if reader is None:
+        entry = self._now(self._entries.read, checked)
+        if entry is None:
             raise UnknownQueueId(checked)
-        return reader
+        return self.open_entry_data(entry)
 
     def open_entry_data(self, entry: QueueEntry) -> DataReader:
-        """Blocking: the data stream of an entry already loaded (for a worker thread
-        that goes on to read it, so the qf is not parsed a second time).
+        """The data stream of an entry already loaded (the qf is not parsed again).
 
         A message this process has claimed is read through a duplicate of the
         claim's descriptor (no second open of the file).
@@ -321,16 +321,7 @@ class Queue:
                 return None
             return fd, entry
 
-        loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self._executor, take)
-        try:
-            taken = await asyncio.shield(work)
-        except asyncio.CancelledError:
-            # The lock may be taken all the same: let it go when the thread is done.
-            work.add_done_callback(_close_unwanted_claim)
-            raise
-        except OSError as error:
-            raise QueueError(f"queue I/O failed: {error}") from error
+        taken = self._now(take)
         if taken is None:
             return None
         fd, entry = taken
@@ -396,9 +387,9 @@ class Queue:
         async with self._id_lock(checked):
             fd = await self._lock_data(checked)
             try:
-                if not await self._run(self.layout.control(checked).exists):
+                if not self.layout.control(checked).exists():
                     raise UnknownQueueId(checked)
-                await self._run(self._unlink_message, checked)
+                self._now(self._unlink_message, checked)
             finally:
                 close_quietly(fd)
         log_event(COMPONENT, f"{checked}: deleted by the administrator")
@@ -413,9 +404,19 @@ class Queue:
     # ------------------------------------------------------------- internals
 
     async def _run(self, function: Callable[..., _T], *args: object) -> _T:
+        """Whole-queue work, in a queue thread."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self._executor, function, *args)
+        except FileNotFoundError:
+            raise
+        except OSError as error:
+            raise QueueError(f"queue I/O failed: {error}") from error
+
+    def _now(self, function: Callable[..., _T], *args: object) -> _T:
+        """One message's file work, on the loop (see the module docstring)."""
+        try:
+            return function(*args)
         except FileNotFoundError:
             raise
         except OSError as error:
@@ -429,13 +430,13 @@ class Queue:
         return lock
 
     async def _lock_data(self, queue_id: QueueId) -> int:
-        """Take the df's flock without tying up a worker thread; the fd holds it."""
+        """Take the df's flock, polling while another process holds it; the fd holds it."""
         path = self.layout.data(queue_id)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOCK_TIMEOUT_SECONDS
         while True:
             try:
-                fd = await self._run(functools.partial(lock_file, path, wait=False))
+                fd = self._now(functools.partial(lock_file, path, wait=False))
             except FileNotFoundError:
                 raise UnknownQueueId(queue_id) from None
             if fd is not None:
@@ -445,10 +446,10 @@ class Queue:
             await asyncio.sleep(LOCK_POLL_SECONDS)
 
     async def _locked(self, queue_id: QueueId, action: Callable[[QueueEntry], _T]) -> _T:
-        """``action(entry)`` under the df's flock, in one worker call (lock, read, act, unlock).
+        """``action(entry)`` under the df's flock (lock, read, act, unlock), on the loop.
 
         The flock is taken without blocking; while another process holds it
-        the call is retried from the loop, so no worker thread waits on it.
+        the attempt is retried after a short sleep of the task.
         """
         path = self.layout.data(queue_id)
 
@@ -478,7 +479,7 @@ class Queue:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOCK_TIMEOUT_SECONDS
         while True:
-            done = await self._run(attempt)
+            done = self._now(attempt)
             if done is not None:
                 return done[0]
             if loop.time() > deadline:
@@ -517,7 +518,7 @@ class Queue:
         return new
 
     def _replace_control(self, entry: QueueEntry) -> None:
-        """tmp + fsync + rename over the old qf. Worker thread, df lock held."""
+        """tmp + fsync + rename over the old qf, df lock held."""
         data = render_qf(entry)
         tmp = self.layout.tmp_control(entry.id)
         fd = self.spares.open_new(tmp)
@@ -537,7 +538,7 @@ class Queue:
             os.close(fd)
 
     def _unlink_message(self, queue_id: QueueId) -> None:
-        """qf first (the message stops existing), then df. Worker thread."""
+        """qf first (the message stops existing), then df."""
         self.spares.retire(self.layout.control(queue_id))
         claimed = self._claims.get(queue_id)
         if claimed is not None:
@@ -547,14 +548,6 @@ class Queue:
                 fcntl.flock(claimed, fcntl.LOCK_UN)
         self.spares.retire(self.layout.data(queue_id))
         self._entries.forget(queue_id)
-
-
-def _close_unwanted_claim(work: asyncio.Future[tuple[int, QueueEntry] | None]) -> None:
-    if work.cancelled() or work.exception() is not None:
-        return
-    taken = work.result()
-    if taken is not None:
-        close_quietly(taken[0])
 
 
 def _checked_id(queue_id: str) -> QueueId:
