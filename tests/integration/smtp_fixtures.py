@@ -2,8 +2,9 @@
 
 ``SmtpServer`` owns one data dir (``postoffice init`` run in this process),
 the ``[smtp]`` limits written into its config file, and the server subprocess
-(``sys.executable -m postoffice serve --listen smtp=127.0.0.1:0``): it waits
-for the ``listening:`` line of the maillog to learn the port, and is always
+(``sys.executable -m postoffice serve --listen smtp=127.0.0.1:0``, and the
+same for ``pop3`` and ``pop3s``): it waits for the ``listening:`` lines of
+the maillog to learn the ports, and is always
 stopped (SIGTERM, then SIGKILL) by ``stop()``. It also reads what the tests
 assert on: the Maildir of a user, the spool (``spool/mqueue``), the maillog
 and the memory of the server's processes (``/proc/PID/status``).
@@ -89,6 +90,8 @@ class SmtpServer:
     password: str = PASSWORD
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
+    pop3_port: int = 0
+    pop3s_port: int = 0
     _stderr: io.BufferedWriter | None = None
 
     @property
@@ -143,7 +146,8 @@ class SmtpServer:
             self._stderr.close()
         self._stderr = open(self.data / "serve.stderr", "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [*SERVE, "-c", str(self.config), "serve", "--listen", f"smtp={HOST}:0"],
+            [*SERVE, "-c", str(self.config), "serve"]
+            + [f"--listen={role}={HOST}:0" for role in ("smtp", "pop3", "pop3s")],
             stdin=subprocess.DEVNULL,
             stdout=self._stderr,
             stderr=self._stderr,
@@ -157,7 +161,7 @@ class SmtpServer:
             if not self.maillog_path.exists():
                 return False
             text = self.maillog_path.read_text(encoding="utf-8", errors="replace")[offset:]
-            found[:] = re.findall(rf"listening: smtp on {re.escape(HOST)}:(\d+)", text)
+            found[:] = re.findall(rf"listening: (\w+) on {re.escape(HOST)}:(\d+)", text)
             return bool(found) and "ready:" in text
 
         try:
@@ -165,7 +169,8 @@ class SmtpServer:
         except BaseException:
             self.stop()
             raise
-        self.port = int(found[-1])
+        ports = {role: int(port) for role, port in found}
+        self.port, self.pop3_port, self.pop3s_port = (ports[r] for r in ("smtp", "pop3", "pop3s"))
         return self
 
     def stop(self) -> None:

@@ -25,7 +25,7 @@ def wait_for(predicate: object, timeout: float = 30.0) -> None:
 
 
 def start_serve(config: Path, *extra: str) -> subprocess.Popen[str]:
-    """``postoffice serve`` with its SMTP listener on a free port (port 0)."""
+    """``postoffice serve`` with its SMTP and POP3 listeners on free ports (port 0)."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -36,6 +36,10 @@ def start_serve(config: Path, *extra: str) -> subprocess.Popen[str]:
             "serve",
             "--listen",
             "smtp=127.0.0.1:0",
+            "--listen",
+            "pop3=127.0.0.1:0",
+            "--listen",
+            "pop3s=127.0.0.1:0",
             *extra,
         ],
         stdout=subprocess.PIPE,

@@ -73,6 +73,18 @@ expn_for_trusted = false        # EXPN for mynetworks clients (others: 502)
 relay_denied_temporary = false  # true: 454 4.7.1 instead of 554 5.7.1
 plaintext_auth_on_loopback = false  # AUTH without TLS from this host only
 
+[pop3]
+# Limits and policy of the POP3 server (defaults after Dovecot's and RFC 1939).
+idle_timeout = 600.0            # seconds without a command (RFC 1939: 10 minutes at least)
+max_line_length = 1024          # octets per command line (RFC 2449: 255 at least)
+max_connections_per_client = 10 # simultaneous, per client address
+max_errors = 20                 # bad commands, then the session is closed
+plaintext_auth_on_loopback = false  # USER/PASS and AUTH without TLS from this host only
+login_failure_delay = 2.0       # seconds a failed login waits, doubled per failure...
+login_failure_delay_max = 15.0  # ...per client address, up to this
+# expire = "NEVER"              # advertise CAPA EXPIRE (days, or NEVER)
+# login_delay = 300             # advertise CAPA LOGIN-DELAY (seconds)
+
 [directory]
 database = "lib/postoffice/directory.sqlite3"   # accounts and domains (SQLite)
 detail_separator = "+"      # user+detail@domain is delivered to user@domain

@@ -134,6 +134,27 @@ class SmtpConfig(_Section):
     plaintext_auth_on_loopback: bool = False  # AUTH without TLS from 127.0.0.0/8 and ::1
 
 
+class Pop3Config(_Section):
+    """POP3 server limits and policy; defaults follow Dovecot's (and RFC 1939)."""
+
+    idle_timeout: float = Field(default=600.0, ge=600.0)  # RFC 1939 §3: at least 10 minutes
+    max_line_length: int = Field(default=1024, ge=255, le=65536)  # RFC 2449 §4: 255 at least
+    max_connections_per_client: int = Field(default=10, ge=1, le=65535)
+    max_errors: int = Field(default=20, ge=1)
+    plaintext_auth_on_loopback: bool = False  # USER/PASS and AUTH without TLS from loopback
+    login_failure_delay: float = Field(default=2.0, ge=0, le=60)  # auth_failure_delay
+    login_failure_delay_max: float = Field(default=15.0, ge=0, le=600)
+    expire: str | None = None  # CAPA EXPIRE (RFC 2449 §6.7): "NEVER" or days; None: not said
+    login_delay: int | None = Field(default=None, ge=0)  # CAPA LOGIN-DELAY seconds
+
+    @field_validator("expire")
+    @classmethod
+    def _expire(cls, value: str | None) -> str | None:
+        if value is not None and value != "NEVER" and not value.isdigit():
+            raise ValueError('expire must be "NEVER" or a number of days')
+        return value
+
+
 class ServerConfig(_Section):
     """The serving processes."""
 
@@ -162,6 +183,7 @@ class Config(_Section):
     log: LogConfig = Field(default_factory=LogConfig)
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    pop3: Pop3Config = Field(default_factory=Pop3Config)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     @field_validator("hostname", "primary_domain")

@@ -1,9 +1,10 @@
 """One serving process: a ``Daemon`` runs the server's work on one event loop.
 
 Owns what one process does while it serves: it opens the directory and the
-queue, runs the local delivery runner, serves the ``smtp`` role, and stops
-cleanly on SIGTERM and SIGINT. The other roles join as their issues land,
-and until then the maillog says they are configured but not served.
+queue, runs the local delivery runner, serves the ``smtp``, ``pop3`` and
+``pop3s`` roles, and stops cleanly on SIGTERM and SIGINT. The other roles
+join as their issues land, and until then the maillog says they are
+configured but not served.
 
 A ``Daemon`` runs either alone (``[server] workers = 1``: it recovers the
 queue, binds the ports, logs ``ready:`` and handles SIGHUP itself) or as one
@@ -34,13 +35,16 @@ from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 from postoffice.queue import Queue
 from postoffice.server.limits import SharedConnectionLimiter
 from postoffice.server.listener import Listener, SessionHandler
+from postoffice.server.login_penalty import LoginPenalty
+from postoffice.server.pop3_maildrop import WireSizes
+from postoffice.server.pop3_service import Pop3Service
 from postoffice.server.smtp_service import SmtpService
 from postoffice.server.tls import server_tls_context
 from postoffice.store import StoreFactory
 from postoffice.store.layout import layout_from_config
 
 # The protocol roles this version serves; the others are configured only.
-SERVED_ROLES = ("smtp",)
+SERVED_ROLES = ("smtp", "pop3", "pop3s")
 
 
 @dataclass(frozen=True)
@@ -117,6 +121,21 @@ class Daemon:
                 limiter=None if self.seat is None else self.seat.limiter,
             )
             listeners.append(await self._listen("smtp", config.listen.smtp, smtp.handle))
+            penalty = LoginPenalty(
+                config.pop3.login_failure_delay, config.pop3.login_failure_delay_max
+            )
+            sizes = WireSizes()
+            for role, endpoints in (("pop3", config.listen.pop3), ("pop3s", config.listen.pop3s)):
+                pop3 = Pop3Service(
+                    config=config,
+                    directory=self.directory,
+                    stores=stores,
+                    tls_context=tls_context,
+                    implicit_tls=role == "pop3s",
+                    penalty=penalty,
+                    sizes=sizes,
+                )
+                listeners.append(await self._listen(role, endpoints, pop3.handle))
             loop = asyncio.get_running_loop()
             self._install_signals(loop)
             if self.seat is None:  # alone: the server's own lines (else the master's)

@@ -1,0 +1,297 @@
+"""POP3 against a real ``postoffice serve``: stdlib ``poplib`` over STLS and POP3S.
+
+Mail arrives the way it does in life (SMTP into the server, local delivery),
+then POP3 clients read it. The suite runs on both store formats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import poplib
+import re
+import smtplib
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from postoffice.config.loader import load_config
+from postoffice.store import StoreFactory
+from postoffice.store.api import SEEN
+from postoffice.store.layout import layout_from_config
+
+from .smtp_fixtures import DOMAIN, HOST, PASSWORD, SmtpServer, set_config_values, wait_for
+
+FAIL_DELAY = 0.3
+USERS = tuple(f"u{n}" for n in range(16))
+_handed_out: dict[int, int] = {}
+
+
+@pytest.fixture(scope="module", params=["maildir", "mbox"])
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SmtpServer]:
+    """One server per store format for the module; each test takes users of its own."""
+    data = tmp_path_factory.mktemp(f"pop3-{request.param}") / "var"
+    srv = SmtpServer(data, users=USERS).setup()
+    set_config_values(srv.config, "store", {"format": request.param})
+    set_config_values(
+        srv.config,
+        "pop3",
+        {"login_failure_delay": FAIL_DELAY, "login_failure_delay_max": 4 * FAIL_DELAY},
+    )
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+
+
+def fresh_user(server: SmtpServer) -> str:
+    number = _handed_out.get(id(server), 0)
+    assert number < len(USERS), "more tests than users: add users"
+    _handed_out[id(server)] = number + 1
+    return f"{USERS[number]}@{DOMAIN}"
+
+
+@pytest.fixture
+def user(server: SmtpServer) -> str:
+    return fresh_user(server)
+
+
+def tls_context(server: SmtpServer) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=server.cafile)
+    context.check_hostname = False
+    return context
+
+
+def deliver(server: SmtpServer, user: str, *subjects: str) -> None:
+    """Send one message per subject by SMTP, each once the one before is in the mailbox."""
+    sent = re.compile(rf"to=<{re.escape(user)}>.*status=sent")
+    for subject in subjects:
+        before = len(sent.findall(server.maillog()))
+        with smtplib.SMTP(HOST, server.port, timeout=10) as client:
+            client.sendmail(
+                "sender@remote.test",
+                [user],
+                f"From: sender@remote.test\r\nSubject: {subject}\r\n\r\nbody of {subject}\r\n",
+            )
+        wait_for(
+            lambda count=before: len(sent.findall(server.maillog())) > count,
+            what=f"the delivery of {subject!r} to {user}",
+        )
+
+
+def login(server: SmtpServer, user: str, *, ssl_port: bool = False) -> poplib.POP3:
+    if ssl_port:
+        client: poplib.POP3 = poplib.POP3_SSL(
+            HOST, server.pop3s_port, context=tls_context(server), timeout=10
+        )
+    else:
+        client = poplib.POP3(HOST, server.pop3_port, timeout=10)
+        client.stls(tls_context(server))
+    client.user(user)
+    client.pass_(PASSWORD)
+    return client
+
+
+def drop(client: poplib.POP3) -> None:
+    """End the connection without QUIT, as a crashed client or a lost network would."""
+    client.sock.shutdown(socket.SHUT_RDWR)
+    client.sock.close()
+    client.file.close()
+
+
+def subjects(client: poplib.POP3) -> list[str]:
+    count, _ = client.stat()
+    found = []
+    for number in range(1, count + 1):
+        _, lines, _ = client.retr(number)
+        text = b"\n".join(lines).decode()
+        match = re.search(r"^Subject: (.*)$", text, re.M)
+        assert match is not None, text
+        found.append(match.group(1))
+    return found
+
+
+def test_download_over_stls_and_pop3s(server: SmtpServer, user: str) -> None:
+    deliver(server, user, "first", "second")
+    for ssl_port in (False, True):
+        client = login(server, user, ssl_port=ssl_port)
+        assert client.stat()[0] == 2
+        assert subjects(client) == ["first", "second"]
+        client.quit()
+    login_line = (
+        rf"pop3-login\[\d+\]: Login: user=<{re.escape(user)}>, method=USER, rip=127\.0\.0\.1, TLS"
+    )
+    assert len(re.findall(login_line, server.maillog())) == 2
+
+
+def test_sizes_match_the_octets_retr_sends(server: SmtpServer, user: str) -> None:
+    deliver(server, user, "sized")
+    client = login(server, user)
+    count, total = client.stat()
+    _, listing, _ = client.list()
+    size = int(listing[0].split()[1])
+    _, lines, octets = client.retr(1)
+    # poplib's octet count is what came on the wire, line ends included, minus
+    # the terminating line; undoing dot-stuffing gives RFC 1939's size.
+    stuffed = sum(1 for line in lines if line.startswith(b".."))
+    assert (count, total) == (1, size)
+    assert octets - stuffed == size
+    client.quit()
+
+
+def test_capa_and_plaintext_login_refused_without_tls(server: SmtpServer, user: str) -> None:
+    client = poplib.POP3(HOST, server.pop3_port, timeout=10)
+    capa = client.capa()
+    assert "STLS" in capa and "UIDL" in capa and "TOP" in capa
+    assert "USER" not in capa and "SASL" not in capa
+    with pytest.raises(poplib.error_proto, match=r"\[AUTH\]"):
+        client.user(user)
+    client.quit()
+    assert f"user=<{user}>" not in server.maillog()
+
+
+def test_deletion_happens_only_at_quit(server: SmtpServer, user: str) -> None:
+    deliver(server, user, "keep", "drop")
+    client = login(server, user)
+    client.dele(2)
+    with pytest.raises(poplib.error_proto):
+        client.retr(2)
+    drop(client)  # RFC 1939 §6: no QUIT, no UPDATE state, nothing deleted
+    server.wait_log(rf"pop3\({re.escape(user)}\)\[\d+\]: Disconnected: .*nothing deleted")
+    client = login(server, user)
+    assert subjects(client) == ["keep", "drop"]
+    client.dele(2)
+    client.rset()
+    assert client.stat()[0] == 2
+    client.dele(2)
+    client.quit()
+    client = login(server, user)
+    assert subjects(client) == ["keep"]
+    client.quit()
+    logged_out = rf"pop3\({re.escape(user)}\)\[\d+\]: Disconnected: Logged out .*del=1/2"
+    assert re.search(logged_out, server.maillog())
+
+
+def test_uidl_is_stable_across_sessions_and_restarts(server: SmtpServer, user: str) -> None:
+    deliver(server, user, "one", "two")
+    client = login(server, user)
+    _, before, _ = client.uidl()
+    client.quit()
+    server.stop()
+    server.start()
+    deliver(server, user, "three")
+    client = login(server, user)
+    _, after, _ = client.uidl()
+    client.quit()
+    assert len(before) == 2 and after[:2] == before
+    uids = [line.split()[1] for line in after]
+    assert len(set(uids)) == 3
+    assert all(re.fullmatch(rb"[\x21-\x7e]{1,70}", uid) for uid in uids)
+
+
+def test_a_second_session_of_the_user_gets_in_use(server: SmtpServer, user: str) -> None:
+    first = login(server, user)
+    second = poplib.POP3(HOST, server.pop3_port, timeout=10)
+    second.stls(tls_context(server))
+    second.user(user)
+    with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
+        second.pass_(PASSWORD)
+    other = login(server, fresh_user(server))  # another user is not concerned
+    other.quit()
+    first.quit()
+    second.user(user)
+    second.pass_(PASSWORD)  # the lock went with the first session
+    second.quit()
+
+
+def test_a_dropped_session_releases_the_lock(server: SmtpServer, user: str) -> None:
+    drop(login(server, user))
+    wait_for(lambda: try_login(server, user), what="a login after the drop")
+
+
+def try_login(server: SmtpServer, user: str) -> bool:
+    try:
+        login(server, user).quit()
+    except poplib.error_proto:
+        return False
+    return True
+
+
+def test_retr_marks_the_message_seen_for_imap(server: SmtpServer, user: str) -> None:
+    deliver(server, user, "read me", "leave me")
+    client = login(server, user)
+    client.retr(1)
+    client.top(2, 0)  # TOP is not a download
+    client.quit()
+    loaded = load_config(server.config)
+    factory = StoreFactory(layout_from_config(loaded.config, loaded.paths))
+
+    async def flags() -> list[frozenset[str]]:
+        store = await factory.open(user)
+        try:
+            return [info.flags for info in await store.messages("INBOX")]
+        finally:
+            await store.close()
+
+    assert [SEEN in f for f in asyncio.run(flags())] == [True, False]
+
+
+def test_failed_logins_wait_and_look_alike(server: SmtpServer, user: str) -> None:
+    timings = []
+    answers = []
+    # One connection: the failure count is kept per server process (worker).
+    client = poplib.POP3(HOST, server.pop3_port, timeout=10)
+    client.stls(tls_context(server))
+    for name, password in ((user, "wrong"), ("nobody@example.test", PASSWORD), (user, "x")):
+        client.user(name)
+        started = time.monotonic()
+        with pytest.raises(poplib.error_proto) as failure:
+            client.pass_(password)
+        timings.append(time.monotonic() - started)
+        answers.append(str(failure.value))
+    client.quit()
+    assert len(set(answers)) == 1 and "[AUTH]" in answers[0]
+    # 0.3 s, then 0.6, then 1.2 (doubling per failure from one address); the
+    # password check itself (argon2) adds its own time to each.
+    assert timings[0] >= FAIL_DELAY * 0.9
+    assert timings[1] >= 2 * FAIL_DELAY * 0.9
+    assert timings[2] >= 4 * FAIL_DELAY * 0.9
+    assert server.maillog().count("user=<nobody@example.test>, method=USER") == 1
+    login(server, user).quit()  # a success starts the count again for the next tests
+
+
+def test_text_pipelined_behind_stls_is_dropped(server: SmtpServer, user: str) -> None:
+    with socket.create_connection((HOST, server.pop3_port), timeout=10) as raw:
+        assert raw.recv(1024).startswith(b"+OK")
+        raw.sendall(b"STLS\r\nUSER " + user.encode() + b"\r\n")
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            reply += raw.recv(1)
+        assert reply.startswith(b"+OK")
+        with tls_context(server).wrap_socket(raw) as tls:
+            tls.sendall(b"PASS " + PASSWORD.encode() + b"\r\n")
+            answer = tls.recv(1024)
+    assert answer.startswith(b"-ERR")  # the USER sent in plaintext was never seen
+    assert f"user=<{user}>" not in server.maillog()
+
+
+def test_a_long_line_without_crlf_is_refused_with_bounded_memory(server: SmtpServer) -> None:
+    before = server.memory_kb()
+    with socket.create_connection((HOST, server.pop3_port), timeout=30) as raw:
+        raw.recv(1024)
+        chunk = b"x" * 65536
+        for _ in range(160):  # 10 MiB, no line end
+            raw.sendall(chunk)
+        raw.sendall(b"\r\nNOOP\r\n")
+        answers = b""
+        while answers.count(b"\r\n") < 2:
+            data = raw.recv(4096)
+            if not data:
+                break
+            answers += data
+    assert answers.startswith(b"-ERR")
+    assert server.memory_kb() - before < 16 * 1024
