@@ -35,6 +35,7 @@ class WorkersServer(SmtpServer):
     def setup(self) -> SmtpServer:
         super().setup()
         set_config_values(self.config, "server", {"workers": WORKERS})
+        set_config_values(self.config, "pop3", {"max_connections_per_client": 2})
         return self
 
 
@@ -117,6 +118,33 @@ def test_the_connection_limit_per_client_holds_across_workers(server: SmtpServer
     finally:
         for client in clients:
             client.close()
+
+
+def test_the_pop3_connection_limit_holds_across_workers_and_both_ports(
+    server: SmtpServer,
+) -> None:
+    def greeting(port: int) -> tuple[socket.socket, bytes]:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        return sock, sock.recv(1024)
+
+    plain, answer = greeting(server.pop3_port)
+    assert answer.startswith(b"+OK")
+    implicit = socket.create_connection(("127.0.0.1", server.pop3s_port), timeout=10)
+    try:
+        time.sleep(0.2)  # the pop3s connection is counted once accepted
+        refused, answer = greeting(server.pop3_port)
+        refused.close()
+        assert answer.startswith(b"-ERR [SYS/TEMP] Too many connections"), answer
+    finally:
+        plain.close()
+        implicit.close()
+
+    def admitted_again() -> bool:
+        sock, answer = greeting(server.pop3_port)
+        sock.close()
+        return answer.startswith(b"+OK")
+
+    wait_for(admitted_again, what="a POP3 connection admitted after the others closed")
 
 
 def test_sighup_is_handled_by_the_master_alone(server: SmtpServer) -> None:

@@ -33,7 +33,7 @@ from postoffice.delivery.local import LocalDeliveryAgent
 from postoffice.directory.directory import Directory
 from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 from postoffice.queue import Queue
-from postoffice.server.limits import SharedConnectionLimiter
+from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.listener import Listener, SessionHandler
 from postoffice.server.login_penalty import LoginPenalty
 from postoffice.server.pop3_maildrop import WireSizes
@@ -54,7 +54,7 @@ class WorkerSeat:
 
     index: int
     sockets: dict[str, list[socket.socket]]
-    limiter: SharedConnectionLimiter
+    limiters: dict[str, SharedConnectionLimiter]  # by service: smtp, pop3
     ready: Callable[[], None]  # tells the master this worker serves
 
 
@@ -118,13 +118,19 @@ class Daemon:
                 directory=self.directory,
                 queue=queue,
                 tls_context=tls_context,
-                limiter=None if self.seat is None else self.seat.limiter,
+                limiter=None if self.seat is None else self.seat.limiters["smtp"],
             )
             listeners.append(await self._listen("smtp", config.listen.smtp, smtp.handle))
             penalty = LoginPenalty(
                 config.pop3.login_failure_delay, config.pop3.login_failure_delay_max
             )
             sizes = WireSizes()
+            # pop3 and pop3s count the connections of a client together.
+            pop3_limiter = (
+                ConnectionLimiter(config.pop3.max_connections_per_client)
+                if self.seat is None
+                else self.seat.limiters["pop3"]
+            )
             for role, endpoints in (("pop3", config.listen.pop3), ("pop3s", config.listen.pop3s)):
                 pop3 = Pop3Service(
                     config=config,
@@ -132,6 +138,7 @@ class Daemon:
                     stores=stores,
                     tls_context=tls_context,
                     implicit_tls=role == "pop3s",
+                    limiter=pop3_limiter,
                     penalty=penalty,
                     sizes=sizes,
                 )

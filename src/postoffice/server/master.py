@@ -111,7 +111,12 @@ class Master:
         server_tls_context(paths)  # a broken certificate stops the start here, not in a worker
         asyncio.run(_recover_queue(self.loaded))
         sockets = self._bind()
-        counts = SharedConnectionCounts(config.smtp.max_connections_per_client, self.workers)
+        # Per-client connection counts shared by the workers, one table a service
+        # (pop3 and pop3s count together: the same mailbox service).
+        counts = {
+            "smtp": SharedConnectionCounts(config.smtp.max_connections_per_client, self.workers),
+            "pop3": SharedConnectionCounts(config.pop3.max_connections_per_client, self.workers),
+        }
         # Signals wait in the kernel until sigwait() takes them (none is lost
         # between two waits); the workers unblock them for themselves. They stay
         # blocked until the process exits: one still pending after the stop (a
@@ -143,7 +148,8 @@ class Master:
             os.close(ready_read)
             os.close(ready_write)
             self._stop_workers()
-            counts.close()
+            for table in counts.values():
+                table.close()
 
     # -- start ------------------------------------------------------------------------
 
@@ -242,7 +248,8 @@ class Master:
             worker = self._running.pop(pid, None)
             if worker is None:
                 continue
-            seat.counts.forget_worker(worker.index)
+            for table in seat.counts.values():
+                table.forget_worker(worker.index)
             log_event(
                 COMPONENT,
                 f"worker {worker.index} (pid {pid}) {_exit_text(status)}; starting another",
@@ -313,7 +320,7 @@ class _Seats:
     """What every worker inherits from the master."""
 
     sockets: dict[str, list[socket.socket]]
-    counts: SharedConnectionCounts
+    counts: dict[str, SharedConnectionCounts]  # by service: smtp, pop3
     ready_write: int  # the pipe each worker writes one octet to once it serves
 
 
@@ -331,9 +338,8 @@ def _worker_main(
             with contextlib.suppress(OSError):  # the master stopped listening after its start
                 os.write(seat.ready_write, b"r")
 
-        worker = WorkerSeat(
-            index=index, sockets=seat.sockets, limiter=seat.counts.limiter(index), ready=ready
-        )
+        limiters = {service: table.limiter(index) for service, table in seat.counts.items()}
+        worker = WorkerSeat(index=index, sockets=seat.sockets, limiters=limiters, ready=ready)
         status = asyncio.run(Daemon(loaded, listen_overrides=listen_overrides, seat=worker).run())
     except BaseException as exc:  # the worker must end in os._exit, whatever happened
         with contextlib.suppress(Exception):
