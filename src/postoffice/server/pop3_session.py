@@ -231,14 +231,14 @@ class Pop3Session:
         try:
             chunk = first
             while True:
+                following = await anext(chunks, None)
                 self.conn.message_data(chunk)
+                if following is None or not self.conn.wants_message_data:
+                    break  # the last part leaves with the "." in one write
                 await self._flush()
-                if self.pipe.at_eof or self.conn.closed or not self.conn.wants_message_data:
+                if self.pipe.at_eof or self.conn.closed:
                     break
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    break
+                chunk = following
         except (StoreError, OSError) as exc:
             # Half the message is on the wire: all that is left is to end the session.
             log_event(

@@ -1,8 +1,15 @@
 """The async face of the file stores: ``FileMailStore`` and ``StoreFactory``.
 
 Owns two rules:
-- The event loop never blocks on the disk: every engine call (file I/O,
-  fsync, SQLite, lock waits) runs in a worker thread (``asyncio.to_thread``).
+- The event loop never waits long on the disk: every engine call (file I/O,
+  fsync, SQLite, lock waits) runs in a worker thread (``asyncio.to_thread``),
+  except the reading of a Maildir message (``read``, ``iter_bytes``): one
+  indexed row, one open, reads of a bounded chunk, and no lock that a
+  program other than ours holds. Those run on the loop, since three thread
+  hand-offs per message, with their GIL switches, took longer than the work
+  (a POP3 client downloading a mailbox waited on them message after
+  message). mbox reads, which may wait for a mail reader's lock, stay in
+  threads.
 - Foreign exceptions are translated here, at one boundary (DESIGN.md §6):
   ``OSError``, ``sqlite3.Error`` and anything a message source raises leave
   as ``StoreError`` (with the original as ``__cause__``); our own
@@ -66,6 +73,7 @@ class FileMailStore:
         self._hub = hub
         self._clock = clock
         self._user = str(engine.paths.mail_dir)
+        self._inline_reads = engine.paths.layout.format == "maildir"
 
     @property
     def paths(self) -> UserPaths:
@@ -106,6 +114,21 @@ class FileMailStore:
             if translated is exc:
                 raise
             raise translated from exc
+
+    async def _read(self, function: Callable[..., T], *args: Any) -> T:
+        """A message read: on the loop for Maildir, else in a thread (module docstring)."""
+        if not self._inline_reads:
+            return await self._run("read", function, *args)
+        changes: list[Change] = []
+        try:
+            return function(*args, changes)
+        except BaseException as exc:
+            translated = translate_error(exc, "read")
+            if translated is exc:
+                raise
+            raise translated from exc
+        finally:
+            self._hub.publish(self._user, changes)
 
     async def __aenter__(self) -> FileMailStore:
         return self
@@ -183,10 +206,10 @@ class FileMailStore:
         """Octets ``[start, start + length)`` of a message (to its end without ``length``)."""
         if start < 0 or (length is not None and length < 0):
             raise StoreError("a byte range cannot be negative")
-        reader = await self._run("read", self._engine.open_message, name, uid, dispose=_close)
+        reader = await self._open_reader(name, uid)
         try:
             wanted = reader.size - start if length is None else length
-            return await self._run("read", _reader_call(reader.read, start, wanted))
+            return await self._read(_reader_call(reader.read, start, wanted))
         finally:
             reader.close()
 
@@ -201,16 +224,21 @@ class FileMailStore:
         """Stream octets ``[start, end)`` of a message in chunks of at most ``chunk_size``."""
         if start < 0 or (end is not None and end < 0) or chunk_size <= 0:
             raise StoreError("invalid byte range or chunk size")
-        reader = await self._run("read", self._engine.open_message, name, uid, dispose=_close)
+        reader = await self._open_reader(name, uid)
         try:
             chunks = reader.chunks(start, reader.size if end is None else end, chunk_size)
             while True:
-                chunk = await self._run("read", _reader_call(next, chunks, b""))
+                chunk = await self._read(_reader_call(next, chunks, b""))
                 if not chunk:
                     return
                 yield chunk
         finally:
             reader.close()
+
+    async def _open_reader(self, name: str, uid: int) -> MessageReader:
+        if self._inline_reads:
+            return await self._read(self._engine.open_message, name, uid)
+        return await self._run("read", self._engine.open_message, name, uid, dispose=_close)
 
     async def store_flags(
         self,
