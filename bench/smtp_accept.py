@@ -153,8 +153,11 @@ class Postoffice:
             command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "postoffice"]
         self.stderr = open(self.data / "serve.stderr", "wb")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(
-            [*command, "-c", str(self.config), "serve", "--listen", "smtp=127.0.0.1:0"]
-            + ["--listen=pop3=127.0.0.1:0", "--listen=pop3s=127.0.0.1:0"],
+            [
+                *command,
+                *("-c", str(self.config), "serve", "--listen", "smtp=127.0.0.1:0"),
+                *("--listen=pop3=127.0.0.1:0", "--listen=pop3s=127.0.0.1:0"),
+            ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self.stderr,

@@ -152,7 +152,7 @@ class SmtpServer:
             stdout=self._stderr,
             stderr=self._stderr,
         )
-        found: list[str] = []
+        found: list[tuple[str, str]] = []
 
         def ready() -> bool:
             assert self.process is not None

@@ -183,3 +183,45 @@ def test_the_account_cache_serves_within_its_ttl_and_sees_changes(tmp_path: Path
     finally:
         cached.close()
         other.close()
+
+
+class CountingHasher(PasswordHasher):
+    """A cheap argon2 that counts its verifications."""
+
+    def __init__(self) -> None:
+        super().__init__(time_cost=1, memory_cost=8, parallelism=1)
+        self.verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+        self.verified += 1
+        return super().verify(hash, password)
+
+
+def test_a_verified_password_skips_argon2_until_the_account_changes(tmp_path: Path) -> None:
+    path = tmp_path / "directory.sqlite3"
+    hasher = CountingHasher()
+    now = [0.0]
+    cached = AccountDatabase(path, hasher=hasher, cache_ttl=1.0, monotonic=lambda: now[0])
+    other = AccountDatabase(path, hasher=PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+    alice = parse_address("alice@example.test")
+    try:
+        cached.add_user(alice, "right")
+        assert cached.verify_password(alice, "right")
+        assert cached.verify_password(alice, "right")
+        assert hasher.verified == 1  # the second login came from the cache
+        assert not cached.verify_password(alice, "wrong")
+        assert hasher.verified == 2  # a wrong password always pays argon2
+        other.set_password(alice, "new")  # another process changes it: at once
+        assert not cached.verify_password(alice, "right")
+        assert cached.verify_password(alice, "new")
+        other.set_enabled(alice, False)
+        assert not cached.verify_password(alice, "new")
+        other.set_enabled(alice, True)
+        assert cached.verify_password(alice, "new")
+        verified = hasher.verified
+        now[0] = 3601.0  # the cache forgets after an hour
+        assert cached.verify_password(alice, "new")
+        assert hasher.verified == verified + 1
+    finally:
+        cached.close()
+        other.close()

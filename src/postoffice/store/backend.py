@@ -97,6 +97,12 @@ class FolderFormat(Protocol):
     # True when an append must sync first, because its position on disk fixes
     # its order (mbox); Maildir appends are independent files and skip it.
     sync_before_append: bool
+    # True when a message's octets never change once stored, so that the
+    # indexed location of a message can be opened without a sync first
+    # (Maildir: one file per message; a flag change renames it, and an open
+    # that finds it gone syncs then). False for mbox, whose offsets move when
+    # another program rewrites the file.
+    immutable_messages: bool
 
     def folder_exists(self, name: str) -> bool: ...
 

@@ -342,6 +342,14 @@ class UserEngine(MailboxTree):
 
     def open_message(self, name: str, uid: int, changes: list[Change]) -> MessageReader:
         name = names.mailbox_name(name)
+        if self._fmt.immutable_messages:
+            # Where the index says it is, without a sync: a message downloaded
+            # after a change on disk would otherwise re-read the whole folder.
+            with self._thread_lock:
+                row = self._index.message(self._box(name).id, int(uid))
+                if row is not None:
+                    with contextlib.suppress(MessageGone):
+                        return self._fmt.open_reader(name, row)
 
         def attempt() -> MessageReader:
             # Under the user lock: no process of ours rewrites the file meanwhile.

@@ -135,6 +135,7 @@ class MaildirFormat:
     """The ``FolderFormat`` for Maildir++ (see ``backend.FolderFormat``)."""
 
     sync_before_append = False
+    immutable_messages = True
 
     def __init__(self, paths: UserPaths, *, fsync: bool = True):
         self._paths = paths

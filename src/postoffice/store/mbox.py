@@ -159,6 +159,7 @@ class MboxFormat:
     """The ``FolderFormat`` for mbox files (see ``backend.FolderFormat``)."""
 
     sync_before_append = True
+    immutable_messages = False
 
     def __init__(
         self, paths: UserPaths, *, fsync: bool = True, lock_timeout: float = DEFAULT_TIMEOUT
