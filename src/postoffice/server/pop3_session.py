@@ -93,9 +93,14 @@ class Pop3Session:
                 elif isinstance(event, StartTls):
                     await self._start_tls()
         finally:
-            if self.maildrop is not None:
-                await self.maildrop.close()
+            await self._release()
             self.pipe.close()
+
+    async def _release(self) -> None:
+        """Unlock the maildrop and close its store (at once, whatever ends the session)."""
+        maildrop, self.maildrop = self.maildrop, None
+        if maildrop is not None:
+            await maildrop.close()
 
     def _who(self) -> str:
         return f"rip={self.ip}" + (", TLS" if self.tls or self.conn.is_tls else "")
@@ -254,6 +259,7 @@ class Pop3Session:
 
     async def _update(self, event: Update) -> None:
         assert self.maildrop is not None
+        summary = self._summary()
         try:
             await self.maildrop.update(event.deleted, event.retrieved)
         except (StoreError, OSError) as exc:
@@ -262,7 +268,11 @@ class Pop3Session:
                 f"update failed, nothing deleted: {exc}",
                 level=logging.ERROR,
             )
+            await self._release()
             self.conn.update_done(False, "Some deleted messages were not removed.")
             return
-        log_event(self._component(), f"Disconnected: Logged out {self._summary()}")
+        # The lock goes before the answer: a client that logs in again as soon
+        # as it reads the +OK must find the maildrop free (RFC 1939 §6).
+        await self._release()
+        log_event(self._component(), f"Disconnected: Logged out {summary}")
         self.conn.update_done(True)

@@ -1,0 +1,54 @@
+"""The POP3 session driver's order of work at QUIT (RFC 1939 §6).
+
+The maildrop's lock must be gone before the client can read the +OK of
+QUIT: a client that logs in again the moment it has it must not be told
+``[IN-USE]`` (seen under load before the order was fixed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, cast
+
+from postoffice.protocol.pop3 import Authenticate, Pop3ServerConnection, Pop3Settings, Update
+from postoffice.server.pop3_session import Pop3Context, Pop3Session
+
+
+class FakeMaildrop:
+    def __init__(self, conn: Pop3ServerConnection) -> None:
+        self.conn = conn
+        self.updated: tuple[Sequence[int], Sequence[int]] | None = None
+        self.closed_before_answer: bool | None = None
+        self.listing = [("UID1", 10)]
+
+    async def update(self, deleted: Sequence[int], retrieved: Sequence[int]) -> None:
+        self.updated = (deleted, retrieved)
+
+    async def close(self) -> None:
+        self.closed_before_answer = not self.conn.closed
+
+
+class FakePipe:
+    peer = ("127.0.0.1", 1100)
+
+
+def test_the_lock_goes_before_the_answer_to_quit() -> None:
+    conn = Pop3ServerConnection(Pop3Settings(plaintext_auth=True))
+    conn.start()
+    conn.receive_data(b"USER demo\r\nPASS pw\r\n")
+    assert isinstance(conn.next_event(), Authenticate)
+    conn.login_accepted([("UID1", 10)])
+    conn.receive_data(b"DELE 1\r\nQUIT\r\n")
+    event = conn.next_event()
+    assert isinstance(event, Update) and event.deleted == (0,)
+    context = cast(Pop3Context, None)
+    session = Pop3Session(pipe=cast(Any, FakePipe()), connection=conn, context=context)
+    maildrop = FakeMaildrop(conn)
+    session.maildrop = cast(Any, maildrop)
+    session.user = "demo@example.test"
+    asyncio.run(session._update(event))
+    assert maildrop.updated == ((0,), ())
+    assert maildrop.closed_before_answer is True
+    assert session.maildrop is None
+    assert conn.closed and conn.data_to_send().startswith(b"+OK")
