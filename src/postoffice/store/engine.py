@@ -346,7 +346,10 @@ class UserEngine(MailboxTree):
             # Where the index says it is, without a sync: a message downloaded
             # after a change on disk would otherwise re-read the whole folder.
             with self._thread_lock:
-                row = self._index.message(self._box(name).id, int(uid))
+                # The mailbox row alone: a folder removed behind the index makes
+                # the open fail, and the full way below tells what happened.
+                box = self._index.mailbox(name)
+                row = None if box is None else self._index.message(box.id, int(uid))
                 if row is not None:
                     with contextlib.suppress(MessageGone):
                         return self._fmt.open_reader(name, row)

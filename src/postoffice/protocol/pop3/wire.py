@@ -43,6 +43,8 @@ def wire_size(data: bytes) -> int:
 
 def canonical(data: bytes) -> bytes:
     """Bare LF -> CRLF; a lone CR stays (no final CRLF is added here)."""
+    if data.count(b"\n") == data.count(b"\r\n"):
+        return data  # every LF has its CR already (mail received by SMTP): no copy
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
