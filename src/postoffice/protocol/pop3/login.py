@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from postoffice.protocol.errors import ProtocolUsageError
+from postoffice.protocol.lines import LineTooLong
 from postoffice.protocol.pop3.events import Authenticate, StartTls
 from postoffice.protocol.pop3.maildrop import Maildrop
 from postoffice.protocol.pop3.replies import (
@@ -32,7 +33,7 @@ from postoffice.protocol.pop3.replies import (
     ok,
     valid_code,
 )
-from postoffice.protocol.pop3.session import LineTooLong, Pending, Pop3SessionCore
+from postoffice.protocol.pop3.session import Pending, Pop3SessionCore
 from postoffice.protocol.pop3.states import Command
 from postoffice.protocol.sasl import (
     SaslCancelled,
@@ -63,7 +64,7 @@ class Pop3Authorization(Pop3SessionCore):
         # RFC 2595 §4: nothing pipelined behind STLS may be acted upon.
         self._discarded_plaintext += len(self._inbuf)
         self._inbuf.clear()
-        self._dropping_line = False
+        self._lines.reset()
         self._tls_pending = True
         self._user_name = None
         self._events.append(StartTls())

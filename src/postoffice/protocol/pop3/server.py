@@ -54,6 +54,7 @@ from collections.abc import Callable
 from typing import Final
 
 from postoffice.protocol.errors import ProtocolUsageError
+from postoffice.protocol.lines import LineTooLong
 from postoffice.protocol.pop3.events import Retrieve, Update
 from postoffice.protocol.pop3.login import Pop3Authorization
 from postoffice.protocol.pop3.replies import (
@@ -65,7 +66,7 @@ from postoffice.protocol.pop3.replies import (
     signing_off,
     valid_code,
 )
-from postoffice.protocol.pop3.session import PIPELINE_LIMIT, LineTooLong, Pending
+from postoffice.protocol.pop3.session import PIPELINE_LIMIT, Pending
 from postoffice.protocol.pop3.settings import Pop3Settings
 from postoffice.protocol.pop3.states import COMMANDS, Command, Pop3State
 from postoffice.protocol.pop3.wire import TERMINATOR, MessageEncoder

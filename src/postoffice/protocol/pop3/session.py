@@ -30,6 +30,7 @@ from collections import deque
 from typing import Final
 
 from postoffice.protocol.errors import ProtocolUsageError
+from postoffice.protocol.lines import LineReader, LineTooLong
 from postoffice.protocol.pop3.events import Closed, Event, NeedData
 from postoffice.protocol.pop3.maildrop import Maildrop
 from postoffice.protocol.pop3.replies import Responses, err, ok, valid_code
@@ -51,13 +52,6 @@ class Pending(enum.Enum):
     UPDATE = "update"  # Update
 
 
-class LineTooLong:
-    """Marker: the line being read passed the limit and is being dropped."""
-
-
-TOO_LONG: Final = LineTooLong()
-
-
 class Pop3SessionCore(abc.ABC):
     """Session plumbing shared by the command handlers of ``Pop3ServerConnection``."""
 
@@ -70,7 +64,7 @@ class Pop3SessionCore(abc.ABC):
         self._closed: Closed | None = None
         self._started = False
         self._eof = False
-        self._dropping_line = False
+        self._lines = LineReader(self.settings.max_line_length)
         self._errors = 0
         self._discarded_plaintext = 0
         self._tls = self.settings.is_tls
@@ -159,13 +153,7 @@ class Pop3SessionCore(abc.ABC):
             return
         if len(self._inbuf) >= PIPELINE_LIMIT:
             raise ProtocolUsageError("stop reading while buffered_octets >= PIPELINE_LIMIT")
-        if self._dropping_line:
-            newline = data.find(b"\n")
-            if newline < 0:
-                return
-            data = data[newline + 1 :]
-            self._dropping_line = False
-        self._inbuf += data
+        self._inbuf += self._lines.skip(data)
 
     def next_event(self) -> Event:
         if not self._started:
@@ -202,7 +190,7 @@ class Pop3SessionCore(abc.ABC):
         self._user_name, self._utf8 = None, False
         self._discarded_plaintext += len(self._inbuf)
         self._inbuf.clear()
-        self._dropping_line = False
+        self._lines.reset()
 
     def close(self, text: str | None = None) -> bytes:
         """Driver-side close (idle timeout, shutdown): say ``-ERR [SYS/TEMP] text``
@@ -226,28 +214,8 @@ class Pop3SessionCore(abc.ABC):
 
     def _take_line(self) -> bytes | LineTooLong | None:
         """The next line without its CRLF (or bare LF), TOO_LONG, or None for "need more"."""
-        buffer, limit = self._inbuf, self.settings.max_line_length
-        if self._dropping_line:
-            newline = buffer.find(b"\n")
-            if newline < 0:
-                buffer.clear()
-                return None
-            del buffer[: newline + 1]
-            self._dropping_line = False
-        newline = buffer.find(b"\n", 0, limit)
-        if newline < 0:
-            if len(buffer) < limit:
-                return None
-            end = buffer.find(b"\n", limit)
-            if end < 0:
-                buffer.clear()
-                self._dropping_line = True
-            else:  # the line ended in what was read: what follows is the next command
-                del buffer[: end + 1]
-            return TOO_LONG
-        line = bytes(buffer[:newline])
-        del buffer[: newline + 1]
-        return line[:-1] if line.endswith(b"\r") else line
+        line = self._lines.take(self._inbuf)
+        return line[0] if isinstance(line, tuple) else line
 
     def _answerable(self, kind: Pending, method: str) -> bool:
         """Check an answer to a decision: False (ignore it) once the connection

@@ -65,6 +65,7 @@ from typing import Final
 
 from postoffice.core.envelope import EnvelopeRecipient
 from postoffice.core.reply import Reply
+from postoffice.protocol.lines import TOO_LONG, LineTooLong
 from postoffice.protocol.sasl import (
     SaslCancelled,
     SaslChallenge,
@@ -101,7 +102,7 @@ from postoffice.protocol.smtp.grammar import (
 from postoffice.protocol.smtp.params import validate_mail_parameters, validate_rcpt_parameters
 from postoffice.protocol.smtp.receiver import ContentResult
 from postoffice.protocol.smtp.replies import SmtpReplies
-from postoffice.protocol.smtp.session import TOO_LONG, LineTooLong, SmtpSessionCore
+from postoffice.protocol.smtp.session import SmtpSessionCore
 from postoffice.protocol.smtp.settings import BareNewlinePolicy
 from postoffice.protocol.smtp.states import PIPELINABLE, SessionState, Trigger, Verb
 

@@ -28,6 +28,7 @@ from postoffice.core.address import Address
 from postoffice.core.envelope import ClientInfo, Envelope, EnvelopeRecipient
 from postoffice.core.reply import Reply
 from postoffice.protocol.errors import ProtocolUsageError
+from postoffice.protocol.lines import LineReader, LineTooLong
 from postoffice.protocol.sasl import SaslServerExchange
 from postoffice.protocol.smtp.events import (
     Closed,
@@ -46,13 +47,6 @@ from postoffice.protocol.smtp.states import SessionState, SmtpStateMachine, Trig
 _NEED_DATA: Final = NeedData()
 
 
-class LineTooLong:
-    """Marker: the line being read passed the limit and is being dropped."""
-
-
-TOO_LONG: Final = LineTooLong()
-
-
 class SmtpSessionCore(abc.ABC):
     """Session plumbing shared by the command handlers of ``SmtpServerConnection``."""
 
@@ -67,7 +61,7 @@ class SmtpSessionCore(abc.ABC):
         self._closed: Closed | None = None
         self._eof = False
         self._early_talker = False
-        self._dropping_line = False
+        self._lines = LineReader(settings.max_line_length)
         self._errors = 0
         self._overshoot = 0
         self._discarded_plaintext = 0
@@ -176,12 +170,8 @@ class SmtpSessionCore(abc.ABC):
         if state is SessionState.TLS_HANDSHAKE:
             self._discarded_plaintext += len(data)  # RFC 3207 §4.2
             return
-        if self._dropping_line and not self._content.reading:
-            newline = data.find(b"\n")
-            if newline < 0:
-                return
-            data = data[newline + 1 :]
-            self._dropping_line = False
+        if not self._content.reading:
+            data = self._lines.skip(data)
         self._inbuf += data
 
     def next_event(self) -> Event:
@@ -230,7 +220,7 @@ class SmtpSessionCore(abc.ABC):
         self._reset_transaction()
         self._discarded_plaintext += len(self._inbuf)
         self._inbuf.clear()
-        self._dropping_line = False
+        self._lines.reset()
 
     def fail_message(self, reply: Reply) -> None:
         """The driver cannot keep the message being received (e.g. disk full): the
@@ -272,30 +262,7 @@ class SmtpSessionCore(abc.ABC):
 
     def _take_line(self) -> tuple[bytes, bool] | LineTooLong | None:
         """The next line without its terminator, and whether that was a bare LF."""
-        buffer, limit = self._inbuf, self.settings.max_line_length
-        if self._dropping_line:
-            newline = buffer.find(b"\n")
-            if newline < 0:
-                buffer.clear()
-                return None
-            del buffer[: newline + 1]
-            self._dropping_line = False
-        newline = buffer.find(b"\n", 0, limit)
-        if newline < 0:
-            if len(buffer) < limit:
-                return None
-            end = buffer.find(b"\n", limit)
-            if end < 0:
-                buffer.clear()
-                self._dropping_line = True
-            else:  # the line ended in what was read: what follows it is the next command
-                del buffer[: end + 1]
-            return TOO_LONG
-        line = bytes(buffer[:newline])
-        del buffer[: newline + 1]
-        if line.endswith(b"\r"):
-            return line[:-1], False
-        return line, True
+        return self._lines.take(self._inbuf)
 
     def _write(self, reply: Reply, *, enhanced: bool = True) -> None:
         """Render a reply; count it when it is an error; close at 421."""
