@@ -37,6 +37,7 @@ def server(
     data = tmp_path_factory.mktemp(f"pop3-{request.param}") / "var"
     srv = SmtpServer(data, users=USERS).setup()
     set_config_values(srv.config, "store", {"format": request.param})
+    set_config_values(srv.config, "server", {"workers": 2})  # what one worker knows, both must
     set_config_values(
         srv.config,
         "pop3",
@@ -243,17 +244,17 @@ def test_retr_marks_the_message_seen_for_imap(server: SmtpServer, user: str) -> 
 def test_failed_logins_wait_and_look_alike(server: SmtpServer, user: str) -> None:
     timings = []
     answers = []
-    # One connection: the failure count is kept per server process (worker).
-    client = poplib.POP3(HOST, server.pop3_port, timeout=10)
-    client.stls(tls_context(server))
+    # A connection each: whichever worker takes it, the count is the server's.
     for name, password in ((user, "wrong"), ("nobody@example.test", PASSWORD), (user, "x")):
+        client = poplib.POP3(HOST, server.pop3_port, timeout=10)
+        client.stls(tls_context(server))
         client.user(name)
         started = time.monotonic()
         with pytest.raises(poplib.error_proto) as failure:
             client.pass_(password)
         timings.append(time.monotonic() - started)
         answers.append(str(failure.value))
-    client.quit()
+        client.quit()
     assert len(set(answers)) == 1 and "[AUTH]" in answers[0]
     # 0.3 s, then 0.6, then 1.2 (doubling per failure from one address); the
     # password check itself (argon2) adds its own time to each.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from postoffice.server.login_penalty import LoginPenalty
+import os
+
+import pytest
+
+from postoffice.server.login_penalty import LocalFailures, LoginPenalty, SharedFailures
 
 
 class Ticks:
@@ -13,16 +17,25 @@ class Ticks:
         return self.now
 
 
-def test_the_delay_doubles_per_failure_up_to_the_ceiling() -> None:
-    penalty = LoginPenalty(2.0, 15.0, clock=Ticks())
+@pytest.fixture(params=["local", "shared"])
+def table(request: pytest.FixtureRequest) -> LocalFailures | SharedFailures:
+    return LocalFailures() if request.param == "local" else SharedFailures(slots=64)
+
+
+def test_the_delay_doubles_per_failure_up_to_the_ceiling(
+    table: LocalFailures | SharedFailures,
+) -> None:
+    penalty = LoginPenalty(2.0, 15.0, table=table, clock=Ticks())
     assert [penalty.failed("192.0.2.1") for _ in range(5)] == [2.0, 4.0, 8.0, 15.0, 15.0]
     assert penalty.failed("192.0.2.2") == 2.0  # another address starts afresh
     assert penalty.failures("192.0.2.1") == 5
 
 
-def test_a_success_or_a_quiet_hour_forgets_the_failures() -> None:
+def test_a_success_or_a_quiet_hour_forgets_the_failures(
+    table: LocalFailures | SharedFailures,
+) -> None:
     ticks = Ticks()
-    penalty = LoginPenalty(1.0, 60.0, forget_after=3600, clock=ticks)
+    penalty = LoginPenalty(1.0, 60.0, forget_after=3600, table=table, clock=ticks)
     penalty.failed("a")
     penalty.failed("a")
     penalty.succeeded("a")
@@ -32,9 +45,27 @@ def test_a_success_or_a_quiet_hour_forgets_the_failures() -> None:
     assert penalty.failed("a") == 1.0
 
 
-def test_memory_is_bounded_and_a_zero_base_never_waits() -> None:
-    penalty = LoginPenalty(0.0, 15.0, capacity=3, clock=Ticks())
+def test_local_memory_is_bounded_and_a_zero_base_never_waits() -> None:
+    table = LocalFailures(capacity=3)
+    penalty = LoginPenalty(0.0, 15.0, table=table, clock=Ticks())
     for n in range(10):
         assert penalty.failed(f"10.0.0.{n}") == 0.0
-    assert sum(penalty.failures(f"10.0.0.{n}") for n in range(10)) == 3
+    assert len(table) == 3
     assert penalty.failures("10.0.0.9") == 1  # the most recent are the ones kept
+
+
+def test_the_shared_table_counts_the_failures_of_every_worker() -> None:
+    table = SharedFailures(slots=64)
+    penalty = LoginPenalty(1.0, 60.0, table=table)
+    penalty.failed("198.51.100.7")
+    pid = os.fork()
+    if pid == 0:  # a worker: two more failures from the same address
+        try:
+            penalty.failed("198.51.100.7")
+            penalty.failed("198.51.100.7")
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+    assert penalty.failed("198.51.100.7") == 8.0  # the fourth failure, wherever counted
+    table.close()

@@ -35,7 +35,7 @@ from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 from postoffice.queue import Queue
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.listener import Listener, SessionHandler
-from postoffice.server.login_penalty import LoginPenalty
+from postoffice.server.login_penalty import LoginPenalty, SharedFailures
 from postoffice.server.pop3_maildrop import WireSizes
 from postoffice.server.pop3_service import Pop3Service
 from postoffice.server.smtp_service import SmtpService
@@ -55,6 +55,7 @@ class WorkerSeat:
     index: int
     sockets: dict[str, list[socket.socket]]
     limiters: dict[str, SharedConnectionLimiter]  # by service: smtp, pop3
+    failures: SharedFailures  # failed logins by client address
     ready: Callable[[], None]  # tells the master this worker serves
 
 
@@ -122,7 +123,9 @@ class Daemon:
             )
             listeners.append(await self._listen("smtp", config.listen.smtp, smtp.handle))
             penalty = LoginPenalty(
-                config.pop3.login_failure_delay, config.pop3.login_failure_delay_max
+                config.pop3.login_failure_delay,
+                config.pop3.login_failure_delay_max,
+                table=None if self.seat is None else self.seat.failures,
             )
             sizes = WireSizes()
             # pop3 and pop3s count the connections of a client together.

@@ -11,18 +11,135 @@ The delay is the same whether the user exists or not, and the answer is the
 same: the caller must not tell an unknown user from a wrong password (the
 password check itself costs the same for both, see ``AccountDatabase``).
 
-Bounded: at most ``capacity`` addresses are remembered, the longest quiet
-first out. Counts are per process (each server worker keeps its own).
+Where the counts live: a ``LocalFailures`` table in one process, or a
+``SharedFailures`` table that the master makes before it forks, so that the
+workers of one server count the failures of an address together (an
+attacker's connections land on any worker). Both are bounded: the local one
+forgets the address quiet the longest, the shared one is a fixed table in
+which an address may take the slot of another (its count then starts
+again: never a longer delay than earned, at worst a shorter one).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
+import mmap
+import os
+import struct
+import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 DEFAULT_CAPACITY = 10_000
 FORGET_AFTER = 3600.0
+
+
+class FailureTable(Protocol):
+    """Failure counts by address: (count, monotonic time of the last failure)."""
+
+    def get(self, address: str) -> tuple[int, float] | None: ...
+
+    def add(self, address: str, now: float, forget_after: float) -> int:
+        """Count one failure at ``now`` (from 0 when the last is older than
+        ``forget_after``), in one step; the new count."""
+        ...
+
+    def drop(self, address: str) -> None: ...
+
+
+class LocalFailures:
+    """The counts of one process, the longest quiet address first out."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY):
+        self.capacity = capacity
+        self._entries: OrderedDict[str, tuple[int, float]] = OrderedDict()
+
+    def get(self, address: str) -> tuple[int, float] | None:
+        return self._entries.get(address)
+
+    def add(self, address: str, now: float, forget_after: float) -> int:
+        count = _next_count(self._entries.get(address), now, forget_after)
+        self._entries[address] = (count, now)
+        self._entries.move_to_end(address)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+        return count
+
+    def drop(self, address: str) -> None:
+        self._entries.pop(address, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class SharedFailures:
+    """The counts of all the workers of one server, in shared memory.
+
+    ``slots`` entries of (8-octet key: a hash of the address, never 0;
+    4-octet count; 8-octet time), one slot per key (key modulo slots). A
+    POSIX record lock on an unlinked temporary file guards each use; the
+    kernel drops it if a worker dies holding it. The time is
+    ``time.monotonic()``, one clock for every process of the machine.
+    """
+
+    _SLOT = struct.Struct("<QId")
+
+    def __init__(self, slots: int = 8192):
+        self.slots = slots
+        self._table = mmap.mmap(-1, self._SLOT.size * slots)  # MAP_SHARED | MAP_ANONYMOUS
+        self._lock_fd, name = tempfile.mkstemp(prefix="postoffice-penalty-")
+        os.unlink(name)
+
+    def close(self) -> None:
+        self._table.close()
+        os.close(self._lock_fd)
+
+    def get(self, address: str) -> tuple[int, float] | None:
+        key = _key(address)
+        with self._locked():
+            found, count, at = self._SLOT.unpack_from(self._table, self._offset(key))
+        return (count, at) if found == key else None
+
+    def add(self, address: str, now: float, forget_after: float) -> int:
+        key = _key(address)
+        offset = self._offset(key)
+        with self._locked():  # read and write under one lock: no failure is lost
+            found, count, at = self._SLOT.unpack_from(self._table, offset)
+            count = _next_count((count, at) if found == key else None, now, forget_after)
+            self._SLOT.pack_into(self._table, offset, key, min(count, 0xFFFFFFFF), now)
+        return count
+
+    def drop(self, address: str) -> None:
+        key = _key(address)
+        with self._locked():
+            if self._SLOT.unpack_from(self._table, self._offset(key))[0] == key:
+                self._SLOT.pack_into(self._table, self._offset(key), 0, 0, 0.0)
+
+    def _offset(self, key: int) -> int:
+        return (key % self.slots) * self._SLOT.size
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        fcntl.lockf(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(self._lock_fd, fcntl.LOCK_UN)
+
+
+def _next_count(entry: tuple[int, float] | None, now: float, forget_after: float) -> int:
+    if entry is None or now - entry[1] > forget_after:
+        return 1
+    return entry[0] + 1
+
+
+def _key(address: str) -> int:
+    digest = hashlib.blake2b(address.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "little") or 1
 
 
 class LoginPenalty:
@@ -34,34 +151,29 @@ class LoginPenalty:
         ceiling: float = 15.0,
         *,
         forget_after: float = FORGET_AFTER,
-        capacity: int = DEFAULT_CAPACITY,
+        table: FailureTable | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.base = base
         self.ceiling = max(base, ceiling)
         self.forget_after = forget_after
-        self.capacity = capacity
+        self.table: FailureTable = table if table is not None else LocalFailures()
         self._clock = clock
-        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
 
     def failures(self, address: str) -> int:
         """Failures counted for ``address`` (0 once forgotten)."""
-        entry = self._failures.get(address)
+        entry = self.table.get(address)
         if entry is None or self._clock() - entry[1] > self.forget_after:
             return 0
         return entry[0]
 
     def failed(self, address: str) -> float:
         """Count a failure from ``address``; the seconds its answer must wait."""
-        count = self.failures(address) + 1
-        self._failures[address] = (count, self._clock())
-        self._failures.move_to_end(address)
-        while len(self._failures) > self.capacity:
-            self._failures.popitem(last=False)
+        count = self.table.add(address, self._clock(), self.forget_after)
         if self.base <= 0:
             return 0.0
         return float(min(self.ceiling, self.base * 2 ** min(count - 1, 32)))
 
     def succeeded(self, address: str) -> None:
         """A login from ``address`` succeeded: its count starts again."""
-        self._failures.pop(address, None)
+        self.table.drop(address)

@@ -45,6 +45,7 @@ from postoffice.queue import Queue
 from postoffice.server.daemon import SERVED_ROLES, Daemon, WorkerSeat, not_served_line
 from postoffice.server.limits import SharedConnectionCounts
 from postoffice.server.listener import listening_socket
+from postoffice.server.login_penalty import SharedFailures
 from postoffice.server.tls import server_tls_context
 
 COMPONENT = "master"
@@ -117,6 +118,8 @@ class Master:
             "smtp": SharedConnectionCounts(config.smtp.max_connections_per_client, self.workers),
             "pop3": SharedConnectionCounts(config.pop3.max_connections_per_client, self.workers),
         }
+        # Failed logins by client address, counted together by the workers.
+        failures = SharedFailures()
         # Signals wait in the kernel until sigwait() takes them (none is lost
         # between two waits); the workers unblock them for themselves. They stay
         # blocked until the process exits: one still pending after the stop (a
@@ -124,7 +127,7 @@ class Master:
         signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
         ready_read, ready_write = os.pipe()
         try:
-            seat = _Seats(sockets, counts, ready_write)
+            seat = _Seats(sockets, counts, failures, ready_write)
             for index in range(self.workers):
                 self._spawn(index, seat)
             started = self._await_ready(ready_read)
@@ -150,6 +153,7 @@ class Master:
             self._stop_workers()
             for table in counts.values():
                 table.close()
+            failures.close()
 
     # -- start ------------------------------------------------------------------------
 
@@ -321,6 +325,7 @@ class _Seats:
 
     sockets: dict[str, list[socket.socket]]
     counts: dict[str, SharedConnectionCounts]  # by service: smtp, pop3
+    failures: SharedFailures
     ready_write: int  # the pipe each worker writes one octet to once it serves
 
 
@@ -339,7 +344,13 @@ def _worker_main(
                 os.write(seat.ready_write, b"r")
 
         limiters = {service: table.limiter(index) for service, table in seat.counts.items()}
-        worker = WorkerSeat(index=index, sockets=seat.sockets, limiters=limiters, ready=ready)
+        worker = WorkerSeat(
+            index=index,
+            sockets=seat.sockets,
+            limiters=limiters,
+            failures=seat.failures,
+            ready=ready,
+        )
         status = asyncio.run(Daemon(loaded, listen_overrides=listen_overrides, seat=worker).run())
     except BaseException as exc:  # the worker must end in os._exit, whatever happened
         with contextlib.suppress(Exception):
