@@ -12,9 +12,10 @@ store's INBOX, in either store format:
   session is simply not in its listing (RFC 1939 numbers are fixed).
 - The listing: the INBOX's messages in UID order, each with its UIDL and its
   size as RETR sends it (``protocol.pop3.wire_size``: CRLF line ends). That
-  size needs the message's octets once; ``WireSizes`` keeps it per process,
-  keyed by the message's identity (mail directory, UIDVALIDITY, UID), which
-  never names another message.
+  size needs the message's octets once (read in one worker-thread pass over
+  the messages not known yet, ``FileMailStore.measure``); ``WireSizes``
+  keeps it per process, keyed by the message's identity (mail directory,
+  UIDVALIDITY, UID), which never names another message.
 - UIDLs are ``%08X%08X`` of UID and UIDVALIDITY (the shape of Dovecot's
   default ``pop3_uidl_format``): stable across sessions and restarts as long
   as the mailbox keeps its UIDVALIDITY, printable, 16 characters (RFC 1939
@@ -95,14 +96,16 @@ class Maildrop:
                 raise MaildropInUse("the maildrop is in use by another session")
             status = await store.status(INBOX)
             infos = await store.messages(INBOX)
-            listing: list[tuple[str, int]] = []
-            for info in infos:
-                key = (str(mail_dir), status.uidvalidity, info.uid)
-                size = sizes.get(key)
-                if size is None:
-                    size = wire_size(await store.read(INBOX, info.uid))
-                    sizes.put(key, size)
-                listing.append((uidl(info.uid, status.uidvalidity), size))
+            keys = {info.uid: (str(mail_dir), status.uidvalidity, info.uid) for info in infos}
+            known = {uid: sizes.get(key) for uid, key in keys.items()}
+            missing = [uid for uid, size in known.items() if size is None]
+            if missing:  # a mailbox this process has not listed yet: one pass, off the loop
+                for uid, size in (await store.measure(INBOX, missing, wire_size)).items():
+                    sizes.put(keys[uid], size)
+                    known[uid] = size
+            # A message expunged between the listing and the measuring is not offered.
+            infos = [info for info in infos if known[info.uid] is not None]
+            listing = [(uidl(info.uid, status.uidvalidity), known[info.uid] or 0) for info in infos]
         except BaseException:
             if lock >= 0:
                 os.close(lock)
