@@ -14,6 +14,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -296,3 +297,20 @@ def test_a_long_line_without_crlf_is_refused_with_bounded_memory(server: SmtpSer
             answers += data
     assert answers.startswith(b"-ERR")
     assert server.memory_kb() - before < 16 * 1024
+
+
+def test_an_idle_session_is_closed_and_its_maildrop_freed(tmp_path: Path) -> None:
+    srv = SmtpServer(tmp_path / "var", users=("idle",)).setup()
+    set_config_values(srv.config, "pop3", {"idle_timeout": 1.0})
+    user = f"idle@{DOMAIN}"
+    try:
+        srv.start()
+        client = login(srv, user)
+        time.sleep(1.5)
+        with pytest.raises(poplib.error_proto, match=r"\[SYS/TEMP\]"):
+            client.noop()  # what the server said as it closed
+        client.close()
+        srv.wait_log(rf"pop3\({re.escape(user)}\)\[\d+\]: Disconnected: Inactivity")
+        login(srv, user).quit()  # the lock went with the idle session
+    finally:
+        srv.stop()
