@@ -195,6 +195,33 @@ def test_uidl_is_stable_across_sessions_and_restarts(server: SmtpServer, user: s
     assert all(re.fullmatch(rb"[\x21-\x7e]{1,70}", uid) for uid in uids)
 
 
+def test_uidl_survives_a_rebuild_of_the_index(server: SmtpServer, user: str) -> None:
+    deliver(server, user, "kept one", "kept two")
+    client = login(server, user)
+    _, before, _ = client.uidl()
+    client.quit()
+    loaded = load_config(server.config)
+    factory = StoreFactory(layout_from_config(loaded.config, loaded.paths))
+
+    async def uidvalidity() -> int:
+        store = await factory.open(user)
+        try:
+            return (await store.status("INBOX")).uidvalidity
+        finally:
+            await store.close()
+
+    old = asyncio.run(uidvalidity())
+    server.stop()
+    # A corrupt index is set aside and rebuilt from the mail files, with a new UIDVALIDITY.
+    factory.paths(user).index_path.write_bytes(b"not a database" * 100)
+    server.start()
+    client = login(server, user)
+    _, after, _ = client.uidl()
+    client.quit()
+    assert asyncio.run(uidvalidity()) != old
+    assert [line.split()[1] for line in after] == [line.split()[1] for line in before]
+
+
 def test_a_second_session_of_the_user_gets_in_use(server: SmtpServer, user: str) -> None:
     first = login(server, user)
     second = poplib.POP3(HOST, server.pop3_port, timeout=10)

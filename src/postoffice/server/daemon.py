@@ -36,7 +36,7 @@ from postoffice.queue import Queue
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.listener import Listener, SessionHandler
 from postoffice.server.login_penalty import LoginPenalty, SharedFailures
-from postoffice.server.pop3_maildrop import WireSizes
+from postoffice.server.pop3_maildrop import MessageFacts
 from postoffice.server.pop3_service import Pop3Service
 from postoffice.server.smtp_service import SmtpService
 from postoffice.server.tls import server_tls_context
@@ -127,7 +127,7 @@ class Daemon:
                 config.pop3.login_failure_delay_max,
                 table=None if self.seat is None else self.seat.failures,
             )
-            sizes = WireSizes()
+            facts = MessageFacts()
             # pop3 and pop3s count the connections of a client together.
             pop3_limiter = (
                 ConnectionLimiter(config.pop3.max_connections_per_client)
@@ -143,7 +143,7 @@ class Daemon:
                     implicit_tls=role == "pop3s",
                     limiter=pop3_limiter,
                     penalty=penalty,
-                    sizes=sizes,
+                    facts=facts,
                 )
                 listeners.append(await self._listen(role, endpoints, pop3.handle))
             loop = asyncio.get_running_loop()

@@ -11,15 +11,19 @@ store's INBOX, in either store format:
   sessions and local delivery do not take it: new mail arriving during the
   session is simply not in its listing (RFC 1939 numbers are fixed).
 - The listing: the INBOX's messages in UID order, each with its UIDL and its
-  size as RETR sends it (``protocol.pop3.wire_size``: CRLF line ends). That
-  size needs the message's octets once (read in one worker-thread pass over
-  the messages not known yet, ``FileMailStore.measure``); ``WireSizes``
-  keeps it per process, keyed by the message's identity (mail directory,
+  size as RETR sends it (``protocol.pop3.wire_size``: CRLF line ends). Both
+  need the message's octets once (read in one worker-thread pass over the
+  messages not known yet, ``FileMailStore.measure``); ``MessageFacts`` keeps
+  them per process, keyed by the message's identity (mail directory,
   UIDVALIDITY, UID), which never names another message.
-- UIDLs are ``%08X%08X`` of UID and UIDVALIDITY (the shape of Dovecot's
-  default ``pop3_uidl_format``): stable across sessions and restarts as long
-  as the mailbox keeps its UIDVALIDITY, printable, 16 characters (RFC 1939
-  §7 allows 1 to 70).
+- UIDLs come from the message's octets: 32 hex digits of its SHA-256 (line
+  ends made CRLF and the final ones dropped, so that mbox's lost knowledge
+  of a missing last newline does not count), and for the second and later
+  copies of identical octets in one mailbox ``-N`` after it. They stay the
+  same across sessions, restarts, flag changes and a rebuild of the index
+  (which gives the mailbox a new UIDVALIDITY and may renumber its UIDs), so
+  "leave mail on server" clients never download a message twice (RFC 1939
+  §7 allows 1 to 70 printable characters).
 - The update (RFC 1939 §6): at QUIT, the messages fully retrieved get
   ``\\Seen`` (so that IMAP shows them read) and the deleted ones are flagged
   ``\\Deleted`` and expunged. Nothing changes on a dropped connection.
@@ -28,6 +32,7 @@ store's INBOX, in either store format:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Sequence
@@ -42,35 +47,49 @@ from postoffice.store.names import INBOX
 from postoffice.store.service import FileMailStore
 
 LOCK_NAME = "pop3.lock"
-WIRE_SIZES_CAPACITY = 500_000
+FACTS_CAPACITY = 500_000
 
 
 class MaildropInUse(StoreError):
     """Another POP3 session holds this user's maildrop."""
 
 
-class WireSizes:
-    """RETR sizes of messages, by (mail directory, UIDVALIDITY, UID); bounded, LRU."""
+class MessageFacts:
+    """(RETR size, content digest) of messages, by (mail directory, UIDVALIDITY, UID);
+    bounded, least recently used first out."""
 
-    def __init__(self, capacity: int = WIRE_SIZES_CAPACITY):
+    def __init__(self, capacity: int = FACTS_CAPACITY):
         self.capacity = capacity
-        self._sizes: OrderedDict[tuple[str, int, int], int] = OrderedDict()
+        self._facts: OrderedDict[tuple[str, int, int], tuple[int, str]] = OrderedDict()
 
-    def get(self, key: tuple[str, int, int]) -> int | None:
-        size = self._sizes.get(key)
-        if size is not None:
-            self._sizes.move_to_end(key)
-        return size
+    def get(self, key: tuple[str, int, int]) -> tuple[int, str] | None:
+        facts = self._facts.get(key)
+        if facts is not None:
+            self._facts.move_to_end(key)
+        return facts
 
-    def put(self, key: tuple[str, int, int], size: int) -> None:
-        self._sizes[key] = size
-        self._sizes.move_to_end(key)
-        while len(self._sizes) > self.capacity:
-            self._sizes.popitem(last=False)
+    def put(self, key: tuple[str, int, int], facts: tuple[int, str]) -> None:
+        self._facts[key] = facts
+        self._facts.move_to_end(key)
+        while len(self._facts) > self.capacity:
+            self._facts.popitem(last=False)
 
 
-def uidl(uid: int, uidvalidity: int) -> str:
-    return f"{uid:08X}{uidvalidity:08X}"
+def message_facts(octets: bytes) -> tuple[int, str]:
+    """A message's RETR size and the digest its UIDL is made of (module docstring)."""
+    canonical = octets.replace(b"\r\n", b"\n").rstrip(b"\n").replace(b"\n", b"\r\n")
+    return wire_size(octets), hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def uidls(digests: Sequence[str]) -> list[str]:
+    """Unique UIDLs for digests in UID order: ``-N`` for repeated octets."""
+    seen: dict[str, int] = {}
+    out = []
+    for digest in digests:
+        count = seen.get(digest, 0)
+        seen[digest] = count + 1
+        out.append(digest if count == 0 else f"{digest}-{count + 1}")
+    return out
 
 
 class Maildrop:
@@ -85,7 +104,7 @@ class Maildrop:
         self.listing: list[tuple[str, int]] = listing
 
     @classmethod
-    async def open(cls, factory: StoreFactory, address: Address, sizes: WireSizes) -> Maildrop:
+    async def open(cls, factory: StoreFactory, address: Address, known: MessageFacts) -> Maildrop:
         """Lock and list ``address``'s INBOX; ``MaildropInUse`` when another session has it."""
         store = await factory.open(address, create=True)
         lock = -1
@@ -97,21 +116,22 @@ class Maildrop:
             status = await store.status(INBOX)
             infos = await store.messages(INBOX)
             keys = {info.uid: (str(mail_dir), status.uidvalidity, info.uid) for info in infos}
-            known = {uid: sizes.get(key) for uid, key in keys.items()}
-            missing = [uid for uid, size in known.items() if size is None]
+            facts = {uid: known.get(key) for uid, key in keys.items()}
+            missing = [uid for uid, found in facts.items() if found is None]
             if missing:  # a mailbox this process has not listed yet: one pass, off the loop
-                for uid, size in (await store.measure(INBOX, missing, wire_size)).items():
-                    sizes.put(keys[uid], size)
-                    known[uid] = size
+                for uid, found in (await store.measure(INBOX, missing, message_facts)).items():
+                    known.put(keys[uid], found)
+                    facts[uid] = found
             # A message expunged between the listing and the measuring is not offered.
-            infos = [info for info in infos if known[info.uid] is not None]
-            listing = [(uidl(info.uid, status.uidvalidity), known[info.uid] or 0) for info in infos]
+            present = [(info.uid, f) for info in infos if (f := facts[info.uid]) is not None]
+            names = uidls([digest for _, (_, digest) in present])
+            listing = [(name, size) for name, (_, (size, _)) in zip(names, present, strict=True)]
         except BaseException:
             if lock >= 0:
                 os.close(lock)
             await store.close()
             raise
-        return cls(store, lock, [info.uid for info in infos], listing)
+        return cls(store, lock, [uid for uid, _ in present], listing)
 
     def chunks(self, index: int) -> AsyncIterator[bytes]:
         """The octets of message ``index`` (0-based) as stored, in chunks."""

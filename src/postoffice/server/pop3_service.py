@@ -19,7 +19,7 @@ from postoffice.directory.directory import Directory
 from postoffice.protocol.pop3 import Pop3ServerConnection, Pop3Settings
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.login_penalty import LoginPenalty
-from postoffice.server.pop3_maildrop import WireSizes
+from postoffice.server.pop3_maildrop import MessageFacts
 from postoffice.server.pop3_session import LOGIN_COMPONENT, Pop3Context, Pop3Session
 from postoffice.server.smtp_policy import is_loopback
 from postoffice.server.transport import Pipe
@@ -39,7 +39,7 @@ class Pop3Service:
         implicit_tls: bool = False,
         limiter: ConnectionLimiter | SharedConnectionLimiter | None = None,
         penalty: LoginPenalty | None = None,
-        sizes: WireSizes | None = None,
+        facts: MessageFacts | None = None,
     ):
         if implicit_tls and tls_context is None:
             raise ValueError("pop3s needs a TLS certificate")
@@ -51,7 +51,7 @@ class Pop3Service:
         self.context = Pop3Context(
             accounts=directory.accounts,
             stores=stores,
-            sizes=sizes or WireSizes(),
+            facts=facts or MessageFacts(),
             penalty=penalty or LoginPenalty(pop3.login_failure_delay, pop3.login_failure_delay_max),
             tls_context=tls_context,
             primary_domain=config.primary_domain,

@@ -37,7 +37,7 @@ from postoffice.protocol.pop3 import (
     Update,
 )
 from postoffice.server.login_penalty import LoginPenalty
-from postoffice.server.pop3_maildrop import Maildrop, MaildropInUse, WireSizes
+from postoffice.server.pop3_maildrop import Maildrop, MaildropInUse, MessageFacts
 from postoffice.server.transport import Pipe
 from postoffice.store import StoreFactory
 
@@ -53,7 +53,7 @@ class Pop3Context:
 
     accounts: AccountDatabase
     stores: StoreFactory
-    sizes: WireSizes
+    facts: MessageFacts
     penalty: LoginPenalty
     tls_context: ssl.SSLContext | None
     primary_domain: str
@@ -193,7 +193,7 @@ class Pop3Session:
             return
         self.ctx.penalty.succeeded(self.ip)
         try:
-            maildrop = await Maildrop.open(self.ctx.stores, address, self.ctx.sizes)
+            maildrop = await Maildrop.open(self.ctx.stores, address, self.ctx.facts)
         except MaildropInUse:
             log_event(
                 LOGIN_COMPONENT,

@@ -236,8 +236,8 @@ class FileMailStore:
             reader.close()
 
     async def measure(
-        self, name: str, uids: Collection[int], measure: Callable[[bytes], int]
-    ) -> dict[int, int]:
+        self, name: str, uids: Collection[int], measure: Callable[[bytes], T]
+    ) -> dict[int, T]:
         """``measure(octets)`` of each message of ``uids``, in one worker-thread call.
 
         For figures that need every octet of many messages (a POP3 listing's
@@ -245,8 +245,8 @@ class FileMailStore:
         however many there are. A message gone meanwhile is left out.
         """
 
-        def measure_all(changes: list[Change]) -> dict[int, int]:
-            found: dict[int, int] = {}
+        def measure_all(changes: list[Change]) -> dict[int, T]:
+            found: dict[int, T] = {}
             for uid in uids:
                 try:
                     reader = self._engine.open_message(name, uid, changes)
