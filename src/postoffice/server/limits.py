@@ -107,12 +107,12 @@ class SharedConnectionCounts:
 
     def count(self, client: str) -> int:
         with self._locked():
-            found = self._find(_client_key(client))
+            found = self._find(address_key(client))
             return 0 if found is None else sum(found[1])
 
     def change(self, client: str, worker: int, delta: int) -> bool:
         """Add ``delta`` (+1 or -1) to ``worker``'s count for ``client``; False if refused."""
-        key = _client_key(client)
+        key = address_key(client)
         with self._locked():
             found = self._find(key)
             if found is None:
@@ -131,13 +131,8 @@ class SharedConnectionCounts:
 
     # -- the table, under the lock ------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        fcntl.lockf(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.lockf(self._lock_fd, fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return record_locked(self._lock_fd)
 
     def _find(self, key: int) -> tuple[int, list[int]] | None:
         """``key``'s slot and counts, else a slot to take for it; None if there is none."""
@@ -195,6 +190,17 @@ class SharedConnectionLimiter:
 MAX_PROBES = 256
 
 
-def _client_key(client: str) -> int:
+@contextlib.contextmanager
+def record_locked(fd: int) -> Iterator[None]:
+    """Hold the POSIX record lock of ``fd`` (a table shared by the workers of one server)."""
+    fcntl.lockf(fd, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+
+
+def address_key(client: str) -> int:
+    """The 8-octet key of a client address in a shared table (a hash, never 0)."""
     digest = hashlib.blake2b(client.encode("utf-8", "surrogateescape"), digest_size=8).digest()
     return int.from_bytes(digest, "little") or 1

@@ -23,16 +23,16 @@ again: never a longer delay than earned, at worst a shorter one).
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import mmap
 import os
 import struct
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Protocol
+
+from postoffice.server.limits import address_key, record_locked
 
 DEFAULT_CAPACITY = 10_000
 FORGET_AFTER = 3600.0
@@ -99,13 +99,13 @@ class SharedFailures:
         os.close(self._lock_fd)
 
     def get(self, address: str) -> tuple[int, float] | None:
-        key = _key(address)
+        key = address_key(address)
         with self._locked():
             found, count, at = self._SLOT.unpack_from(self._table, self._offset(key))
         return (count, at) if found == key else None
 
     def add(self, address: str, now: float, forget_after: float) -> int:
-        key = _key(address)
+        key = address_key(address)
         offset = self._offset(key)
         with self._locked():  # read and write under one lock: no failure is lost
             found, count, at = self._SLOT.unpack_from(self._table, offset)
@@ -114,7 +114,7 @@ class SharedFailures:
         return count
 
     def drop(self, address: str) -> None:
-        key = _key(address)
+        key = address_key(address)
         with self._locked():
             if self._SLOT.unpack_from(self._table, self._offset(key))[0] == key:
                 self._SLOT.pack_into(self._table, self._offset(key), 0, 0, 0.0)
@@ -122,24 +122,14 @@ class SharedFailures:
     def _offset(self, key: int) -> int:
         return (key % self.slots) * self._SLOT.size
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        fcntl.lockf(self._lock_fd, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.lockf(self._lock_fd, fcntl.LOCK_UN)
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return record_locked(self._lock_fd)
 
 
 def _next_count(entry: tuple[int, float] | None, now: float, forget_after: float) -> int:
     if entry is None or now - entry[1] > forget_after:
         return 1
     return entry[0] + 1
-
-
-def _key(address: str) -> int:
-    digest = hashlib.blake2b(address.encode("utf-8", "surrogateescape"), digest_size=8).digest()
-    return int.from_bytes(digest, "little") or 1
 
 
 class LoginPenalty:
