@@ -585,20 +585,37 @@ async def test_a_reader_opened_for_a_cancelled_caller_is_closed(
         return reader
 
     if factory.layout.format == "maildir":
-        # Maildir reads run on the loop: no await between opening a reader and
-        # closing it, so no caller can be cancelled in between.
-        threads: list[int] = []
+        # Maildir reads of a message where the index says it is run on the loop:
+        # no await between opening a reader and closing it, so no caller can be
+        # cancelled in between. A message moved by another program takes the
+        # full way (a sync), in a worker thread.
+        threads: list[tuple[str, int]] = []
+        real_indexed = UserEngine.open_indexed
+
+        def recording_indexed(self: UserEngine, name: str, uid: int) -> object:
+            threads.append(("indexed", threading.get_ident()))
+            return real_indexed(self, name, uid)
 
         def recording_open(self: UserEngine, name: str, uid: int, changes: list[object]) -> object:
-            threads.append(threading.get_ident())
+            threads.append(("full", threading.get_ident()))
             return real_open(self, name, uid, changes)  # type: ignore[arg-type]
 
+        loop_thread = threading.get_ident()
         async with await factory.open(ALICE) as store:
             await store.append("INBOX", b"x")
+            monkeypatch.setattr(UserEngine, "open_indexed", recording_indexed)
             monkeypatch.setattr(UserEngine, "open_message", recording_open)
             assert await store.read("INBOX", 1) == b"x"
             assert [chunk async for chunk in store.iter_bytes("INBOX", 1)] == [b"x"]
-        assert threads == [threading.get_ident()] * 2
+            assert threads == [("indexed", loop_thread)] * 2
+            threads.clear()
+            folder = store.paths.maildir_folder("INBOX")
+            (moved,) = (folder / "new").iterdir()
+            moved.rename(folder / "cur" / (moved.name + ":2,S"))  # a reader marked it seen
+            assert await store.read("INBOX", 1) == b"x"
+            assert threads[0] == ("indexed", loop_thread)
+            assert [kind for kind, _ in threads] == ["indexed", "full", "indexed"]
+            assert threads[1][1] != loop_thread
         return
     async with await factory.open(ALICE) as store:
         await store.append("INBOX", b"x")

@@ -340,19 +340,35 @@ class UserEngine(MailboxTree):
             box = self._sync(self._box(name), changes)
             return message_infos(self._index.summaries(box.id))
 
+    def open_indexed(self, name: str, uid: int) -> MessageReader | None:
+        """The message where the index says it is, without a sync, the user lock or
+        a folder check; None when that is not enough (mbox, whose offsets move when
+        another program rewrites the file; a Maildir file renamed or removed by
+        another program; an unknown UID): ``open_message`` then knows.
+
+        Bounded work (two indexed look-ups and one open): callers may run it on
+        the event loop.
+        """
+        if not self._fmt.immutable_messages:
+            return None
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            row = None if box is None else self._index.message(box.id, int(uid))
+            if row is None:
+                return None
+            try:
+                return self._fmt.open_reader(name, row)
+            except MessageGone:
+                return None
+
     def open_message(self, name: str, uid: int, changes: list[Change]) -> MessageReader:
         name = names.mailbox_name(name)
-        if self._fmt.immutable_messages:
-            # Where the index says it is, without a sync: a message downloaded
-            # after a change on disk would otherwise re-read the whole folder.
-            with self._thread_lock:
-                # The mailbox row alone: a folder removed behind the index makes
-                # the open fail, and the full way below tells what happened.
-                box = self._index.mailbox(name)
-                row = None if box is None else self._index.message(box.id, int(uid))
-                if row is not None:
-                    with contextlib.suppress(MessageGone):
-                        return self._fmt.open_reader(name, row)
+        # Where the index says it is, first: a message downloaded after a change
+        # on disk would otherwise re-read the whole folder.
+        reader = self.open_indexed(name, uid)
+        if reader is not None:
+            return reader
 
         def attempt() -> MessageReader:
             # Under the user lock: no process of ours rewrites the file meanwhile.

@@ -3,13 +3,14 @@
 Owns two rules:
 - The event loop never waits long on the disk: every engine call (file I/O,
   fsync, SQLite, lock waits) runs in a worker thread (``asyncio.to_thread``),
-  except the reading of a Maildir message (``read``, ``iter_bytes``): one
-  indexed row, one open, reads of a bounded chunk, and no lock that a
-  program other than ours holds. Those run on the loop, since three thread
-  hand-offs per message, with their GIL switches, took longer than the work
-  (a POP3 client downloading a mailbox waited on them message after
-  message). mbox reads, which may wait for a mail reader's lock, stay in
-  threads.
+  except the reading of a Maildir message (``read``, ``iter_bytes``) found
+  where the index says it is: two indexed look-ups, one open, reads of a
+  bounded chunk, no lock (``UserEngine.open_indexed``; anything more, such
+  as a sync after another program renamed the file, goes to a thread).
+  Those run on the loop, since three thread hand-offs per message, with
+  their GIL switches, took longer than the work (a POP3 client downloading
+  a mailbox waited on them message after message). mbox reads, which may
+  wait for a mail reader's lock, stay in threads.
 - Foreign exceptions are translated here, at one boundary (DESIGN.md §6):
   ``OSError``, ``sqlite3.Error`` and anything a message source raises leave
   as ``StoreError`` (with the original as ``__cause__``); our own
@@ -262,7 +263,10 @@ class FileMailStore:
 
     async def _open_reader(self, name: str, uid: int) -> MessageReader:
         if self._inline_reads:
-            return await self._read(self._engine.open_message, name, uid)
+            # On the loop only the bounded way; a sync or a lock wait, in a thread.
+            reader = await self._read(_reader_call(self._engine.open_indexed, name, uid))
+            if reader is not None:
+                return reader
         return await self._run("read", self._engine.open_message, name, uid, dispose=_close)
 
     async def store_flags(
