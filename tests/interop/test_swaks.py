@@ -84,7 +84,8 @@ def require_swaks_tls() -> None:
     )
     if "TLS supported" not in support.stdout + support.stderr:
         pytest.skip(
-            "swaks has no TLS support (Debian package libnet-ssleay-perl); .ci/run installs it"
+            "swaks cannot do STARTTLS without Net::SSLeay "
+            "(Debian package libnet-ssleay-perl); .ci/run installs it"
         )
 
 
