@@ -84,3 +84,27 @@ def test_unknown_mechanism_and_misuse() -> None:
     exchange.step(None)
     with pytest.raises(SaslError):
         exchange.step(None)
+
+
+def test_respond_decodes_then_steps_and_names_each_failure() -> None:
+    from postoffice.protocol.sasl import (
+        SaslCancelled,
+        SaslChallenge,
+        SaslCredentials,
+        SaslEncodingError,
+        SaslError,
+        SaslServerExchange,
+    )
+
+    exchange = SaslServerExchange("PLAIN")
+    assert exchange.respond(None, initial=True) == SaslChallenge(b"")
+    result = exchange.respond("AHVzZXIAcHc=")  # "\0user\0pw"
+    assert isinstance(result, SaslCredentials)
+    assert (result.username, result.password) == ("user", "pw")
+    with pytest.raises(SaslCancelled):
+        SaslServerExchange("LOGIN").respond(b"*")
+    with pytest.raises(SaslEncodingError):
+        SaslServerExchange("PLAIN").respond("not base64!", initial=True)
+    with pytest.raises(SaslError) as malformed:
+        SaslServerExchange("PLAIN").respond("dXNlcg==", initial=True)  # "user": no NULs
+    assert not isinstance(malformed.value, SaslEncodingError | SaslCancelled)

@@ -42,6 +42,10 @@ class SaslCancelled(SaslError):
     """The client sent ``*``: RFC 4954 §4 — the server answers 501 and ends the exchange."""
 
 
+class SaslEncodingError(SaslError):
+    """The client's response line is not strict, padded base64."""
+
+
 @dataclass(frozen=True, slots=True)
 class SaslChallenge:
     """Raw challenge octets; the protocol base64-encodes and frames them."""
@@ -80,7 +84,7 @@ def decode_response(text: str | bytes, *, initial: bool = False) -> bytes:
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise SaslError("response is not valid base64") from exc
+        raise SaslEncodingError("response is not valid base64") from exc
 
 
 def encode_challenge(data: bytes) -> str:
@@ -131,6 +135,18 @@ class SaslServerExchange:
     @property
     def done(self) -> bool:
         return self._done
+
+    def respond(
+        self, line: str | bytes | None, *, initial: bool = False
+    ) -> SaslChallenge | SaslCredentials:
+        """One turn from the client's line as it came (base64, or None for no
+        initial response): decoded (``decode_response``), then ``step``.
+
+        Raises ``SaslCancelled`` for ``*``, ``SaslEncodingError`` for bad
+        base64, and ``SaslError`` for a decoded response the mechanism refuses:
+        each protocol answers the three with its own reply.
+        """
+        return self.step(None if line is None else decode_response(line, initial=initial))
 
     def step(self, response: bytes | None) -> SaslChallenge | SaslCredentials:
         if self._done:

@@ -38,9 +38,9 @@ from postoffice.protocol.pop3.states import Command
 from postoffice.protocol.sasl import (
     SaslCancelled,
     SaslChallenge,
+    SaslEncodingError,
     SaslError,
     SaslServerExchange,
-    decode_response,
     encode_challenge,
 )
 
@@ -136,35 +136,26 @@ class Pop3Authorization(Pop3SessionCore):
             return
         self._user_name = None
         self._sasl = SaslServerExchange(mechanism)
-        if len(words) == 1:
-            self._sasl_step(None)  # RFC 5034 §4: an empty challenge asks for the response
-            return
-        try:
-            response = decode_response(words[1], initial=True)  # RFC 5034 §4: "=" is empty
-        except SaslCancelled:
-            self._end_auth(Responses.AUTH_CANCELLED)
-        except SaslError:
-            self._end_auth(Responses.AUTH_BAD_BASE64)
-        else:
-            self._sasl_step(response)
+        # RFC 5034 §4: without an initial response an empty challenge asks for
+        # it; "=" is an empty initial response.
+        self._sasl_turn(words[1] if len(words) == 2 else None, initial=True)
 
     def _sasl_response(self, line: bytes | LineTooLong) -> None:
         if isinstance(line, LineTooLong):
             self._end_auth(Responses.LINE_TOO_LONG)
             return
-        try:
-            response = decode_response(line)
-        except SaslCancelled:
-            self._end_auth(Responses.AUTH_CANCELLED)  # RFC 5034 §4: "*" -> -ERR
-        except SaslError:
-            self._end_auth(Responses.AUTH_BAD_BASE64)
-        else:
-            self._sasl_step(response)
+        self._sasl_turn(line)
 
-    def _sasl_step(self, response: bytes | None) -> None:
+    def _sasl_turn(self, line: bytes | str | None, *, initial: bool = False) -> None:
         assert self._sasl is not None
         try:
-            result = self._sasl.step(response)
+            result = self._sasl.respond(line, initial=initial)
+        except SaslCancelled:
+            self._end_auth(Responses.AUTH_CANCELLED)  # RFC 5034 §4: "*" -> -ERR
+            return
+        except SaslEncodingError:
+            self._end_auth(Responses.AUTH_BAD_BASE64)
+            return
         except SaslError:
             self._end_auth(Responses.AUTH_MALFORMED)
             return

@@ -69,9 +69,9 @@ from postoffice.protocol.lines import TOO_LONG, LineTooLong
 from postoffice.protocol.sasl import (
     SaslCancelled,
     SaslChallenge,
+    SaslEncodingError,
     SaslError,
     SaslServerExchange,
-    decode_response,
     encode_challenge,
 )
 from postoffice.protocol.smtp.data import BareLineEnd
@@ -345,17 +345,7 @@ class SmtpServerConnection(SmtpSessionCore):
             return
         self._machine.accept(Verb.AUTH)
         self._sasl = SaslServerExchange(mechanism)
-        if initial is None:
-            self._sasl_step(None)
-            return
-        try:
-            response = decode_response(initial, initial=True)  # RFC 4954 §4: "=" is empty
-        except SaslCancelled:
-            self._end_auth(SmtpReplies.AUTH_ABORTED)
-        except SaslError:
-            self._end_auth(SmtpReplies.AUTH_BAD_BASE64)
-        else:
-            self._sasl_step(response)
+        self._sasl_turn(initial, initial=True)  # RFC 4954 §4: "=" is an empty response
 
     # ----------------------------------------------------------------- AUTH
 
@@ -367,19 +357,18 @@ class SmtpServerConnection(SmtpSessionCore):
         if bare_lf and self.settings.bare_newline is BareNewlinePolicy.REJECT:
             self._refuse_bare_line_end("LF")
             return
-        try:
-            response = decode_response(text)
-        except SaslCancelled:
-            self._end_auth(SmtpReplies.AUTH_ABORTED)  # RFC 4954 §4: "*" -> 501
-        except SaslError:
-            self._end_auth(SmtpReplies.AUTH_BAD_BASE64)
-        else:
-            self._sasl_step(response)
+        self._sasl_turn(text)
 
-    def _sasl_step(self, response: bytes | None) -> None:
+    def _sasl_turn(self, line: bytes | str | None, *, initial: bool = False) -> None:
         assert self._sasl is not None
         try:
-            result = self._sasl.step(response)
+            result = self._sasl.respond(line, initial=initial)
+        except SaslCancelled:
+            self._end_auth(SmtpReplies.AUTH_ABORTED)  # RFC 4954 §4: "*" -> 501
+            return
+        except SaslEncodingError:
+            self._end_auth(SmtpReplies.AUTH_BAD_BASE64)
+            return
         except SaslError:
             self._end_auth(SmtpReplies.AUTH_MALFORMED)
             return
