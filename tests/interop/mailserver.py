@@ -13,8 +13,10 @@ Received, in that order) followed by the client's message, octet for octet:
 from __future__ import annotations
 
 import os
+import poplib
 import re
 import shutil
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -175,3 +177,21 @@ def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env["LC_ALL"] = "C"
     return env
+
+
+def pop3s_login(server: Server, user: str = "demo") -> poplib.POP3_SSL:
+    """A logged-in stdlib POP3S session (to set up and look behind a client under test)."""
+    context = ssl.create_default_context(cafile=str(server.cert))
+    client = poplib.POP3_SSL("127.0.0.1", server.pop3s_port, context=context, timeout=10)
+    client.user(f"{user}@{DOMAIN}")
+    client.pass_(PASSWORD)
+    return client
+
+
+def empty_inbox(server: Server, user: str = "demo") -> None:
+    """Delete every message of ``user``'s INBOX over POP3 (a module's server is shared)."""
+    client = pop3s_login(server, user)
+    for number in range(1, client.stat()[0] + 1):
+        client.dele(number)
+    client.quit()
+    assert server.mailbox(user) == []

@@ -17,18 +17,23 @@ installs it).
 
 from __future__ import annotations
 
-import poplib
 import re
 import smtplib
-import ssl
 import subprocess
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from tests.interop.mailserver import PASSWORD, ClientRun, Server, clean_env, require_client
+from tests.interop.mailserver import (
+    PASSWORD,
+    ClientRun,
+    Server,
+    clean_env,
+    empty_inbox,
+    pop3s_login,
+    require_client,
+)
 
 require_client("curl", "curl")
 
@@ -85,24 +90,10 @@ def curl(
     return CurlRun(result.returncode, result.stderr.decode("utf-8", "replace"), result.stdout)
 
 
-def pop3(server: Server) -> poplib.POP3_SSL:
-    """A logged-in stdlib POP3S session of demo (to set up and look behind curl)."""
-    context = ssl.create_default_context(cafile=str(server.cert))
-    client = poplib.POP3_SSL(HOST, server.pop3s_port, context=context, timeout=10)
-    client.user(USER)
-    client.pass_(PASSWORD)
-    return client
-
-
 @pytest.fixture(autouse=True)
-def empty_maildrop(server: Server) -> Iterator[None]:
+def empty_maildrop(server: Server) -> None:
     """Every test starts with demo's mailbox empty (the server runs for the whole module)."""
-    client = pop3(server)
-    for number in range(1, client.stat()[0] + 1):
-        client.dele(number)
-    client.quit()
-    assert server.mailbox("demo") == []
-    yield
+    empty_inbox(server)
 
 
 def deliver(server: Server, *bodies: str) -> list[tuple[str, bytes]]:
@@ -269,7 +260,7 @@ def test_wrong_password_is_refused(server: Server) -> None:
 
 def test_second_session_of_the_user_gets_in_use(server: Server) -> None:
     deliver(server, "held\r\n")
-    holder = pop3(server)
+    holder = pop3s_login(server)
     try:
         run = curl(server, implicit=True)
         assert run.code != 0

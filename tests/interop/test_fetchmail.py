@@ -28,21 +28,26 @@ Skipped only when fetchmail is not installed (Debian package ``fetchmail``;
 from __future__ import annotations
 
 import os
-import poplib
 import pwd
 import re
 import shlex
 import smtplib
-import ssl
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.smtp_fixtures import wait_for
-from tests.interop.mailserver import PASSWORD, ClientRun, Server, clean_env, require_client
+from tests.interop.mailserver import (
+    PASSWORD,
+    ClientRun,
+    Server,
+    clean_env,
+    empty_inbox,
+    pop3s_login,
+    require_client,
+)
 
 require_client("fetchmail", "fetchmail")
 
@@ -132,17 +137,8 @@ class Fetchmail:
         return [path.read_bytes() for path in sorted(self.out.iterdir())]
 
 
-def pop3(server: Server) -> poplib.POP3_SSL:
-    """A logged-in stdlib POP3S session of demo (to set up and look behind fetchmail)."""
-    context = ssl.create_default_context(cafile=str(server.cert))
-    client = poplib.POP3_SSL(HOST, server.pop3s_port, context=context, timeout=10)
-    client.user(USER)
-    client.pass_(PASSWORD)
-    return client
-
-
 def server_uids(server: Server) -> list[str]:
-    client = pop3(server)
+    client = pop3s_login(server)
     try:
         _, lines, _ = client.uidl()
     finally:
@@ -151,14 +147,9 @@ def server_uids(server: Server) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def empty_maildrop(server: Server) -> Iterator[None]:
+def empty_maildrop(server: Server) -> None:
     """Every test starts with demo's mailbox empty (the server runs for the whole module)."""
-    client = pop3(server)
-    for number in range(1, client.stat()[0] + 1):
-        client.dele(number)
-    client.quit()
-    assert server.mailbox("demo") == []
-    yield
+    empty_inbox(server)
 
 
 def deliver(server: Server, count: int) -> list[tuple[str, bytes]]:
@@ -292,7 +283,7 @@ def test_nokeep_removes_the_fetched_mail_at_quit(
 def test_a_maildrop_in_use_is_left_alone(server: Server, tmp_path: Path) -> None:
     fetchmail = Fetchmail(server, tmp_path, implicit=True)
     messages = deliver(server, 2)
-    holder = pop3(server)
+    holder = pop3s_login(server)
     try:
         run = fetchmail.run(keep=False)
     finally:

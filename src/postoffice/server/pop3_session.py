@@ -42,9 +42,6 @@ from postoffice.server.transport import Pipe
 from postoffice.store import StoreFactory
 
 LOGIN_COMPONENT = "pop3-login"
-# Pipelined input the driver reads ahead of the connection while it waits on
-# an answer is bounded by the socket's own buffer: reading stops at this much.
-READ_AHEAD_LIMIT = 64 * 1024
 
 
 @dataclass(frozen=True)
