@@ -60,7 +60,6 @@ import poplib
 import random
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -76,6 +75,8 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import cast
 
+from serving import Served
+
 from postoffice.config.loader import load_config
 from postoffice.store import StoreFactory
 from postoffice.store.layout import layout_from_config
@@ -85,7 +86,6 @@ DEFAULT_PEERS = ROOT.parent / "shared" / "peers"
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
 PASSWORD = "pass"
-LISTENING = re.compile(r"listening: pop3 on 127\.0\.0\.1:(\d+)")
 POSTOFFICE = (sys.executable, "-m", "postoffice")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -478,26 +478,8 @@ class Postoffice:
             f"in {time.monotonic() - started:.1f} s",
             flush=True,
         )
-        maillog = self.data / "log" / "maillog"
-        self.stderr = open(self.data / "serve.stderr", "wb")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [*POSTOFFICE, "-c", str(self.config), "serve"]
-            + [f"--listen={role}={HOST}:0" for role in ("smtp", "pop3", "pop3s")],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self.stderr,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            log = maillog.read_text(encoding="utf-8") if maillog.exists() else ""
-            found = LISTENING.search(log)
-            if found and "ready:" in log:
-                self.port = int(found.group(1))
-                break
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"postoffice serve did not start; see {self.data}/serve.stderr")
-            time.sleep(0.05)
+        self.served = Served([*POSTOFFICE], self.config, self.data, "pop3")
+        self.process, self.port = self.served.process, self.served.port
         try:
             warm_up("postoffice", self.port, self.users)
         except BaseException:
@@ -517,14 +499,7 @@ class Postoffice:
         return load("postoffice", self.port, self.users, seconds, self.process.pid)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.stderr.close()
+        self.served.stop()
 
     def check_mailboxes(self, expected: int) -> list[str]:
         """Users whose INBOX does not hold EXPECTED messages (run after stop())."""

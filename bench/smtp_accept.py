@@ -30,9 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -43,12 +41,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from serving import Served
+
 ROOT = Path(__file__).resolve().parents[1]
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 DEFAULT_PEERS = ROOT.parent / "shared" / "peers"
 SENDER = "sender@example.test"
 RCPT = "user@example.test"
-LISTENING = re.compile(r"listening: smtp on 127\.0\.0\.1:(\d+)")
 POSTOFFICE = (sys.executable, "-m", "postoffice")
 
 
@@ -147,32 +146,11 @@ class Postoffice:
         if settings["store"]["fsync"] is not True:
             raise SystemExit(f"{self.config}: store.fsync is not true")
         self.new_dir = self.data / "mail" / "example.test" / "user" / "new"
-        maillog = self.data / "log" / "maillog"
         command = [*POSTOFFICE]
         if profile is not None:
             command = [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "postoffice"]
-        self.stderr = open(self.data / "serve.stderr", "wb")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(
-            [
-                *command,
-                *("-c", str(self.config), "serve", "--listen", "smtp=127.0.0.1:0"),
-                *("--listen=pop3=127.0.0.1:0", "--listen=pop3s=127.0.0.1:0"),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=self.stderr,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            log = maillog.read_text(encoding="utf-8") if maillog.exists() else ""
-            found = LISTENING.search(log)
-            if found and "ready:" in log:
-                self.port = int(found.group(1))
-                return
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit(f"postoffice serve did not start; see {self.data}/serve.stderr")
-            time.sleep(0.05)
+        self.served = Served(command, self.config, self.data, "smtp")
+        self.process, self.port = self.served.process, self.served.port
 
     def cli(self, *args: str, config: bool = True) -> str:
         prefix = ["-c", str(self.config)] if config else []
@@ -205,14 +183,7 @@ class Postoffice:
         return result
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.stderr.close()
+        self.served.stop()
 
 
 def listening(host: str, port: int) -> bool:
