@@ -3,7 +3,7 @@
 Owns ``Maildrop`` (RFC 1939 §8: the maildrop of one session) over the
 store's INBOX, in either store format:
 
-- The lock: an exclusive lock on ``pop3.lock`` in the user's mail directory
+- The lock: an exclusive lock on the user's ``maildrop_lock_path``
   (an OFD lock, see ``store.locking``), taken without waiting when the
   session logs in and held until it ends, so a second POP3 session of the
   same user is refused ``[IN-USE]`` (RFC 2449 §8.1.1). The kernel drops it
@@ -46,7 +46,6 @@ from postoffice.store.locking import lock_fd
 from postoffice.store.names import INBOX
 from postoffice.store.service import FileMailStore
 
-LOCK_NAME = "pop3.lock"
 FACTS_CAPACITY = 500_000
 
 
@@ -109,8 +108,10 @@ class Maildrop:
         store = await factory.open(address, create=True)
         lock = -1
         try:
-            mail_dir = factory.paths(address).mail_dir
-            lock = os.open(mail_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            paths = factory.paths(address)
+            mail_dir = paths.mail_dir
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            lock = os.open(paths.maildrop_lock_path, flags, 0o600)
             if not lock_fd(lock, exclusive=True, blocking=False):
                 raise MaildropInUse("the maildrop is in use by another session")
             status = await store.status(INBOX)

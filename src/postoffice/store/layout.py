@@ -24,7 +24,7 @@ mbox (classic):
 
 In both formats the user's mail directory also holds our own files, all
 named ``postoffice-*`` (the SQLite index and its WAL, the lock file, the
-UIDVALIDITY counter, and mbox octets set aside after a crashed append,
+POP3 maildrop lock, the UIDVALIDITY counter, and mbox octets set aside after a crashed append,
 ``postoffice-torn-*``): they do not start with ``.``, so they never look like
 a Maildir++ folder, and mbox folder names that would collide are escaped.
 """
@@ -44,6 +44,7 @@ StoreFormat = Literal["maildir", "mbox"]
 FORMATS: tuple[StoreFormat, ...] = ("maildir", "mbox")
 
 INDEX_FILE = "postoffice-index.sqlite3"
+MAILDROP_LOCK_FILE = "postoffice-pop3.lock"
 LOCK_FILE = "postoffice-index.lock"
 UIDVALIDITY_FILE = "postoffice-uidvalidity"
 # NAME_MAX on Linux file systems.
@@ -117,6 +118,11 @@ class UserPaths:
     @property
     def lock_path(self) -> Path:
         return self.mail_dir / LOCK_FILE
+
+    @property
+    def maildrop_lock_path(self) -> Path:
+        """The lock a POP3 session holds on the user's INBOX (RFC 1939 §8)."""
+        return self.mail_dir / MAILDROP_LOCK_FILE
 
     @property
     def uidvalidity_path(self) -> Path:
