@@ -1,0 +1,559 @@
+"""IMAP commands as values that parse themselves (RFC 9051 §6, RFC 3501 §6 and extensions).
+
+What this module owns: one frozen dataclass per command, holding its
+arguments already validated, and ``parse_command``, which reads a complete
+command (tag, name, arguments) with ``GrammarReader``. Arguments are read
+the way RFC 9051 §9 spells them; extension arguments follow their RFCs:
+LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CREATE-SPECIAL-USE
+(RFC 6154), MULTIAPPEND (RFC 3502), BINARY literal8 (RFC 3516), ESEARCH
+RETURN options (RFC 4731), SASL-IR (RFC 4959), ID (RFC 2971), UID EXPUNGE
+(RFC 4315), MOVE (RFC 6851).
+
+Mailbox names come out decoded (``str``): from modified UTF-7 (RFC 3501
+§5.1.3), or from UTF-8 once the client enabled IMAP4rev2 or UTF8=ACCEPT
+(RFC 9051 §5.1, RFC 6855 §3), then validated (``mutf7.validate_mailbox_name``)
+before any layer below sees them.
+
+Invariants: ``parse_command`` returns a command or raises ``ImapSyntaxError``
+(with the tag when one was read, so the BAD can be tagged); nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Final
+
+from postoffice.protocol.imap.dates import parse_date_time
+from postoffice.protocol.imap.errors import ImapSyntaxError, UnsupportedCharset
+from postoffice.protocol.imap.fetch_items import FetchItem, read_fetch_items
+from postoffice.protocol.imap.mutf7 import decode_mutf7, validate_mailbox_name
+from postoffice.protocol.imap.reader import GrammarReader
+from postoffice.protocol.imap.search_keys import SearchKey, SearchParser
+from postoffice.protocol.imap.sequence import SequenceSet
+
+SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8")
+_SEQUENCE: Final = re.compile(rb"[0-9*][0-9*:,]*")
+_FLAG: Final = re.compile(rb"\\?[^(){ \x00-\x1f\x7f%*\"\\\]\x80-\xff]+")
+_BASE64: Final = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+_DATE_TIME: Final = re.compile(rb'"[ 0-9][0-9]-[A-Za-z]{3}-[0-9]{4} [0-9:]{8} [+-][0-9]{4}"')
+MAX_APPEND_MESSAGES: Final = 1000  # MULTIAPPEND messages in one command
+MAX_ID_FIELDS: Final = 30  # RFC 2971 §3.3
+
+
+class CommandError(ImapSyntaxError):
+    """A command refused while parsing, with the tag it belongs to (None when no tag
+    could be read): BAD for syntax, or NO with a response code (BADCHARSET)."""
+
+    def __init__(self, tag: str | None, message: str, status: str = "BAD", code: str | None = None):
+        super().__init__(message)
+        self.tag = tag
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Base of every command; ``tag`` is the client's tag."""
+
+    name: ClassVar[str] = ""
+    tag: str
+
+
+@dataclass(frozen=True, slots=True)
+class NoArguments(Command):
+    """CAPABILITY, NOOP, LOGOUT, STARTTLS, CHECK, CLOSE, UNSELECT, EXPUNGE, IDLE, NAMESPACE."""
+
+    word: str = ""
+
+    @property
+    def command(self) -> str:
+        return self.word
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate(Command):
+    name = "AUTHENTICATE"
+    mechanism: str
+    initial: str | None  # RFC 4959 SASL-IR: the base64 text as sent ("=" for empty)
+
+
+@dataclass(frozen=True, slots=True)
+class Login(Command):
+    name = "LOGIN"
+    user: bytes
+    password: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Enable(Command):
+    name = "ENABLE"
+    capabilities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Select(Command):
+    """SELECT or EXAMINE (``read_only``)."""
+
+    mailbox: str
+    read_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Create(Command):
+    name = "CREATE"
+    mailbox: str
+    special_use: tuple[str, ...] = ()  # RFC 6154 §3 CREATE ... (USE (...))
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxCommand(Command):
+    """DELETE, SUBSCRIBE, UNSUBSCRIBE: a verb and one mailbox."""
+
+    verb: str
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rename(Command):
+    name = "RENAME"
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListMailboxes(Command):
+    """LIST (RFC 9051 §6.3.9 with RFC 5258 LIST-EXTENDED) and LSUB (``lsub``)."""
+
+    reference: str
+    patterns: tuple[str, ...]
+    select_options: frozenset[str] = frozenset()
+    return_options: frozenset[str] = frozenset()
+    status_items: tuple[str, ...] = ()  # RFC 5819 RETURN (STATUS (...))
+    lsub: bool = False
+    extended: bool = False  # the client used LIST-EXTENDED syntax (RFC 5258 §3)
+
+
+@dataclass(frozen=True, slots=True)
+class Status(Command):
+    name = "STATUS"
+    mailbox: str
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    flags: tuple[str, ...]
+    internal_date: datetime | None
+    data: bytes
+    binary: bool  # sent as literal8 (RFC 3516 §4.4)
+
+
+@dataclass(frozen=True, slots=True)
+class Append(Command):
+    name = "APPEND"
+    mailbox: str
+    messages: tuple[AppendMessage, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Search(Command):
+    name = "SEARCH"
+    key: SearchKey
+    uid: bool
+    charset: str = "US-ASCII"
+    return_options: tuple[str, ...] | None = None  # RFC 4731 ESEARCH: None = plain SEARCH
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch(Command):
+    name = "FETCH"
+    sequence: SequenceSet
+    items: tuple[FetchItem, ...]
+    uid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFlags(Command):
+    name = "STORE"
+    sequence: SequenceSet
+    mode: str  # "+", "-" or "" (replace), RFC 9051 §6.4.6
+    silent: bool
+    flags: tuple[str, ...]
+    uid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer(Command):
+    """COPY or MOVE (``move``), by number or by UID."""
+
+    sequence: SequenceSet
+    mailbox: str
+    uid: bool
+    move: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UidExpunge(Command):
+    name = "UID EXPUNGE"
+    sequence: SequenceSet
+
+
+@dataclass(frozen=True, slots=True)
+class Id(Command):
+    name = "ID"
+    fields: tuple[tuple[str, str | None], ...] | None = field(default=None)
+
+
+SIMPLE_COMMANDS: Final = frozenset(
+    {
+        "CAPABILITY",
+        "NOOP",
+        "LOGOUT",
+        "STARTTLS",
+        "CHECK",
+        "CLOSE",
+        "UNSELECT",
+        "EXPUNGE",
+        "IDLE",
+        "NAMESPACE",
+    }
+)
+
+
+def command_word(command: Command) -> str:
+    """The command's name as the state table knows it (``UID FETCH`` -> ``FETCH``)."""
+    if isinstance(command, NoArguments):
+        return command.word
+    if isinstance(command, Select):
+        return "EXAMINE" if command.read_only else "SELECT"
+    if isinstance(command, MailboxCommand):
+        return command.verb
+    if isinstance(command, ListMailboxes):
+        return "LSUB" if command.lsub else "LIST"
+    if isinstance(command, Transfer):
+        return "MOVE" if command.move else "COPY"
+    if isinstance(command, UidExpunge):
+        return "EXPUNGE"
+    return command.name
+
+
+class CommandParser:
+    """Reads commands; ``utf8`` says mailbox names and quoted strings are UTF-8."""
+
+    __slots__ = ("utf8",)
+
+    def __init__(self) -> None:
+        self.utf8 = False
+
+    def parse(self, data: bytes) -> Command:
+        reader = GrammarReader(data, utf8=self.utf8)
+        try:
+            tag = reader.tag()
+        except ImapSyntaxError as exc:
+            raise CommandError(None, "missing or invalid tag") from exc
+        try:
+            reader.sp()
+            word = reader.keyword("a command name")
+            command = self._arguments(reader, tag, word)
+            reader.end()
+        except UnsupportedCharset as exc:
+            # RFC 9051 §6.4.4: NO [BADCHARSET (supported charsets)]
+            code = "BADCHARSET (" + " ".join(SEARCH_CHARSETS) + ")"
+            raise CommandError(tag, f"charset {exc} is not supported", "NO", code) from exc
+        except ImapSyntaxError as exc:
+            raise CommandError(tag, str(exc)) from exc
+        return command
+
+    def _mailbox(self, reader: GrammarReader) -> str:
+        octets = reader.astring("a mailbox name")
+        try:
+            if self.utf8:
+                name = octets.decode("utf-8")
+            else:
+                name = decode_mutf7(octets.decode("ascii"))
+        except UnicodeDecodeError as exc:
+            raise ImapSyntaxError("mailbox name is not valid UTF-8 / modified UTF-7") from exc
+        return validate_mailbox_name(name)
+
+    def _pattern(self, reader: GrammarReader) -> str:
+        octets = reader.list_mailbox()
+        try:
+            return octets.decode("utf-8") if self.utf8 else decode_mutf7(octets.decode("ascii"))
+        except UnicodeDecodeError as exc:
+            raise ImapSyntaxError("pattern is not valid UTF-8 / modified UTF-7") from exc
+
+    def _arguments(self, reader: GrammarReader, tag: str, word: str) -> Command:
+        if word in SIMPLE_COMMANDS:
+            return NoArguments(tag, word)
+        if word == "UID":
+            reader.sp()
+            sub = reader.keyword("a UID command")
+            if sub not in ("FETCH", "SEARCH", "STORE", "COPY", "MOVE", "EXPUNGE"):
+                raise ImapSyntaxError(f"UID {sub} is not a command")
+            return self._arguments_of(reader, tag, sub, uid=True)
+        return self._arguments_of(reader, tag, word, uid=False)
+
+    def _arguments_of(self, reader: GrammarReader, tag: str, word: str, *, uid: bool) -> Command:
+        reader.sp()
+        if word == "EXPUNGE" and uid:
+            return UidExpunge(tag, self._sequence(reader))
+        handler = _HANDLERS.get(word)
+        if handler is None or (uid and word not in ("FETCH", "SEARCH", "STORE", "COPY", "MOVE")):
+            raise ImapSyntaxError(f"unknown command {word}")
+        return handler(self, reader, tag, word, uid)
+
+    @staticmethod
+    def _sequence(reader: GrammarReader) -> SequenceSet:
+        return SequenceSet.parse(reader.run(_SEQUENCE, "a sequence set"))
+
+    # -- one reader per command ---------------------------------------------
+
+    def _authenticate(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+        mechanism = reader.keyword("a SASL mechanism")
+        initial: str | None = None
+        if not reader.at_end():
+            reader.sp()
+            initial = reader.run(_BASE64, "an initial response")
+        return Authenticate(tag, mechanism, initial)
+
+    def _login(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+        user = reader.astring("a user name")
+        reader.sp()
+        return Login(tag, user, reader.astring("a password"))
+
+    def _enable(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+        names = [reader.keyword("a capability")]
+        while not reader.at_end():
+            reader.sp()
+            names.append(reader.keyword("a capability"))
+        return Enable(tag, tuple(names))
+
+    def _select(self, reader: GrammarReader, tag: str, word: str, _u: bool) -> Command:
+        mailbox = self._mailbox(reader)
+        if not reader.at_end():
+            reader.sp()
+            reader.open_list()
+            if not reader.close_list():
+                # RFC 4466 select-params; none is supported yet (CONDSTORE comes later)
+                raise ImapSyntaxError(f"unknown SELECT parameter {reader.keyword('a parameter')}")
+        return Select(tag, mailbox, read_only=word == "EXAMINE")
+
+    def _create(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+        mailbox = self._mailbox(reader)
+        uses: list[str] = []
+        if not reader.at_end():
+            reader.sp()
+            reader.open_list()  # RFC 6154 §6 create-param = "USE" SP "(" use-attr ... ")"
+            if reader.keyword("a CREATE parameter") != "USE":
+                raise ImapSyntaxError("unknown CREATE parameter")
+            reader.sp()
+            reader.open_list()
+            if not reader.close_list():
+                uses.append(reader.run(_FLAG, "a special-use attribute"))
+                while reader.list_separator():
+                    uses.append(reader.run(_FLAG, "a special-use attribute"))
+            if not reader.close_list():
+                raise ImapSyntaxError("expected )")
+        return Create(tag, mailbox, tuple(uses))
+
+    def _mailbox_verb(self, reader: GrammarReader, tag: str, word: str, _u: bool) -> Command:
+        return MailboxCommand(tag, word, self._mailbox(reader))
+
+    def _rename(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+        old = self._mailbox(reader)
+        reader.sp()
+        return Rename(tag, old, self._mailbox(reader))
+
+    def _list(self, reader: GrammarReader, tag: str, word: str, _u: bool) -> Command:
+        select: set[str] = set()
+        extended = False
+        if word == "LIST" and reader.peek(b"("):
+            extended = True  # RFC 5258 §3 list-select-opts
+            select = set(self._options(reader))
+            reader.sp()
+        reference_octets = reader.astring("a reference name")
+        try:
+            reference = (
+                reference_octets.decode("utf-8")
+                if self.utf8
+                else decode_mutf7(reference_octets.decode("ascii"))
+            )
+        except UnicodeDecodeError as exc:
+            raise ImapSyntaxError("reference is not valid") from exc
+        reader.sp()
+        if word == "LIST" and reader.peek(b"("):
+            extended = True
+            reader.open_list()
+            patterns = [self._pattern(reader)]
+            while reader.list_separator():
+                patterns.append(self._pattern(reader))
+        else:
+            patterns = [self._pattern(reader)]
+        returns: set[str] = set()
+        status_items: tuple[str, ...] = ()
+        if word == "LIST" and not reader.at_end():
+            extended = True
+            reader.sp()
+            reader.expect(b"RETURN", "RETURN")
+            reader.sp()
+            reader.open_list()
+            if not reader.close_list():
+                while True:
+                    option = reader.keyword("a return option")
+                    if option == "STATUS":  # RFC 5819 §2
+                        reader.sp()
+                        status_items = self._status_items(reader)
+                    returns.add(option)
+                    if not reader.list_separator():
+                        break
+        return ListMailboxes(
+            tag,
+            reference,
+            tuple(patterns),
+            frozenset(select),
+            frozenset(returns),
+            status_items,
+            lsub=word == "LSUB",
+            extended=extended,
+        )
+
+    @staticmethod
+    def _options(reader: GrammarReader) -> list[str]:
+        reader.open_list()
+        if reader.close_list():
+            return []
+        options = [reader.keyword("an option")]
+        while reader.list_separator():
+            options.append(reader.keyword("an option"))
+        return options
+
+    @staticmethod
+    def _status_items(reader: GrammarReader) -> tuple[str, ...]:
+        reader.open_list()
+        items = [reader.keyword("a status item")]
+        while reader.list_separator():
+            items.append(reader.keyword("a status item"))
+        return tuple(items)
+
+    def _status(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+        mailbox = self._mailbox(reader)
+        reader.sp()
+        return Status(tag, mailbox, self._status_items(reader))
+
+    def _append(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+        mailbox = self._mailbox(reader)
+        messages: list[AppendMessage] = []
+        while not reader.at_end():
+            if len(messages) >= MAX_APPEND_MESSAGES:
+                raise ImapSyntaxError("too many messages in one APPEND")
+            reader.sp()
+            flags: tuple[str, ...] = ()
+            if reader.peek(b"("):
+                flags = read_flag_list(reader)
+                reader.sp()
+            when: datetime | None = None
+            if reader.peek(b'"'):
+                when = parse_date_time(reader.run(_DATE_TIME, "a date-time")[1:-1])
+                reader.sp()
+            binary = reader.is_literal8()
+            messages.append(AppendMessage(flags, when, reader.literal(binary=binary), binary))
+        if not messages:
+            raise ImapSyntaxError("APPEND needs a message")
+        return Append(tag, mailbox, tuple(messages))
+
+    def _search(self, reader: GrammarReader, tag: str, _w: str, uid: bool) -> Command:
+        returns: tuple[str, ...] | None = None
+        if reader.accept(b"RETURN "):  # RFC 4731 §3 search-return-opts
+            returns = tuple(self._options(reader))
+            reader.sp()
+        charset = "US-ASCII"
+        if reader.accept(b"CHARSET "):
+            charset = reader.astring("a charset").decode("ascii", "replace").upper()
+            if charset not in SEARCH_CHARSETS:
+                raise UnsupportedCharset(charset)
+            reader.sp()
+        if self.utf8:
+            charset = "UTF-8"  # RFC 6855 §3: after ENABLE UTF8=ACCEPT strings are UTF-8
+        key = SearchParser(reader, "utf-8" if charset == "UTF-8" else "ascii").read_keys()
+        return Search(tag, key, uid, charset, returns)
+
+    def _fetch(self, reader: GrammarReader, tag: str, _w: str, uid: bool) -> Command:
+        sequence = self._sequence(reader)
+        reader.sp()
+        return Fetch(tag, sequence, read_fetch_items(reader), uid)
+
+    def _store(self, reader: GrammarReader, tag: str, _w: str, uid: bool) -> Command:
+        sequence = self._sequence(reader)
+        reader.sp()
+        mode = "+" if reader.accept(b"+") else "-" if reader.accept(b"-") else ""
+        reader.expect(b"FLAGS", "FLAGS")
+        silent = reader.accept(b".SILENT")
+        reader.sp()
+        if reader.peek(b"("):
+            flags = read_flag_list(reader)
+        else:
+            names = [reader.run(_FLAG, "a flag")]
+            while not reader.at_end():
+                reader.sp()
+                names.append(reader.run(_FLAG, "a flag"))
+            flags = tuple(names)
+        return StoreFlags(tag, sequence, mode, silent, flags, uid)
+
+    def _transfer(self, reader: GrammarReader, tag: str, word: str, uid: bool) -> Command:
+        sequence = self._sequence(reader)
+        reader.sp()
+        return Transfer(tag, sequence, self._mailbox(reader), uid, move=word == "MOVE")
+
+    def _id(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+        if reader.accept(b"NIL"):
+            return Id(tag, None)
+        reader.open_list()
+        fields: list[tuple[str, str | None]] = []
+        if not reader.close_list():
+            while True:
+                name = reader.string().decode("utf-8", "replace")
+                reader.sp()
+                value = reader.nstring()
+                fields.append((name, None if value is None else value.decode("utf-8", "replace")))
+                if len(fields) > MAX_ID_FIELDS:
+                    raise ImapSyntaxError("too many ID fields")  # RFC 2971 §3.3: at most 30
+                if not reader.list_separator():
+                    break
+        return Id(tag, tuple(fields))
+
+
+def read_flag_list(reader: GrammarReader) -> tuple[str, ...]:
+    """``"(" [flag *(SP flag)] ")"`` (RFC 9051 §9 flag-list)."""
+    reader.open_list()
+    if reader.close_list():
+        return ()
+    flags = [reader.run(_FLAG, "a flag")]
+    while reader.list_separator():
+        flags.append(reader.run(_FLAG, "a flag"))
+    return tuple(flags)
+
+
+_HANDLERS: Final = {
+    "AUTHENTICATE": CommandParser._authenticate,
+    "LOGIN": CommandParser._login,
+    "ENABLE": CommandParser._enable,
+    "SELECT": CommandParser._select,
+    "EXAMINE": CommandParser._select,
+    "CREATE": CommandParser._create,
+    "DELETE": CommandParser._mailbox_verb,
+    "SUBSCRIBE": CommandParser._mailbox_verb,
+    "UNSUBSCRIBE": CommandParser._mailbox_verb,
+    "RENAME": CommandParser._rename,
+    "LIST": CommandParser._list,
+    "LSUB": CommandParser._list,
+    "STATUS": CommandParser._status,
+    "APPEND": CommandParser._append,
+    "SEARCH": CommandParser._search,
+    "FETCH": CommandParser._fetch,
+    "STORE": CommandParser._store,
+    "COPY": CommandParser._transfer,
+    "MOVE": CommandParser._transfer,
+    "ID": CommandParser._id,
+}

@@ -1,0 +1,147 @@
+"""Every octet the IMAP server sends is rendered here (RFC 9051 §7, RFC 3501 §7).
+
+What this module owns: the encoding of response data (NIL, numbers,
+strings as quoted or literal, atoms, parenthesised lists, ``literal8``) and
+of whole responses: tagged status responses with their response codes,
+untagged data and status, and continuation requests.
+
+Data values are plain Python values so that layers above (``mime`` building
+ENVELOPE and BODYSTRUCTURE, the server building FETCH) need nothing but this
+convention:
+
+    None            NIL
+    int             number
+    str / bytes     string: quoted when it can be (short, no CR/LF/NUL, no
+                    8-bit octet unless UTF-8 is enabled), a literal otherwise
+    Atom(text)      the text as is (flags, keywords, fixed words)
+    Literal(octets) always a literal (message bodies, RFC 9051 §4.3)
+    Literal8(..)    ``~{n}`` (BINARY, RFC 3516 §4.2)
+    list / tuple    a parenthesised list of values
+
+Invariants: a response is one line ended by CRLF except where a literal
+carries its own octets; text given for a status response is reduced to
+printable characters so a client cannot be fed a second line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final, Union
+
+CRLF: Final = b"\r\n"
+QUOTED_MAX: Final = 1024  # longer strings go out as literals
+_NEEDS_LITERAL: Final = re.compile(rb"[\x00\r\n]")
+_EIGHT_BIT: Final = re.compile(rb"[\x80-\xff]")
+_ESCAPE: Final = re.compile(rb'(["\\])')
+_UNPRINTABLE: Final = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """Sent as is: a flag, keyword or fixed word (never user-controlled text)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    octets: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Literal8:
+    octets: bytes
+
+
+Value = Union[None, int, str, bytes, Atom, Literal, Literal8, "Sequence[Value]"]
+NIL: Final = None
+
+
+def encode_string(value: str | bytes, *, utf8: bool = False) -> bytes:
+    """A string as quoted when possible, else as a literal (RFC 9051 §4.3)."""
+    octets = value.encode("utf-8") if isinstance(value, str) else value
+    if (
+        len(octets) > QUOTED_MAX
+        or _NEEDS_LITERAL.search(octets)
+        or (not utf8 and _EIGHT_BIT.search(octets))
+    ):
+        return b"{%d}\r\n%b" % (len(octets), octets)
+    return b'"' + _ESCAPE.sub(rb"\\\1", octets) + b'"'
+
+
+def encode_astring(value: str | bytes, *, utf8: bool = False) -> bytes:
+    """An astring: an atom when it is one, else a string (for mailbox names in LIST)."""
+    octets = value.encode("utf-8") if isinstance(value, str) else value
+    if octets and re.fullmatch(rb"[^(){ \x00-\x1f\x7f%*\"\\\x80-\xff]+", octets):
+        return octets
+    return encode_string(octets, utf8=utf8)
+
+
+def encode(value: Value, *, utf8: bool = False) -> bytes:
+    """One data value in the wire form (see the module docstring)."""
+    if value is None:
+        return b"NIL"
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not an IMAP value")
+    if isinstance(value, int):
+        return b"%d" % value
+    if isinstance(value, str | bytes):
+        return encode_string(value, utf8=utf8)
+    if isinstance(value, Atom):
+        return value.text.encode("utf-8")
+    if isinstance(value, Literal):
+        return b"{%d}\r\n%b" % (len(value.octets), value.octets)
+    if isinstance(value, Literal8):
+        return b"~{%d}\r\n%b" % (len(value.octets), value.octets)
+    return b"(" + b" ".join(encode(item, utf8=utf8) for item in value) + b")"
+
+
+def clean_text(text: str) -> bytes:
+    """Human-readable text of a response: one line, printable (RFC 9051 §9 ``text``)."""
+    return _UNPRINTABLE.sub(" ", text).encode("utf-8") or b"."
+
+
+def code_text(code: str | None, text: str) -> bytes:
+    """``[CODE] text`` or ``text`` (RFC 9051 §7.1 resp-text)."""
+    body = clean_text(text)
+    if code is None:
+        return body
+    return b"[" + code.encode("utf-8") + b"] " + body
+
+
+def tagged(tag: str, status: str, text: str, code: str | None = None) -> bytes:
+    """``tag OK|NO|BAD [code] text`` (RFC 9051 §7.1)."""
+    return tag.encode("ascii") + b" " + status.encode("ascii") + b" " + code_text(code, text) + CRLF
+
+
+def untagged_status(status: str, text: str, code: str | None = None) -> bytes:
+    """``* OK|NO|BAD|BYE|PREAUTH [code] text`` (RFC 9051 §7.1)."""
+    return b"* " + status.encode("ascii") + b" " + code_text(code, text) + CRLF
+
+
+def untagged(*parts: bytes) -> bytes:
+    """``* part part ...``: parts already encoded."""
+    return b"* " + b" ".join(parts) + CRLF
+
+
+def continuation(text: str = "Ready") -> bytes:
+    """``+ text`` (RFC 9051 §7.6)."""
+    return b"+ " + clean_text(text) + CRLF
+
+
+def continuation_data(data: bytes) -> bytes:
+    """``+ base64`` for an AUTHENTICATE challenge (RFC 9051 §6.2.2)."""
+    return b"+ " + data + CRLF
+
+
+def atoms(names: Iterable[str]) -> bytes:
+    """A parenthesised list of atoms, e.g. flags ``(\\Seen \\Answered)``."""
+    return b"(" + b" ".join(name.encode("utf-8") for name in names) + b")"
+
+
+def fetch_response(number: int, items: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """``* n FETCH (NAME value NAME value ...)``: names and values already encoded."""
+    inner = b" ".join(name + b" " + value for name, value in items)
+    return b"* %d FETCH (%b)\r\n" % (number, inner)
