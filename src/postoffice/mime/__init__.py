@@ -1,1 +1,1 @@
-"""Message structure and the headers postoffice adds (trace headers; later the part index, DSNs)."""
+"""Message structure: the exact-byte part index IMAP serves from, and the trace headers postoffice adds."""

@@ -1,0 +1,101 @@
+"""Header and body text for IMAP SEARCH (RFC 3501 §6.4.4, RFC 9051 §6.4.4):
+decoded header values, the sent date, and the searchable body text.
+
+Owns ``header_values``, ``header_date`` and ``decoded_text``; re-exports
+``decode_transfer`` (BINARY fetch, RFC 3516) from ``decoding``.
+
+RFC 3501 §6.4.4: "[MIME-IMB] content transfer encodings, and [MIME-HDRS]
+strings in [RFC-2822]/[MIME-IMB] headers, MUST be decoded before comparing
+text in a [CHARSET] other than US-ASCII." So values here are RFC 2047 decoded,
+bodies transfer-decoded and charset-decoded. Nothing here raises on malformed
+mail; the body walk is iterative and stops at ``limit`` characters.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from postoffice.mime.decoding import (
+    decode_charset,
+    decode_transfer,
+    decode_words,
+    field_value,
+    scan_header,
+)
+from postoffice.mime.structure import Part
+
+__all__ = ["decode_transfer", "decoded_text", "header_date", "header_values"]
+
+_MAX_OCTETS_PER_CHAR = 16  # QP (3 octets per octet) of a 4-octet character, with room
+
+
+def header_values(data: bytes, part: Part, name: str) -> list[str]:
+    """The value of every field ``name`` (case-insensitive) in the header of
+    ``part``, in order: unfolded, stripped, RFC 2047 words decoded, raw 8-bit
+    text read as UTF-8 (malformed octets become U+FFFD)."""
+    wanted = name.strip().lower().encode("utf-8", "surrogateescape")
+    block = scan_header(data, part.start, part.body_start)
+    return [
+        decode_words(field_value(data, field)).strip()
+        for field in block.fields
+        if field.name == wanted
+    ]
+
+
+def header_date(data: bytes, part: Part) -> datetime | None:
+    """The first Date: field (RFC 5322 §3.3, obsolete forms too) as an aware
+    datetime; a date without a usable zone is taken as UTC; None if absent or
+    unreadable."""
+    for value in header_values(data, part, "date"):
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return None
+
+
+def decoded_text(data: bytes, root: Part, limit: int) -> str:
+    """The searchable text of a message body, at most ``limit`` characters.
+
+    Each text/* leaf is decoded from its transfer encoding (an unknown one is
+    read as it is) and its charset (an unknown one as UTF-8), in document
+    order, joined by newlines. An encapsulated message (message/rfc822)
+    contributes its decoded header fields, then its parts. Other leaves are
+    skipped (RFC 3501 §6.4.4 lets SEARCH exclude them).
+    """
+    out: list[str] = []
+    remaining = limit
+    stack: list[tuple[Part, bool]] = [(root, False)]  # (entity, include its header)
+    while stack and remaining > 0:
+        part, with_header = stack.pop()
+        texts = [_header_text(data, part)] if with_header else []
+        if part.children:
+            stack.extend((child, False) for child in reversed(part.children))
+        elif part.message is not None:
+            stack.append((part.message, True))
+        elif part.type == "text":
+            texts.append(_leaf_text(data, part, remaining))
+        for text in texts:
+            if text and remaining > 0:
+                kept = text[:remaining]
+                out.append(kept)
+                remaining -= len(kept) + 1
+    return "\n".join(out)[:limit]
+
+
+def _header_text(data: bytes, part: Part) -> str:
+    block = scan_header(data, part.start, part.body_start)
+    lines = []
+    for field in block.fields:
+        if field.name:
+            name = field.name.decode("utf-8", "replace")
+            lines.append(f"{name}: {decode_words(field_value(data, field)).strip()}")
+    return "\n".join(lines)
+
+
+def _leaf_text(data: bytes, part: Part, remaining: int) -> str:
+    raw = data[part.body_start : min(part.end, part.body_start + remaining * _MAX_OCTETS_PER_CHAR)]
+    decoded = decode_transfer(raw, part.encoding)
+    return decode_charset(raw if decoded is None else decoded, part.param("charset"))
