@@ -59,3 +59,11 @@ class AccountError(PostofficeError):
 
 class StoreError(PostofficeError):
     """A mailbox store operation failed (no such mailbox, no such message...)."""
+
+
+class MailboxNotFound(StoreError):
+    """The named mailbox does not exist (IMAP ``[NONEXISTENT]``/``[TRYCREATE]``, RFC 5530)."""
+
+
+class MailboxExists(StoreError):
+    """A mailbox of that name exists already (IMAP ``[ALREADYEXISTS]``, RFC 5530)."""

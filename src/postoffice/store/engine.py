@@ -37,7 +37,7 @@ from typing import TypeVar
 
 from postoffice.core.address import Address
 from postoffice.core.clock import Clock
-from postoffice.core.errors import StoreError
+from postoffice.core.errors import MailboxNotFound, StoreError
 from postoffice.store import names, provision
 from postoffice.store.api import (
     DELETED_BIT,
@@ -211,7 +211,7 @@ class UserEngine(MailboxTree):
                     use = provision.SPECIAL_BY_NAME.get(name)
                     row = self._index.create_mailbox(name, self._new_uidvalidity(), use)
             return row
-        raise StoreError(f"no such mailbox: {name}")
+        raise MailboxNotFound(f"no such mailbox: {name}")
 
     def _sync(self, box: MailboxRow, changes: list[Change]) -> MailboxRow:
         """Bring the index up to date with the disk, cheaply when nothing changed."""
@@ -224,7 +224,7 @@ class UserEngine(MailboxTree):
     def _row(self, name: str) -> MailboxRow:
         row = self._index.mailbox(name)
         if row is None:
-            raise StoreError(f"no such mailbox: {name}")
+            raise MailboxNotFound(f"no such mailbox: {name}")
         return row
 
     def _sync_locked(self, name: str, changes: list[Change]) -> None:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
-from postoffice.core.errors import StoreError
+from postoffice.core.errors import MailboxExists, MailboxNotFound, StoreError
 from postoffice.store import names
 from postoffice.store.api import Change, ChangeKind, MailboxInfo, special_use
 from postoffice.store.backend import FolderFormat
@@ -69,7 +69,7 @@ class MailboxTree:
         use = special_use(use)
         with self._exclusive():
             if self._index.mailbox(name) is not None or self._fmt.folder_exists(name):
-                raise StoreError(f"mailbox already exists: {name}")
+                raise MailboxExists(f"mailbox already exists: {name}")
             self._fmt.create_folder(name)
             with self._index.transaction():
                 self._index.create_mailbox(name, self._new_uidvalidity(), use)
@@ -97,7 +97,7 @@ class MailboxTree:
             raise StoreError(f"cannot rename {old} to {new}: a mailbox cannot move into itself")
         with self._exclusive():
             if self._index.mailbox(new) is not None or self._fmt.folder_exists(new):
-                raise StoreError(f"mailbox already exists: {new}")
+                raise MailboxExists(f"mailbox already exists: {new}")
             if names.is_inbox(old):
                 self._rename_inbox(new, changes)
                 return
@@ -106,7 +106,7 @@ class MailboxTree:
             rows = [self._box(old)] if own is not None else []
             rows += [r for r in self._index.mailboxes() if names.is_inferior(r.name, old)]
             if not rows:
-                raise StoreError(f"no such mailbox: {old}")
+                raise MailboxNotFound(f"no such mailbox: {old}")
             pairs = [(row.name, new + row.name[len(old) :]) for row in rows]
             if own is None:
                 pairs.insert(0, (old, new))  # the bare parent of the hierarchy
