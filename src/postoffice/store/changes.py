@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from postoffice.store.api import Change, ChangeKind
@@ -119,6 +119,10 @@ class ChangeHub:
         self._limit = limit
         self._lock = threading.Lock()
         self._subscriptions: dict[str, set[ChangeSubscription]] = {}
+        # Called with every change published here, to tell other processes
+        # serving the same stores (``server.change_relay``); never with the
+        # changes those processes relayed in (``publish_relayed``).
+        self.relay: Callable[[str, Sequence[Change]], None] | None = None
 
     def subscribe(self, user: str, mailbox: str | None = None) -> ChangeSubscription:
         subscription = ChangeSubscription(self, user, mailbox, self._limit)
@@ -137,6 +141,12 @@ class ChangeHub:
     def publish(self, user: str, changes: Sequence[Change]) -> None:
         if not changes:
             return
+        if self.relay is not None:
+            self.relay(user, changes)
+        self.publish_relayed(user, changes)
+
+    def publish_relayed(self, user: str, changes: Sequence[Change]) -> None:
+        """Deliver changes to this process's subscriptions only."""
         with self._lock:
             targets = list(self._subscriptions.get(user, ()))
         for subscription in targets:
