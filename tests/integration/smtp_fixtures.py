@@ -3,7 +3,7 @@
 ``SmtpServer`` owns one data dir (``postoffice init`` run in this process),
 the ``[smtp]`` limits written into its config file, and the server subprocess
 (``sys.executable -m postoffice serve --listen smtp=127.0.0.1:0``, and the
-same for ``pop3`` and ``pop3s``): it waits for the ``listening:`` lines of
+same for ``pop3``, ``pop3s``, ``imap`` and ``imaps``): it waits for the ``listening:`` lines of
 the maillog to learn the ports, and is always
 stopped (SIGTERM, then SIGKILL) by ``stop()``. It also reads what the tests
 assert on: the Maildir of a user, the spool (``spool/mqueue``), the maillog
@@ -80,6 +80,9 @@ def set_config_values(config: Path, section: str, values: dict[str, object]) -> 
     config.write_text(head + marker + body + next_marker + tail, encoding="utf-8")
 
 
+ROLES = ("smtp", "pop3", "pop3s", "imap", "imaps")
+
+
 @dataclass
 class SmtpServer:
     """One data dir and the ``postoffice serve`` process over it (see the module doc)."""
@@ -87,11 +90,14 @@ class SmtpServer:
     data: Path
     users: tuple[str, ...] = ("demo",)
     smtp: dict[str, object] = field(default_factory=dict)
+    store_format: str | None = None  # written before the users are provisioned
     password: str = PASSWORD
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     pop3_port: int = 0
     pop3s_port: int = 0
+    imap_port: int = 0
+    imaps_port: int = 0
     _stderr: io.BufferedWriter | None = None
 
     @property
@@ -124,6 +130,8 @@ class SmtpServer:
     def setup(self) -> SmtpServer:
         """``postoffice init``, the users, the ``[smtp]`` values."""
         run_main("init", "--data-dir", str(self.data), "--domain", DOMAIN)
+        if self.store_format is not None:
+            set_config_values(self.config, "store", {"format": self.store_format})
         for user in self.users:
             run_main(
                 "-c",
@@ -147,7 +155,7 @@ class SmtpServer:
         self._stderr = open(self.data / "serve.stderr", "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [*SERVE, "-c", str(self.config), "serve"]
-            + [f"--listen={role}={HOST}:0" for role in ("smtp", "pop3", "pop3s")],
+            + [f"--listen={role}={HOST}:0" for role in ROLES],
             stdin=subprocess.DEVNULL,
             stdout=self._stderr,
             stderr=self._stderr,
@@ -171,6 +179,7 @@ class SmtpServer:
             raise
         ports = {role: int(port) for role, port in found}
         self.port, self.pop3_port, self.pop3s_port = (ports[r] for r in ("smtp", "pop3", "pop3s"))
+        self.imap_port, self.imaps_port = ports["imap"], ports["imaps"]
         return self
 
     def stop(self) -> None:

@@ -85,6 +85,17 @@ login_failure_delay_max = 15.0  # ...per client address, up to this
 # expire = "NEVER"              # advertise CAPA EXPIRE (days, or NEVER)
 # login_delay = 300             # advertise CAPA LOGIN-DELAY (seconds)
 
+[imap]
+# Limits and policy of the IMAP server (defaults after Dovecot's and RFC 9051).
+idle_timeout = 1800.0           # seconds without a command outside IDLE (RFC 9051: 30 min at least)
+max_connections_per_client = 10 # simultaneous, per client address
+plaintext_auth_on_loopback = false  # LOGIN and AUTHENTICATE without TLS from this host only
+login_failure_delay = 2.0       # seconds a failed login waits, doubled per failure...
+login_failure_delay_max = 15.0  # ...per client address, up to this
+append_limit = 52428800         # octets: the largest message APPEND takes (APPENDLIMIT)
+max_bad_before_login = 3        # invalid commands, then BYE
+max_bad_after_login = 20
+
 [directory]
 database = "lib/postoffice/directory.sqlite3"   # accounts and domains (SQLite)
 detail_separator = "+"      # user+detail@domain is delivered to user@domain

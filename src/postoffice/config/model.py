@@ -157,6 +157,20 @@ class Pop3Config(_Section):
         return value
 
 
+class ImapConfig(_Section):
+    """IMAP server limits and policy; defaults follow Dovecot's and the issue's figures."""
+
+    # RFC 9051 §5.4: an autologout timer of at least 30 minutes outside IDLE.
+    idle_timeout: float = Field(default=1800.0, gt=0)
+    max_connections_per_client: int = Field(default=10, ge=1, le=65535)  # per user and address
+    plaintext_auth_on_loopback: bool = False  # LOGIN / AUTHENTICATE without TLS from loopback
+    login_failure_delay: float = Field(default=2.0, ge=0, le=60)
+    login_failure_delay_max: float = Field(default=15.0, ge=0, le=600)
+    append_limit: int = Field(default=50 * 1024 * 1024, ge=1024)  # RFC 7889 APPENDLIMIT
+    max_bad_before_login: int = Field(default=3, ge=1)
+    max_bad_after_login: int = Field(default=20, ge=1)
+
+
 class ServerConfig(_Section):
     """The serving processes."""
 
@@ -186,6 +200,7 @@ class Config(_Section):
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     pop3: Pop3Config = Field(default_factory=Pop3Config)
+    imap: ImapConfig = Field(default_factory=ImapConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     @field_validator("hostname", "primary_domain")

@@ -1,8 +1,8 @@
 """One serving process: a ``Daemon`` runs the server's work on one event loop.
 
 Owns what one process does while it serves: it opens the directory and the
-queue, runs the local delivery runner, serves the ``smtp``, ``pop3`` and
-``pop3s`` roles, and stops cleanly on SIGTERM and SIGINT. The other roles
+queue, runs the local delivery runner, serves the ``smtp``, ``pop3``, ``pop3s``,
+``imap`` and ``imaps`` roles, and stops cleanly on SIGTERM and SIGINT. The other roles
 join as their issues land, and until then the maillog says they are
 configured but not served.
 
@@ -33,6 +33,9 @@ from postoffice.delivery.local import LocalDeliveryAgent
 from postoffice.directory.directory import Directory
 from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 from postoffice.queue import Queue
+from postoffice.server.change_relay import ChangeRelay
+from postoffice.server.imap_fetch import ContentLoader
+from postoffice.server.imap_service import ImapService
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.listener import Listener, SessionHandler
 from postoffice.server.login_penalty import LoginPenalty, SharedFailures
@@ -44,7 +47,7 @@ from postoffice.store import StoreFactory
 from postoffice.store.layout import layout_from_config
 
 # The protocol roles this version serves; the others are configured only.
-SERVED_ROLES = ("smtp", "pop3", "pop3s")
+SERVED_ROLES = ("smtp", "pop3", "pop3s", "imap", "imaps")
 
 
 @dataclass(frozen=True)
@@ -54,9 +57,10 @@ class WorkerSeat:
 
     index: int
     sockets: dict[str, list[socket.socket]]
-    limiters: dict[str, SharedConnectionLimiter]  # by service: smtp, pop3
+    limiters: dict[str, SharedConnectionLimiter]  # by service: smtp, pop3, imap
     failures: SharedFailures  # failed logins by client address
     ready: Callable[[], None]  # tells the master this worker serves
+    relay: ChangeRelay | None = None  # store changes to and from the sibling workers
 
 
 def not_served_line(config: Config) -> str | None:
@@ -105,6 +109,8 @@ class Daemon:
         try:
             tls_context = server_tls_context(paths)
             stores = StoreFactory(layout_from_config(config, paths), clock=clock)
+            if self.seat is not None and self.seat.relay is not None:
+                self.seat.relay.attach(stores.hub)
             agent = LocalDeliveryAgent(
                 queue=queue,
                 directory=self.directory,
@@ -146,6 +152,30 @@ class Daemon:
                     facts=facts,
                 )
                 listeners.append(await self._listen(role, endpoints, pop3.handle))
+            imap_penalty = LoginPenalty(
+                config.imap.login_failure_delay,
+                config.imap.login_failure_delay_max,
+                table=None if self.seat is None else self.seat.failures,
+            )
+            contents = ContentLoader()
+            # imap and imaps count the connections of a client together.
+            imap_limiter = (
+                ConnectionLimiter(config.imap.max_connections_per_client)
+                if self.seat is None
+                else self.seat.limiters["imap"]
+            )
+            for role, endpoints in (("imap", config.listen.imap), ("imaps", config.listen.imaps)):
+                imap = ImapService(
+                    config=config,
+                    directory=self.directory,
+                    stores=stores,
+                    tls_context=tls_context,
+                    implicit_tls=role == "imaps",
+                    limiter=imap_limiter,
+                    penalty=imap_penalty,
+                    contents=contents,
+                )
+                listeners.append(await self._listen(role, endpoints, imap.handle))
             loop = asyncio.get_running_loop()
             self._install_signals(loop)
             if self.seat is None:  # alone: the server's own lines (else the master's)
@@ -170,6 +200,8 @@ class Daemon:
             if runner is not None:
                 await runner
             await queue.close()
+            if self.seat is not None and self.seat.relay is not None:
+                self.seat.relay.close()
             self.directory.close()
 
     async def _listen(self, role: str, endpoints: list[str], handler: SessionHandler) -> Listener:

@@ -42,6 +42,7 @@ from postoffice.config.loader import LoadedConfig, load_config
 from postoffice.core.errors import ConfigError, PostofficeError
 from postoffice.core.maillog import log_event, setup_maillog, teardown_maillog
 from postoffice.queue import Queue
+from postoffice.server.change_relay import ChangeRelay
 from postoffice.server.daemon import SERVED_ROLES, Daemon, WorkerSeat, not_served_line
 from postoffice.server.limits import SharedConnectionCounts
 from postoffice.server.listener import listening_socket
@@ -113,10 +114,11 @@ class Master:
         asyncio.run(_recover_queue(self.loaded))
         sockets = self._bind()
         # Per-client connection counts shared by the workers, one table a service
-        # (pop3 and pop3s count together: the same mailbox service).
+        # (pop3 and pop3s count together, and imap and imaps: the same mailbox service).
         counts = {
             "smtp": SharedConnectionCounts(config.smtp.max_connections_per_client, self.workers),
             "pop3": SharedConnectionCounts(config.pop3.max_connections_per_client, self.workers),
+            "imap": SharedConnectionCounts(config.imap.max_connections_per_client, self.workers),
         }
         # Failed logins by client address, counted together by the workers.
         failures = SharedFailures()
@@ -127,7 +129,7 @@ class Master:
         signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
         ready_read, ready_write = os.pipe()
         try:
-            seat = _Seats(sockets, counts, failures, ready_write)
+            seat = _Seats(sockets, counts, failures, ready_write, self.workers)
             for index in range(self.workers):
                 self._spawn(index, seat)
             started = self._await_ready(ready_read)
@@ -324,9 +326,10 @@ class _Seats:
     """What every worker inherits from the master."""
 
     sockets: dict[str, list[socket.socket]]
-    counts: dict[str, SharedConnectionCounts]  # by service: smtp, pop3
+    counts: dict[str, SharedConnectionCounts]  # by service: smtp, pop3, imap
     failures: SharedFailures
     ready_write: int  # the pipe each worker writes one octet to once it serves
+    workers: int  # how many workers serve side by side (for the change relay)
 
 
 def _worker_main(
@@ -350,6 +353,7 @@ def _worker_main(
             limiters=limiters,
             failures=seat.failures,
             ready=ready,
+            relay=ChangeRelay(f"{master}", index, seat.workers),
         )
         status = asyncio.run(Daemon(loaded, listen_overrides=listen_overrides, seat=worker).run())
     except BaseException as exc:  # the worker must end in os._exit, whatever happened

@@ -28,6 +28,7 @@ from typing import ClassVar, Final
 from postoffice.protocol.imap.dates import parse_date_time
 from postoffice.protocol.imap.errors import ImapSyntaxError, UnsupportedCharset
 from postoffice.protocol.imap.fetch_items import FetchItem, read_fetch_items
+from postoffice.protocol.imap.listing import DELIMITER
 from postoffice.protocol.imap.mutf7 import decode_mutf7, validate_mailbox_name
 from postoffice.protocol.imap.reader import GrammarReader
 from postoffice.protocol.imap.search_keys import SearchKey, SearchParser
@@ -248,8 +249,8 @@ class CommandParser:
         self.utf8 = False
 
     def parse(self, data: bytes) -> Command:
-        reader = GrammarReader(data, utf8=self.utf8)
         try:
+            reader = GrammarReader(data, utf8=self.utf8)
             tag = reader.tag()
         except ImapSyntaxError as exc:
             raise CommandError(None, "missing or invalid tag") from exc
@@ -266,7 +267,7 @@ class CommandParser:
             raise CommandError(tag, str(exc)) from exc
         return command
 
-    def _mailbox(self, reader: GrammarReader) -> str:
+    def _mailbox(self, reader: GrammarReader, *, create: bool = False) -> str:
         octets = reader.astring("a mailbox name")
         try:
             if self.utf8:
@@ -275,6 +276,11 @@ class CommandParser:
                 name = decode_mutf7(octets.decode("ascii"))
         except UnicodeDecodeError as exc:
             raise ImapSyntaxError("mailbox name is not valid UTF-8 / modified UTF-7") from exc
+        if create and name.endswith(DELIMITER):
+            # RFC 9051 §6.3.4: a trailing delimiter declares that names will be
+            # created under this one; a server that needs no such declaration
+            # MUST ignore it.
+            name = name[: -len(DELIMITER)]
         return validate_mailbox_name(name)
 
     def _pattern(self, reader: GrammarReader) -> str:
@@ -296,12 +302,13 @@ class CommandParser:
         return self._arguments_of(reader, tag, word, uid=False)
 
     def _arguments_of(self, reader: GrammarReader, tag: str, word: str, *, uid: bool) -> Command:
-        reader.sp()
         if word == "EXPUNGE" and uid:
+            reader.sp()
             return UidExpunge(tag, self._sequence(reader))
         handler = _HANDLERS.get(word)
         if handler is None or (uid and word not in ("FETCH", "SEARCH", "STORE", "COPY", "MOVE")):
             raise ImapSyntaxError(f"unknown command {word}")
+        reader.sp()
         return handler(self, reader, tag, word, uid)
 
     @staticmethod
@@ -341,7 +348,7 @@ class CommandParser:
         return Select(tag, mailbox, read_only=word == "EXAMINE")
 
     def _create(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
-        mailbox = self._mailbox(reader)
+        mailbox = self._mailbox(reader, create=True)
         uses: list[str] = []
         if not reader.at_end():
             reader.sp()

@@ -134,7 +134,10 @@ class GrammarReader:
 
     def number(self, *, limit: int = NUMBER_MAX, what: str = "a number") -> int:
         digits = self._match(_NUMBER, what)
-        value = int(digits)
+        significant = digits.lstrip(b"0") or b"0"
+        if len(significant) > 20:  # past number64 (and int() refuses over 4300 digits)
+            raise ImapSyntaxError(f"{what} is out of range")
+        value = int(significant)
         if value > limit:
             raise ImapSyntaxError(f"{what} is out of range")
         return value

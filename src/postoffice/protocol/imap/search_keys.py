@@ -5,9 +5,10 @@ What this module owns: the search-key grammar of both RFCs (every key,
 or not) and the value types the server evaluates. Strings are decoded with
 the command's CHARSET here, so the evaluator sees ``str`` only.
 
-Invariants: nesting is capped by the reader (``MAX_NESTING``) and by
-``MAX_KEYS`` keys per command, so a hostile SEARCH costs bounded time to
-parse and to evaluate.
+Invariants: nesting is capped by the reader (``MAX_NESTING``) for
+parentheses, by ``MAX_DEPTH`` for NOT and OR inside one another, and by
+``MAX_KEYS`` keys per command, so a hostile SEARCH costs bounded time (and
+stack) to parse and to evaluate.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from postoffice.protocol.imap.reader import GrammarReader
 from postoffice.protocol.imap.sequence import SequenceSet
 
 MAX_KEYS: Final = 1000
+MAX_DEPTH: Final = 100  # NOT / OR operands inside one another (each one a stack frame)
 _SEQUENCE: Final = re.compile(rb"[0-9*][0-9*:,]*")
 _DATE: Final = re.compile(rb"[0-9]{1,2}-[A-Za-z]{3}-[0-9]{4}")
 
@@ -149,12 +151,13 @@ _FLAG_ATOM: Final = re.compile(rb"[^(){ \x00-\x1f\x7f%*\"\\\]\x80-\xff]+")
 class SearchParser:
     """Parses search keys with one CHARSET; ``read_keys`` reads the rest of the command."""
 
-    __slots__ = ("_charset", "_count", "_reader")
+    __slots__ = ("_charset", "_count", "_depth", "_reader")
 
     def __init__(self, reader: GrammarReader, charset: str):
         self._reader = reader
         self._charset = charset
         self._count = 0
+        self._depth = 0
 
     def read_keys(self) -> SearchKey:
         """``search-key *(SP search-key)`` to the end of the command."""
@@ -170,6 +173,16 @@ class SearchParser:
             return octets.decode(self._charset)
         except UnicodeDecodeError as exc:
             raise ImapSyntaxError(f"search string is not valid {self._charset}") from exc
+
+    def _operand(self) -> SearchKey:
+        """The key under a NOT or an OR, one level deeper."""
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise ImapSyntaxError("search keys nested too deep")
+            return self.read_key()
+        finally:
+            self._depth -= 1
 
     def _date(self) -> date:
         reader = self._reader
@@ -229,12 +242,12 @@ class SearchParser:
             return SetKey(SequenceSet.parse(reader.run(_SEQUENCE, "a UID set")), uid=True)
         if word == "NOT":
             reader.sp()
-            return NotKey(self.read_key())
+            return NotKey(self._operand())
         if word == "OR":
             reader.sp()
-            left = self.read_key()
+            left = self._operand()
             reader.sp()
-            return OrKey(left, self.read_key())
+            return OrKey(left, self._operand())
         raise ImapSyntaxError(f"unknown search key {word}")
 
 

@@ -93,6 +93,7 @@ TRANSITIONS: Final[Mapping[ImapState, Mapping[str, Outcome]]] = MappingProxyType
 )
 KNOWN_COMMANDS: Final = frozenset(name for rules in _TABLE.values() for name in rules)
 
+_LOGIN_COMMANDS: Final = frozenset({"STARTTLS", "AUTHENTICATE", "LOGIN"})
 _REFUSALS: Final = {
     S.NOT_AUTHENTICATED: "command not valid before login",
     S.AUTHENTICATED: "no mailbox selected",
@@ -119,6 +120,8 @@ class ImapStateMachine:
             return None
         if command == "ENABLE" and self._state is S.SELECTED:
             return "ENABLE is only valid before a mailbox is selected"
+        if command in _LOGIN_COMMANDS and self._state in (S.AUTHENTICATED, S.SELECTED):
+            return "already authenticated"  # not "no mailbox selected" for a second LOGIN
         return _REFUSALS[self._state]
 
     def finish(self, command: str, ok: bool) -> ImapState:

@@ -1,0 +1,163 @@
+"""FETCH: the data items of one message, rendered (RFC 9051 §6.4.5, §7.5.2; RFC 3516 BINARY).
+
+What this module owns: ``MessageContent`` (a message's octets in the wire
+form, CRLF line ends, with its part tree), ``ContentLoader`` (reads a
+message from the store and keeps its tree in a bounded cache, so a tree is
+computed once per message and process, RFC 9051 asks for nothing to be
+re-parsed per FETCH), and ``fetch_items``, which renders the requested
+items of one message in the order they were asked.
+
+Invariants:
+- every octet of a section comes from the stored message (a slice, never a
+  re-serialisation); a message stored with bare LF line ends is served
+  with CRLF ones, and its RFC822.SIZE counts those (RFC 9051 §2.3.4);
+- RFC822.SIZE, BODY[] and the sizes in BODYSTRUCTURE agree with each other;
+- a partial fetch ``<origin.count>`` is a slice of the section; an origin
+  past its end gives an empty string (RFC 9051 §6.4.5).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from postoffice.mime.bodystructure import body_structure
+from postoffice.mime.envelope import envelope
+from postoffice.mime.headers import decode_transfer
+from postoffice.mime.sections import is_crlf_clean, section_bytes, to_crlf
+from postoffice.mime.structure import Part, find_part, parse_structure
+from postoffice.protocol.imap.dates import format_date_time
+from postoffice.protocol.imap.fetch_items import FetchItem, Section
+from postoffice.protocol.imap.responses import Literal, Literal8, atoms, encode, encode_string
+from postoffice.server.imap_view import flag_names
+from postoffice.store.api import MailStore, MessageInfo
+
+STRUCTURE_CACHE_SIZE = 20_000  # part trees kept per process
+
+
+class UnknownTransferEncoding(Exception):
+    """BINARY of a part whose Content-Transfer-Encoding we cannot decode (RFC 3516 §4.3)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContent:
+    data: bytes  # CRLF line ends
+    root: Part
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+class ContentLoader:
+    """Reads messages for FETCH and SEARCH; trees cached by (mailbox key, UID)."""
+
+    def __init__(self, capacity: int = STRUCTURE_CACHE_SIZE):
+        self.capacity = capacity
+        self._trees: OrderedDict[tuple[str, int, int], tuple[Part, bool]] = OrderedDict()
+
+    async def load(
+        self, store: MailStore, mailbox: str, uidvalidity: int, uid: int, owner: str
+    ) -> MessageContent:
+        raw = await store.read(mailbox, uid)
+        key = (owner + "\x00" + mailbox, uidvalidity, uid)
+        cached = self._trees.get(key)
+        if cached is not None:
+            self._trees.move_to_end(key)
+            root, converted = cached
+            return MessageContent(to_crlf(raw) if converted else raw, root)
+        converted = not is_crlf_clean(raw)
+        data = to_crlf(raw) if converted else raw
+        root = parse_structure(data)
+        self._trees[key] = (root, converted)
+        while len(self._trees) > self.capacity:
+            self._trees.popitem(last=False)
+        return MessageContent(data, root)
+
+
+def needs_content(items: Sequence[FetchItem]) -> bool:
+    """True when some item needs the message's octets (not only the index)."""
+    return any(item.name not in ("FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE") for item in items)
+
+
+def _partial(data: bytes, partial: tuple[int, int] | None) -> bytes:
+    if partial is None:
+        return data
+    origin, count = partial
+    return data[origin : origin + count]
+
+
+def section_data(content: MessageContent, section: Section) -> bytes:
+    """The octets of BODY[section] (empty for a part the message does not have)."""
+    found = section_bytes(content.data, content.root, section.part, section.text, section.fields)
+    return b"" if found is None else found
+
+
+def binary_data(content: MessageContent, section: Section) -> bytes:
+    """BINARY[part]: the part's body with its transfer encoding undone (RFC 3516 §4.2)."""
+    if not section.part:
+        return content.data  # BINARY[] is the whole message, as is
+    part = find_part(content.root, section.part)
+    if part is None:
+        return b""
+    if part.children or part.message is not None:
+        # RFC 3516 §4.2: a multipart or message part has no encoding of its own to undo
+        return content.data[part.body_start : part.end]
+    decoded = decode_transfer(content.data[part.body_start : part.end], part.encoding)
+    if decoded is None:
+        raise UnknownTransferEncoding(part.encoding)
+    return decoded
+
+
+def fetch_items(
+    items: Sequence[FetchItem],
+    info: MessageInfo,
+    content: MessageContent | None,
+    *,
+    utf8: bool = False,
+) -> list[tuple[bytes, bytes]]:
+    """(name, value) pairs of one FETCH response, in the order asked."""
+    out: list[tuple[bytes, bytes]] = []
+    for item in items:
+        name = item.name
+        if name == "UID":
+            value = b"%d" % info.uid
+        elif name == "FLAGS":
+            value = atoms(flag_names(info))
+        elif name == "INTERNALDATE":
+            value = encode_string(format_date_time(info.internal_date))
+        elif name == "RFC822.SIZE":
+            value = b"%d" % (content.size if content is not None else info.size)
+        else:
+            assert content is not None, f"{name} needs the message content"
+            value = _content_item(item, content, utf8=utf8)
+        out.append((item.response_name(), value))
+    return out
+
+
+def _content_item(item: FetchItem, content: MessageContent, *, utf8: bool) -> bytes:
+    name = item.name
+    if name == "ENVELOPE":
+        return encode(envelope(content.data, content.root), utf8=utf8)
+    # message/global parts are described as messages only to IMAP4rev2 clients
+    # (RFC 9051 §7.5.2); the rev1 grammar has them as basic parts.
+    if name == "BODYSTRUCTURE":
+        return encode(body_structure(content.data, content.root, True, utf8), utf8=utf8)
+    if name == "BODY" and item.section is None:
+        return encode(body_structure(content.data, content.root, False, utf8), utf8=utf8)
+    if name == "RFC822":
+        return encode(Literal(content.data))
+    if name == "RFC822.HEADER":
+        return encode(Literal(section_data(content, Section((), "HEADER"))))
+    if name == "RFC822.TEXT":
+        return encode(Literal(section_data(content, Section((), "TEXT"))))
+    assert item.section is not None
+    if name == "BODY":
+        return encode(Literal(_partial(section_data(content, item.section), item.partial)))
+    data = binary_data(content, item.section)
+    if name == "BINARY.SIZE":
+        return b"%d" % len(data)
+    data = _partial(data, item.partial)
+    # RFC 3516 §4.2: literal8 only when the data holds a NUL
+    return encode(Literal8(data) if b"\x00" in data else Literal(data))

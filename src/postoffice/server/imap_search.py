@@ -1,0 +1,139 @@
+"""SEARCH: which messages of the selected mailbox match a key tree (RFC 9051 §6.4.4).
+
+What this module owns: the meaning of each search key over one message
+(its index entry, and only when a key needs them, its headers and text).
+The keys come parsed from ``protocol.imap.search_keys``.
+
+Rules (RFC 9051 §6.4.4 and RFC 3501 §6.4.4):
+- string keys match a case-insensitive substring; header keys compare
+  against the field's value with RFC 2047 encoded words decoded; BODY and
+  TEXT against the text of the message's text parts, transfer encoding and
+  charset undone (the decoding is ``mime.headers``);
+- dates compare by calendar day, disregarding time and zone: BEFORE/ON/SINCE
+  the internal date, SENT* the ``Date:`` header (a message without a
+  readable one matches no SENT* key);
+- ``*`` in a sequence set key is the last message (numbers) or its UID.
+
+Invariants: the text of one message is searched up to ``TEXT_LIMIT``
+characters, so one huge message costs bounded time; a message is read at
+most once per SEARCH, and only when a key needs its content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from postoffice.mime.headers import decoded_text, header_date, header_values
+from postoffice.protocol.imap.search_keys import (
+    AllKey,
+    AndKey,
+    DateKey,
+    FlagKey,
+    HeaderKey,
+    NotKey,
+    OrKey,
+    RecentKey,
+    SearchKey,
+    SetKey,
+    SizeKey,
+    TextKey,
+)
+from postoffice.server.imap_fetch import MessageContent
+from postoffice.store.api import MessageInfo
+
+TEXT_LIMIT = 4 * 1024 * 1024  # characters of one message's text searched
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One message being tested; its content is read on first need."""
+
+    number: int
+    info: MessageInfo
+    load: Callable[[], Awaitable[MessageContent]]
+    last_number: int
+    last_uid: int
+    _content: MessageContent | None = field(default=None)
+
+    async def content(self) -> MessageContent:
+        if self._content is None:
+            self._content = await self.load()
+        return self._content
+
+
+def needs_content(key: SearchKey) -> bool:
+    if isinstance(key, HeaderKey | TextKey):
+        return True
+    if isinstance(key, DateKey):
+        return key.sent
+    if isinstance(key, NotKey):
+        return needs_content(key.key)
+    if isinstance(key, OrKey):
+        return needs_content(key.left) or needs_content(key.right)
+    if isinstance(key, AndKey):
+        return any(needs_content(k) for k in key.keys)
+    return False
+
+
+def _contains(haystack: str, needle: str) -> bool:
+    return needle.casefold() in haystack.casefold()
+
+
+async def matches(key: SearchKey, message: Candidate) -> bool:
+    """Whether ``message`` satisfies ``key`` (cheap keys never read the message)."""
+    info = message.info
+    if isinstance(key, AllKey):
+        return True
+    if isinstance(key, FlagKey):
+        have = key.flag in info.flags if key.flag.startswith("\\") else key.flag in info.keywords
+        if key.flag.startswith("\\") and not have:
+            have = key.flag.lower() in {f.lower() for f in info.flags}
+        return have == key.present
+    if isinstance(key, RecentKey):
+        return not key.recent  # nothing is \Recent here (search_keys.RecentKey)
+    if isinstance(key, SizeKey):
+        return info.size > key.size if key.larger else info.size < key.size
+    if isinstance(key, SetKey):
+        if key.uid:
+            return key.sequence.contains(info.uid, message.last_uid)
+        return key.sequence.contains(message.number, message.last_number)
+    if isinstance(key, DateKey):
+        if key.sent:
+            content = await message.content()
+            sent = header_date(content.data, content.root)
+            if sent is None:
+                return False
+            day = sent.date()
+        else:
+            day = info.internal_date.date()
+        if key.relation == "BEFORE":
+            return day < key.day
+        if key.relation == "ON":
+            return day == key.day
+        return day >= key.day
+    if isinstance(key, HeaderKey):
+        content = await message.content()
+        values = header_values(content.data, content.root, key.field)
+        if not key.value:
+            return bool(values)  # RFC 9051 §6.4.4: the empty string matches any such field
+        return any(_contains(value, key.value) for value in values)
+    if isinstance(key, TextKey):
+        content = await message.content()
+        body = decoded_text(content.data, content.root, TEXT_LIMIT)
+        if _contains(body, key.value):
+            return True
+        if key.where == "TEXT":
+            header = content.data[: content.root.body_start].decode("utf-8", "replace")
+            return _contains(header, key.value)
+        return False
+    if isinstance(key, NotKey):
+        return not await matches(key.key, message)
+    if isinstance(key, OrKey):
+        return await matches(key.left, message) or await matches(key.right, message)
+    if isinstance(key, AndKey):
+        for sub in sorted(key.keys, key=needs_content):  # cheap keys first
+            if not await matches(sub, message):
+                return False
+        return True
+    raise TypeError(f"unknown search key {key!r}")

@@ -1,0 +1,282 @@
+"""IMAP commands of the selected state: FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE,
+UID EXPUNGE, CLOSE, UNSELECT, CHECK (RFC 9051 §6.4; UIDPLUS RFC 4315, MOVE
+RFC 6851, ESEARCH RFC 4731, BINARY RFC 3516).
+
+What this module owns: resolving a sequence set against the session's view
+(numbers or UIDs), carrying out each command against the store, and the
+untagged data it answers with. The view (``imap_view``) keeps the numbers;
+the store keeps the truth.
+
+Decisions:
+- a message expunged by another session but not yet reported keeps its
+  number (RFC 9051 §7.5.1); FETCH of its content is answered for the other
+  messages and the command ends ``NO [EXPUNGEISSUED]`` (RFC 5530);
+- FETCH of BODY[...] without .PEEK, RFC822 and RFC822.TEXT sets \\Seen
+  first and then reports FLAGS with the message, as RFC 9051 §6.4.5 asks;
+  in a mailbox opened with EXAMINE nothing is changed;
+- after ENABLE IMAP4rev2 every SEARCH answers with ESEARCH (RFC 9051
+  §7.3.4); before, only a SEARCH with RETURN options does (RFC 4731 §3.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from postoffice.core.errors import StoreError
+from postoffice.protocol.imap.commands import Fetch, Search, StoreFlags, Transfer, UidExpunge
+from postoffice.protocol.imap.fetch_items import FetchItem
+from postoffice.protocol.imap.responses import encode_string, fetch_response
+from postoffice.protocol.imap.search_keys import SearchKey
+from postoffice.protocol.imap.sequence import SequenceSet, format_sequence
+from postoffice.server.imap_context import Reply, SessionState, store_failure
+from postoffice.server.imap_fetch import (
+    MessageContent,
+    UnknownTransferEncoding,
+    fetch_items,
+    needs_content,
+)
+from postoffice.server.imap_mailboxes import split_flags
+from postoffice.server.imap_search import Candidate, matches
+from postoffice.server.imap_search import needs_content as search_needs_content
+from postoffice.server.imap_view import MailboxView
+from postoffice.store.api import SEEN, FlagMode
+
+FLUSH_OCTETS = 256 * 1024  # FETCH output written out once this much is waiting
+ESEARCH_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+_UID_ITEM = FetchItem("UID")
+_FLAGS_ITEM = FetchItem("FLAGS")
+
+
+def targets(view: MailboxView, sequence: SequenceSet, *, uid: bool) -> list[tuple[int, int]]:
+    """(number, UID) of each message a set names, in mailbox order. Numbers beyond
+    the mailbox raise ``SequenceRangeError`` (a BAD); UIDs not present are skipped."""
+    if uid:
+        chosen = sequence.select_uids(view.uids)
+        return [(view.number_of(u) or 0, u) for u in chosen]
+    return [(n, view.uid_at(n)) for n in sequence.select_numbers(len(view))]
+
+
+async def load_content(state: SessionState, view: MailboxView, uid: int) -> MessageContent:
+    assert state.store is not None and state.user is not None
+    return await state.ctx.contents.load(state.store, view.name, view.uidvalidity, uid, state.user)
+
+
+# -- FETCH ----------------------------------------------------------------------------------
+
+
+async def do_fetch(state: SessionState, command: Fetch) -> Reply:
+    view = state.view
+    assert view is not None and state.store is not None
+    chosen = targets(view, command.sequence, uid=command.uid)
+    items = list(command.items)
+    if command.uid and not any(item.name == "UID" for item in items):
+        items.insert(0, _UID_ITEM)  # RFC 9051 §6.4.9: UID FETCH always returns UID
+    if any(item.sets_seen for item in items) and not view.read_only:
+        unseen = [
+            u for _, u in chosen if SEEN not in view.infos[u].flags and not view.is_expunged(u)
+        ]
+        if unseen:
+            try:
+                changed = await state.store.store_flags(
+                    view.name, unseen, [SEEN], mode=FlagMode.ADD
+                )
+            except (StoreError, OSError) as exc:
+                return store_failure(exc)
+            view.record_flags(changed)
+            if not any(item.name == "FLAGS" for item in items):
+                items.append(_FLAGS_ITEM)
+    wants_content = needs_content(items)
+    failed = False
+    for number, uid in chosen:
+        info = view.infos[uid]
+        content = None
+        if wants_content:
+            try:
+                content = await load_content(state, view, uid)
+            except (StoreError, OSError):
+                failed = True  # expunged meanwhile (by another session or program)
+                continue
+        try:
+            pairs = fetch_items(items, info, content, utf8=state.conn.utf8)
+        except UnknownTransferEncoding as exc:
+            return Reply("NO", f"Unknown Content-Transfer-Encoding {exc}", "UNKNOWN-CTE")
+        state.conn.send(fetch_response(number, pairs))
+        state.count("fetch")
+        if state.conn.buffered_output > FLUSH_OCTETS:
+            await state.flush()
+    if failed:
+        return Reply("NO", "Some messages could not be fetched", "EXPUNGEISSUED")
+    return Reply("OK", f"{'UID ' if command.uid else ''}FETCH completed")
+
+
+# -- STORE ----------------------------------------------------------------------------------
+
+
+async def do_store(state: SessionState, command: StoreFlags) -> Reply:
+    view = state.view
+    assert view is not None and state.store is not None
+    if view.read_only:
+        return Reply("NO", "Mailbox is read-only", "READ-ONLY")
+    try:
+        system, keywords = split_flags(command.flags)
+    except StoreError as exc:
+        return Reply("BAD", str(exc))
+    chosen = [(n, u) for n, u in targets(view, command.sequence, uid=command.uid)]
+    live = [u for _, u in chosen if not view.is_expunged(u)]
+    mode = {"+": FlagMode.ADD, "-": FlagMode.REMOVE, "": FlagMode.REPLACE}[command.mode]
+    try:
+        changed = await state.store.store_flags(view.name, live, system, keywords, mode)
+    except (StoreError, OSError) as exc:
+        return store_failure(exc)
+    view.record_flags(changed)
+    if not command.silent:
+        items = [_UID_ITEM, _FLAGS_ITEM] if command.uid else [_FLAGS_ITEM]
+        for info in changed:
+            number = view.number_of(info.uid)
+            if number is not None:
+                state.conn.send(fetch_response(number, fetch_items(items, info, None)))
+    state.count("store", len(changed))
+    return Reply("OK", f"{'UID ' if command.uid else ''}STORE completed")
+
+
+# -- SEARCH ---------------------------------------------------------------------------------
+
+
+async def search_matches(
+    state: SessionState, view: MailboxView, key: SearchKey
+) -> list[tuple[int, int]]:
+    """(number, UID) of each message matching ``key``."""
+    last_uid = view.uids[-1] if view.uids else 0
+    found: list[tuple[int, int]] = []
+    reads = search_needs_content(key)
+    for number, uid in enumerate(view.uids, 1):
+        info = view.infos[uid]
+
+        async def load(uid: int = uid) -> MessageContent:
+            return await load_content(state, view, uid)
+
+        candidate = Candidate(number, info, load, len(view), last_uid)
+        try:
+            if await matches(key, candidate):
+                found.append((number, uid))
+        except (StoreError, OSError):
+            if not reads:
+                raise
+            continue  # gone meanwhile: it matches nothing
+    return found
+
+
+async def do_search(state: SessionState, command: Search) -> Reply:
+    view = state.view
+    assert view is not None
+    options = command.return_options
+    if options is not None and not set(options) <= ESEARCH_OPTIONS:
+        return Reply("BAD", "Unknown RETURN option")
+    found = await search_matches(state, view, command.key)
+    values = [u if command.uid else n for n, u in found]
+    state.count("search")
+    if options is None and not state.rev2:
+        state.conn.send(b"* SEARCH" + b"".join(b" %d" % v for v in values) + b"\r\n")
+    else:
+        state.conn.send(_esearch(command, values, options or ("ALL",)))
+    return Reply("OK", f"{'UID ' if command.uid else ''}SEARCH completed")
+
+
+def _esearch(command: Search, values: Sequence[int], options: Sequence[str]) -> bytes:
+    """RFC 4731 §3.1 / RFC 9051 §7.3.4: ``* ESEARCH (TAG "t") [UID] MIN n MAX n ...``."""
+    parts = [b"* ESEARCH (TAG " + encode_string(command.tag) + b")"]
+    if command.uid:
+        parts.append(b"UID")
+    if values:
+        if "MIN" in options:
+            parts.append(b"MIN %d" % min(values))
+        if "MAX" in options:
+            parts.append(b"MAX %d" % max(values))
+        if "ALL" in options:
+            parts.append(b"ALL " + format_sequence(values).encode("ascii"))
+    if "COUNT" in options:
+        parts.append(b"COUNT %d" % len(values))
+    return b" ".join(parts) + b"\r\n"
+
+
+# -- COPY / MOVE ----------------------------------------------------------------------------
+
+
+async def do_transfer(state: SessionState, command: Transfer) -> Reply:
+    view = state.view
+    assert view is not None and state.store is not None
+    verb = "MOVE" if command.move else "COPY"
+    prefix = "UID " if command.uid else ""
+    if command.move and view.read_only:
+        return Reply("NO", "Mailbox is read-only", "READ-ONLY")
+    chosen = [u for _, u in targets(view, command.sequence, uid=command.uid)]
+    live = [u for u in chosen if not view.is_expunged(u)]
+    try:
+        destination = await state.store.status(command.mailbox)
+    except (StoreError, OSError) as exc:
+        return store_failure(exc, missing_code="TRYCREATE")  # RFC 9051 §6.4.7
+    if not live:
+        return Reply("OK", f"{prefix}{verb} completed")
+    try:
+        if command.move:
+            mapping = await state.store.move(view.name, live, command.mailbox)
+        else:
+            mapping = await state.store.copy(view.name, live, command.mailbox)
+    except (StoreError, OSError) as exc:
+        return store_failure(exc, missing_code="TRYCREATE")
+    state.count(verb.lower(), len(mapping))
+    sources = sorted(mapping)
+    code = (
+        f"COPYUID {destination.uidvalidity} {format_sequence(sources)} "
+        f"{format_sequence(mapping[s] for s in sources)}"
+        if mapping
+        else None
+    )
+    if not command.move:
+        return Reply("OK", f"{prefix}COPY completed", code)
+    # RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs
+    if code is not None and len(sources) == len(set(mapping.values())):
+        state.conn.send(b"* OK [" + code.encode("ascii") + b"] Moved\r\n")
+    _send_expunges(state, view.remove(mapping))
+    return Reply("OK", f"{prefix}MOVE completed")
+
+
+# -- EXPUNGE / CLOSE ------------------------------------------------------------------------
+
+
+def _send_expunges(state: SessionState, numbers: Sequence[int]) -> None:
+    for number in numbers:
+        state.conn.send(b"* %d EXPUNGE\r\n" % number)
+    state.count("expunge", len(numbers))
+
+
+async def do_expunge(state: SessionState, command: UidExpunge | None) -> Reply:
+    view = state.view
+    assert view is not None and state.store is not None
+    if view.read_only:
+        return Reply("NO", "Mailbox is read-only", "READ-ONLY")
+    uids: list[int] | None = None
+    if command is not None:  # RFC 4315 §2.1: only the named \Deleted messages
+        uids = command.sequence.select_uids(view.uids)
+        if not uids:
+            return Reply("OK", "UID EXPUNGE completed")
+    try:
+        removed = await state.store.expunge(view.name, uids)
+    except (StoreError, OSError) as exc:
+        return store_failure(exc)
+    _send_expunges(state, view.remove(removed))
+    return Reply("OK", f"{'UID ' if command else ''}EXPUNGE completed")
+
+
+async def do_close(state: SessionState) -> Reply:
+    """RFC 9051 §6.4.1: expunge silently (unless read-only), then deselect."""
+    view = state.view
+    assert view is not None and state.store is not None
+    state.view = None
+    if not view.read_only:
+        try:
+            removed = await state.store.expunge(view.name)
+        except (StoreError, OSError) as exc:
+            return store_failure(exc)
+        state.count("expunge", len(removed))
+    return Reply("OK", "CLOSE completed")

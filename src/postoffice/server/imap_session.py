@@ -1,0 +1,478 @@
+"""The IMAP session driver: feeds octets to ``ImapServerConnection``, carries out its commands.
+
+Owns the awaits of one IMAP connection (DESIGN.md §7 "a thin driver"):
+reading and writing with the idle timeout (30 minutes outside IDLE, RFC
+9051 §5.4), STARTTLS, LOGIN and AUTHENTICATE against the accounts (with
+the failed-login delay of ``LoginPenalty``, unknown users and wrong
+passwords answered alike), the commands that need no mailbox (CAPABILITY,
+NOOP, ID, ENABLE, LOGOUT, IDLE), dispatching the others to
+``imap_mailboxes`` and ``imap_selected``, and keeping the client told of
+changes to its selected mailbox: after every command, and while in IDLE as
+the store's change feed reports them (RFC 2177, RFC 9051 §7.5.1).
+
+Maillog lines, in Dovecot's shape: ``imap-login: Login: user=<...>,
+method=..., rip=...``, ``imap-login: Aborted login (auth failed, N
+attempts): ...`` and ``imap(user): Disconnected: Logged out in=... fetch=N``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+
+from postoffice.core.address import Address, parse_address
+from postoffice.core.errors import AddressError, StoreError
+from postoffice.core.maillog import log_event
+from postoffice.protocol.imap.commands import (
+    Append,
+    Authenticate,
+    Command,
+    Create,
+    Enable,
+    Fetch,
+    Id,
+    ListMailboxes,
+    Login,
+    MailboxCommand,
+    Rename,
+    Search,
+    Select,
+    Status,
+    StoreFlags,
+    Transfer,
+    UidExpunge,
+)
+from postoffice.protocol.imap.connection import (
+    Closed,
+    CommandReceived,
+    IdleDone,
+    ImapServerConnection,
+    NeedData,
+    SaslResponse,
+)
+from postoffice.protocol.imap.responses import encode, untagged
+from postoffice.protocol.imap.sequence import SequenceRangeError
+from postoffice.protocol.imap.states import ImapState
+from postoffice.protocol.sasl import (
+    SaslCancelled,
+    SaslChallenge,
+    SaslCredentials,
+    SaslError,
+    SaslServerExchange,
+)
+from postoffice.server import imap_mailboxes, imap_selected
+from postoffice.server.imap_context import ImapContext, Reply, SessionState
+from postoffice.server.transport import Pipe
+
+LOGIN_COMPONENT = "imap-login"
+SERVER_ID = (("name", "postoffice"), ("vendor", "postoffice"))
+ENABLEABLE = frozenset({"IMAP4REV2"})
+
+
+class ImapSession:
+    """One connection of the ``imap`` or ``imaps`` role."""
+
+    def __init__(
+        self,
+        *,
+        pipe: Pipe,
+        connection: ImapServerConnection,
+        context: ImapContext,
+        is_tls: bool,
+        plaintext_auth: bool,
+    ):
+        self.pipe = pipe
+        self.conn = connection
+        self.ctx = context
+        self.ip = pipe.peer[0]
+        self.is_tls = is_tls
+        self.plaintext_auth = plaintext_auth
+        self.state = SessionState(connection, context, flush=self._flush)
+        self.reason = "Connection closed"
+
+    # -- capabilities -------------------------------------------------------------------
+
+    @property
+    def login_allowed(self) -> bool:
+        return self.is_tls or self.plaintext_auth
+
+    def capabilities(self, *, logged_in: bool | None = None) -> list[str]:
+        caps = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "ENABLE", "ID", "IDLE", "SASL-IR"]
+        if logged_in is None:
+            logged_in = self.conn.state is not ImapState.NOT_AUTHENTICATED
+        if not logged_in:
+            if self.ctx.tls_context is not None and not self.is_tls:
+                caps.append("STARTTLS")
+            if self.login_allowed:
+                caps += ["AUTH=PLAIN", "AUTH=LOGIN"]
+            else:
+                caps.append("LOGINDISABLED")  # RFC 9051 §6.2.3
+            return caps
+        return [
+            *caps,
+            "NAMESPACE",
+            "UNSELECT",
+            "CHILDREN",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "SPECIAL-USE",
+            "CREATE-SPECIAL-USE",
+            "UIDPLUS",
+            "MOVE",
+            "ESEARCH",
+            "BINARY",
+            "MULTIAPPEND",
+            f"APPENDLIMIT={self.ctx.append_limit}",
+            "STATUS=SIZE",
+        ]
+
+    def _capability_code(self, *, logged_in: bool | None = None) -> str:
+        return "CAPABILITY " + " ".join(self.capabilities(logged_in=logged_in))
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def run(self) -> str:
+        """Serve the connection until it closes; the reason it closed."""
+        self.conn.greet(f"{self.ctx.hostname} IMAP ready", self._capability_code())
+        try:
+            while True:
+                event = self.conn.next_event()
+                if isinstance(event, Closed):
+                    await self._flush()
+                    return self.reason
+                if isinstance(event, NeedData):
+                    await self._flush()
+                    await self._receive(self.ctx.idle_timeout)
+                elif isinstance(event, CommandReceived):
+                    await self._carry_out(event.command, event.word)
+                else:  # a SASL line or DONE outside their command: cannot happen
+                    self.conn.bye("internal error")
+        finally:
+            await self._release()
+            self.pipe.close()
+
+    async def _release(self) -> None:
+        store, self.state.store = self.state.store, None
+        self.state.view = None
+        if store is not None:
+            with contextlib.suppress(StoreError, OSError):
+                await store.close()
+
+    def _who(self) -> str:
+        return f"rip={self.ip}" + (", TLS" if self.is_tls else "")
+
+    async def _flush(self) -> None:
+        out = self.conn.data_to_send()
+        if not out or not self.pipe.send(out):
+            return
+        try:
+            await asyncio.wait_for(self.pipe.drain(), timeout=self.ctx.idle_timeout)
+        except TimeoutError:
+            self.reason = "write timeout"
+            self.conn.bye("write timeout")
+            self.pipe.close()
+
+    async def _receive(self, timeout: float) -> None:
+        if self.pipe.ready():
+            self.conn.receive_data(self.pipe.take())
+            return
+        try:
+            data = await self.pipe.read(timeout=timeout)
+        except TimeoutError:
+            self.reason = "Inactivity"
+            self.conn.bye("Disconnected for inactivity")
+            return
+        self.conn.receive_data(data)
+
+    # -- commands -----------------------------------------------------------------------
+
+    async def _carry_out(self, command: Command, word: str) -> None:
+        try:
+            reply = await self._dispatch(command, word)
+        except SequenceRangeError as exc:
+            reply = Reply("BAD", str(exc))
+        except (StoreError, OSError) as exc:
+            log_event(self._component(), f"{word} failed: {exc}", level=logging.ERROR)
+            reply = Reply("NO", "Temporary failure; try again", "UNAVAILABLE")
+        if reply is None:
+            return  # the command ended itself (LOGOUT, IDLE, AUTHENTICATE)
+        await self._report_changes(word)
+        self.conn.finish(command, reply.status, reply.text, reply.code)
+
+    async def _report_changes(self, word: str) -> None:
+        """Tell the client what changed in its mailbox (RFC 9051 §7.5.1: no EXPUNGE
+        while answering FETCH, STORE or SEARCH by number)."""
+        state = self.state
+        view = state.view
+        if view is None or state.store is None:
+            return
+        try:
+            status = await state.store.status(view.name)
+        except (StoreError, OSError):
+            self.conn.bye("The selected mailbox is gone")
+            self.reason = "mailbox gone"
+            return
+        if status.uidvalidity != view.uidvalidity:
+            self.conn.bye("The mailbox was reset (new UIDVALIDITY)")  # RFC 9051 §2.3.1.1
+            return
+        if status.highestmodseq != view.highestmodseq or status.messages != len(view):
+            view.catch_up(
+                await state.store.messages(view.name), status.highestmodseq, status.uidnext
+            )
+        allow = word not in ("FETCH", "STORE", "SEARCH") or getattr(self._current, "uid", False)
+        for line in view.updates(allow_expunge=allow):
+            self.conn.send(line)
+
+    async def _dispatch(self, command: Command, word: str) -> Reply | None:
+        self._current = command
+        state = self.state
+        if word == "CAPABILITY":
+            self.conn.send(untagged(b"CAPABILITY", " ".join(self.capabilities()).encode()))
+            return Reply("OK", "CAPABILITY completed")
+        if word in ("NOOP", "CHECK"):
+            return Reply("OK", f"{word} completed")
+        if word == "LOGOUT":
+            self.conn.send(b"* BYE Logging out\r\n")
+            self.reason = "Logged out"
+            await self._report_changes("LOGOUT")
+            self.conn.finish(command, "OK", "LOGOUT completed")
+            return None
+        if word == "ID":
+            assert isinstance(command, Id)
+            pairs: list[str] = [item for pair in SERVER_ID for item in pair]
+            self.conn.send(untagged(b"ID", encode(pairs)))
+            return Reply("OK", "ID completed")
+        if word == "STARTTLS":
+            return await self._starttls(command)
+        if word == "LOGIN":
+            assert isinstance(command, Login)
+            return await self._login(command)
+        if word == "AUTHENTICATE":
+            assert isinstance(command, Authenticate)
+            return await self._authenticate(command)
+        if word == "ENABLE":
+            assert isinstance(command, Enable)
+            return self._enable(command)
+        if word == "IDLE":
+            await self._idle(command)
+            return None
+        return await self._mailbox_command(state, command, word)
+
+    async def _mailbox_command(
+        self, state: SessionState, command: Command, word: str
+    ) -> Reply | None:
+        if isinstance(command, Select):
+            return await imap_mailboxes.do_select(state, command)
+        if isinstance(command, Create):
+            return await imap_mailboxes.do_create(state, command)
+        if isinstance(command, MailboxCommand):
+            return await imap_mailboxes.do_mailbox_verb(state, command)
+        if isinstance(command, Rename):
+            return await imap_mailboxes.do_rename(state, command)
+        if isinstance(command, ListMailboxes):
+            return await imap_mailboxes.do_list(state, command)
+        if word == "NAMESPACE":
+            return await imap_mailboxes.do_namespace(state)
+        if isinstance(command, Status):
+            return await imap_mailboxes.do_status(state, command)
+        if isinstance(command, Append):
+            return await imap_mailboxes.do_append(state, command)
+        if isinstance(command, Fetch):
+            return await imap_selected.do_fetch(state, command)
+        if isinstance(command, StoreFlags):
+            return await imap_selected.do_store(state, command)
+        if isinstance(command, Search):
+            return await imap_selected.do_search(state, command)
+        if isinstance(command, Transfer):
+            return await imap_selected.do_transfer(state, command)
+        if isinstance(command, UidExpunge):
+            return await imap_selected.do_expunge(state, command)
+        if word == "EXPUNGE":
+            return await imap_selected.do_expunge(state, None)
+        if word == "CLOSE":
+            return await imap_selected.do_close(state)
+        if word == "UNSELECT":
+            state.view = None
+            return Reply("OK", "UNSELECT completed")
+        return Reply("BAD", f"{word} is not implemented")
+
+    # -- TLS, login -----------------------------------------------------------------------
+
+    async def _starttls(self, command: Command) -> Reply | None:
+        if self.ctx.tls_context is None or self.is_tls:
+            return Reply("BAD", "STARTTLS is not available")
+        discarded = self.pipe.prepare_tls()
+        self.conn.finish(command, "OK", "Begin TLS negotiation now")
+        await self._flush()
+        if discarded:
+            log_event(LOGIN_COMPONENT, f"{discarded} octets after STARTTLS dropped: {self._who()}")
+        try:
+            await asyncio.wait_for(
+                self.pipe.start_tls(self.ctx.tls_context), timeout=self.ctx.idle_timeout
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            log_event(LOGIN_COMPONENT, f"TLS handshake failed: {exc}: {self._who()}")
+            self.reason = "TLS handshake failed"
+            self.conn.bye("TLS handshake failed")
+            return None
+        self.is_tls = True
+        return None
+
+    def _address(self, user: str) -> Address | None:
+        try:
+            return parse_address(user, default_domain=self.ctx.primary_domain)
+        except AddressError:
+            return None
+
+    async def _login(self, command: Login) -> Reply:
+        if not self.login_allowed:
+            return Reply("NO", "Plaintext login needs TLS first", "PRIVACYREQUIRED")
+        try:
+            user = command.user.decode("utf-8")
+            password = command.password.decode("utf-8")
+        except UnicodeDecodeError:
+            user, password = "", ""
+        return await self._check(user, password, "LOGIN")
+
+    async def _authenticate(self, command: Authenticate) -> Reply | None:
+        if not self.login_allowed:
+            return Reply("NO", "Authentication needs TLS first", "PRIVACYREQUIRED")
+        try:
+            exchange = SaslServerExchange(command.mechanism)
+        except SaslError:
+            return Reply("NO", "Unsupported authentication mechanism", "CANNOT")
+        line: str | bytes | None = command.initial
+        initial = command.initial is not None
+        while True:
+            try:
+                step = exchange.respond(line, initial=initial)
+            except SaslCancelled:
+                return Reply("BAD", "Authentication cancelled")  # RFC 9051 §6.2.2
+            except SaslError as exc:
+                return Reply("BAD", f"Malformed authentication response: {exc}")
+            if isinstance(step, SaslCredentials):
+                if step.authzid not in (None, "", step.username):
+                    return await self._refuse(step.username, step.mechanism)
+                return await self._check(step.username, step.password, step.mechanism)
+            assert isinstance(step, SaslChallenge)
+            self.conn.challenge(step.data)
+            response = await self._next_line()
+            if response is None:
+                return None
+            line, initial = response, False
+
+    async def _next_line(self) -> bytes | None:
+        """The client's next line of an AUTHENTICATE exchange (None: the session ended)."""
+        while True:
+            event = self.conn.next_event()
+            if isinstance(event, SaslResponse):
+                return event.line
+            if isinstance(event, Closed):
+                return None
+            await self._flush()
+            await self._receive(self.ctx.idle_timeout)
+
+    async def _refuse(self, user: str, method: str) -> Reply:
+        delay = self.ctx.penalty.failed(self.ip)
+        log_event(
+            LOGIN_COMPONENT,
+            f"Aborted login (auth failed, {self.ctx.penalty.failures(self.ip)} attempts): "
+            f"user=<{user}>, method={method}, {self._who()}",
+            level=logging.WARNING,
+        )
+        await self._flush()
+        await asyncio.sleep(delay)
+        return Reply("NO", "Authentication failed.", "AUTHENTICATIONFAILED")
+
+    async def _check(self, user: str, password: str, method: str) -> Reply:
+        address = self._address(user) if user else None
+        ok = False
+        if address is not None and password:
+            ok = await asyncio.to_thread(self.ctx.accounts.verify_password, address, password)
+        if not ok or address is None:
+            return await self._refuse(user, method)
+        self.ctx.penalty.succeeded(self.ip)
+        try:
+            self.state.store = await self.ctx.stores.open(address, create=True)
+        except (StoreError, OSError) as exc:
+            log_event(
+                LOGIN_COMPONENT,
+                f"Aborted login (mailbox unavailable: {exc}): user=<{address}>, {self._who()}",
+                level=logging.ERROR,
+            )
+            return Reply("NO", "Mailbox unavailable; try again later", "UNAVAILABLE")
+        self.state.user = str(address)
+        log_event(LOGIN_COMPONENT, f"Login: user=<{address}>, method={method}, {self._who()}")
+        # RFC 9051 §6.2.3: the capabilities change at login; say them with the OK.
+        return Reply("OK", "Logged in", self._capability_code(logged_in=True))
+
+    def _enable(self, command: Enable) -> Reply:
+        enabled = [name for name in command.capabilities if name in ENABLEABLE]
+        for name in enabled:
+            if name == "IMAP4REV2":
+                self.state.rev2 = True
+                self.conn.enable_utf8()  # RFC 9051 §6.3.1: names and strings are UTF-8
+            self.state.enabled.add(name)
+        names = " ".join("IMAP4rev2" if n == "IMAP4REV2" else n for n in enabled)
+        self.conn.send(b"* ENABLED" + (b" " + names.encode() if names else b"") + b"\r\n")
+        return Reply("OK", "ENABLE completed")
+
+    # -- IDLE ------------------------------------------------------------------------------
+
+    async def _idle(self, command: Command) -> None:
+        """RFC 2177: report changes as they happen until the client says DONE."""
+        state = self.state
+        assert state.store is not None
+        await self._report_changes("IDLE")
+        self.conn.start_idle()
+        await self._flush()
+        feed = state.store.changes(state.view.name if state.view is not None else None)
+        reader: asyncio.Task[bytes] | None = None
+        try:
+            while True:
+                event = self.conn.next_event()
+                if isinstance(event, IdleDone):
+                    status, text = (
+                        ("OK", "IDLE terminated") if event.done else ("BAD", "Expected DONE")
+                    )
+                    await self._report_changes("IDLE")
+                    self.conn.finish(command, status, text)
+                    return
+                if isinstance(event, Closed):
+                    return
+                if self.pipe.ready():
+                    self.conn.receive_data(self.pipe.take())
+                    continue
+                if reader is None:
+                    # RFC 2177 §3: a client re-issues IDLE within 29 minutes; one
+                    # silent for longer than the idle timeout is gone.
+                    reader = asyncio.ensure_future(self.pipe.read(timeout=self.ctx.idle_timeout))
+                change = asyncio.ensure_future(anext(feed))
+                done, _ = await asyncio.wait(
+                    {reader, change},
+                    timeout=self.ctx.idle_check_interval,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if change not in done:
+                    change.cancel()
+                if reader in done:
+                    finished, reader = reader, None
+                    try:
+                        self.conn.receive_data(finished.result())
+                    except TimeoutError:
+                        self.reason = "Inactivity in IDLE"
+                        self.conn.bye("Disconnected for inactivity")
+                    continue
+                await self._report_changes("IDLE")
+                await self._flush()
+        finally:
+            if reader is not None:
+                reader.cancel()
+            feed.close()
+
+    def _component(self) -> str:
+        return LOGIN_COMPONENT if self.state.user is None else f"imap({self.state.user})"
+
+    _current: Command | None = None

@@ -1,0 +1,187 @@
+"""The selected mailbox as one IMAP session sees it: numbers, UIDs, flags, pending news.
+
+What this module owns: ``MailboxView``, the session's picture of its
+selected mailbox (RFC 9051 §2.3.1.2: message sequence numbers are the
+session's own), and how that picture catches up with the store:
+
+- ``catch_up(messages)`` compares the store's current list with the picture
+  and records what the client has not been told: new messages, flag
+  changes made by others, and messages expunged by others.
+- ``updates(allow_expunge)`` renders that news as untagged responses and
+  folds it into the picture. EXPUNGE renumbers messages, so it is only sent
+  when ``allow_expunge`` (never during FETCH, STORE or SEARCH, RFC 9051
+  §7.5.1); until then an expunged message keeps its number, and the
+  picture's EXISTS count does not drop.
+- the session's own changes (its STORE, its EXPUNGE) are folded in by
+  ``record_flags`` and ``remove`` so they are not reported twice.
+
+Invariants: ``uids`` is strictly ascending; the number of a message is its
+index in ``uids`` plus one; a UID leaves ``uids`` only when its EXPUNGE has
+been rendered (or by ``remove`` for the session's own expunges, which the
+caller reports itself).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from postoffice.protocol.imap.responses import atoms
+from postoffice.store.api import MessageInfo
+
+
+@dataclass(slots=True)
+class Known:
+    """What the client was last told of one message."""
+
+    flags: frozenset[str]
+    keywords: frozenset[str]
+    modseq: int
+
+
+def flag_names(info: MessageInfo | Known) -> list[str]:
+    """The FLAGS of a message, system flags first, in a stable order."""
+    return sorted(info.flags) + sorted(info.keywords)
+
+
+class MailboxView:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        messages: Sequence[MessageInfo],
+        *,
+        uidvalidity: int,
+        uidnext: int,
+        highestmodseq: int,
+        read_only: bool,
+    ):
+        self.name = name
+        self.read_only = read_only
+        self.uidvalidity = uidvalidity
+        self.uidnext = uidnext
+        self.highestmodseq = highestmodseq
+        self.uids: list[int] = [m.uid for m in messages]
+        self.known: dict[int, Known] = {
+            m.uid: Known(m.flags, m.keywords, m.modseq) for m in messages
+        }
+        self.infos: dict[int, MessageInfo] = {m.uid: m for m in messages}
+        self._vanished: set[int] = set()  # expunged by others, not yet reported
+        self._new: list[MessageInfo] = []  # arrived, not yet reported
+        self._changed: set[int] = set()  # flags changed by others, not yet reported
+        self.keywords_seen: set[str] = {k for m in messages for k in m.keywords}
+
+    def __len__(self) -> int:
+        return len(self.uids)
+
+    # -- numbers -----------------------------------------------------------------
+
+    def uid_at(self, number: int) -> int:
+        return self.uids[number - 1]
+
+    def number_of(self, uid: int) -> int | None:
+        index = bisect_left(self.uids, uid)
+        if index < len(self.uids) and self.uids[index] == uid:
+            return index + 1
+        return None
+
+    def is_expunged(self, uid: int) -> bool:
+        """Expunged by another session; the client still has its number."""
+        return uid in self._vanished
+
+    # -- catching up with the store --------------------------------------------------
+
+    def catch_up(self, messages: Sequence[MessageInfo], highestmodseq: int, uidnext: int) -> None:
+        """Record the difference between the picture and the store's ``messages``."""
+        current = {m.uid: m for m in messages}
+        for uid in self.uids:
+            if uid not in current:
+                self._vanished.add(uid)
+        last = self.uids[-1] if self.uids else 0
+        if self._new:
+            last = max(last, self._new[-1].uid)
+        for info in messages:
+            known = self.known.get(info.uid)
+            if known is None:
+                if info.uid > last:
+                    self._new.append(info)
+                    last = info.uid
+                continue
+            if known.modseq != info.modseq:
+                if (info.flags, info.keywords) != (known.flags, known.keywords):
+                    self._changed.add(info.uid)
+                known.modseq = info.modseq
+                self.infos[info.uid] = info
+        self.highestmodseq = max(self.highestmodseq, highestmodseq)
+        self.uidnext = max(self.uidnext, uidnext)
+
+    @property
+    def has_news(self) -> bool:
+        return bool(self._vanished or self._new or self._changed)
+
+    def updates(self, *, allow_expunge: bool, with_uid: bool = True) -> list[bytes]:
+        """Untagged responses for the news (see the module docstring)."""
+        out: list[bytes] = []
+        if allow_expunge and self._vanished:
+            # Highest number first: each EXPUNGE leaves the lower numbers as they are.
+            for uid in sorted(self._vanished, reverse=True):
+                number = self.number_of(uid)
+                if number is None:
+                    continue
+                out.append(b"* %d EXPUNGE\r\n" % number)
+                self._drop(number - 1)
+            self._vanished.clear()
+        for uid in sorted(self._changed):
+            number = self.number_of(uid)
+            info = self.infos.get(uid)
+            if number is None or info is None or uid in self._vanished:
+                continue
+            known = self.known[uid]
+            known.flags, known.keywords = info.flags, info.keywords
+            self.keywords_seen.update(info.keywords)
+            uid_item = b"UID %d " % uid if with_uid else b""
+            out.append(b"* %d FETCH (%bFLAGS %b)\r\n" % (number, uid_item, atoms(flag_names(info))))
+        self._changed.clear()
+        if self._new:
+            for info in self._new:
+                self.uids.append(info.uid)
+                self.known[info.uid] = Known(info.flags, info.keywords, info.modseq)
+                self.infos[info.uid] = info
+                self.keywords_seen.update(info.keywords)
+            self._new.clear()
+            out.append(b"* %d EXISTS\r\n" % len(self.uids))
+        return out
+
+    def _drop(self, index: int) -> None:
+        uid = self.uids.pop(index)
+        self.known.pop(uid, None)
+        self.infos.pop(uid, None)
+
+    # -- the session's own changes --------------------------------------------------
+
+    def record_flags(self, infos: Iterable[MessageInfo]) -> None:
+        """Fold in flags the session set itself (its STORE, the \\Seen of a FETCH)."""
+        for info in infos:
+            known = self.known.get(info.uid)
+            if known is None:
+                continue
+            known.flags, known.keywords, known.modseq = info.flags, info.keywords, info.modseq
+            self.infos[info.uid] = info
+            self._changed.discard(info.uid)
+            self.keywords_seen.update(info.keywords)
+            self.highestmodseq = max(self.highestmodseq, info.modseq)
+
+    def remove(self, uids: Iterable[int]) -> list[int]:
+        """Drop the session's own expunged messages; their numbers, in the order the
+        EXPUNGE responses must be sent (each as the number is at that moment)."""
+        numbers: list[int] = []
+        for uid in sorted(set(uids), reverse=True):
+            number = self.number_of(uid)
+            if number is None:
+                continue
+            numbers.append(number)
+            self._drop(number - 1)
+            self._vanished.discard(uid)
+        return numbers
