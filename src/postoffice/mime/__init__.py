@@ -1,1 +1,1 @@
-"""Message structure: the exact-byte part index IMAP serves from, and the trace headers postoffice adds."""
+"""Message structure: the exact-byte part index IMAP serves from; the trace headers we add."""
