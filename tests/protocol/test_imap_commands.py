@@ -129,15 +129,27 @@ RFC_EXAMPLES: list[tuple[str, bytes, Command]] = [
     ),
     ("6.3.2 SELECT", b"A142 SELECT INBOX\r\n", Select("A142", "INBOX", read_only=False)),
     ("6.3.3 EXAMINE", b"A932 EXAMINE blurdybloop\r\n", Select("A932", "blurdybloop", True)),
-    ("6.3.4 CREATE", b"A004 CREATE owatagusiam/blurdybloop\r\n", Create("A004", "owatagusiam/blurdybloop")),
+    (
+        "6.3.4 CREATE",
+        b"A004 CREATE owatagusiam/blurdybloop\r\n",
+        Create("A004", "owatagusiam/blurdybloop"),
+    ),
     (
         "6.3.4 CREATE with the delimiter declared",
         b"A003 CREATE owatagusiam/\r\n",
         Create("A003", "owatagusiam"),
     ),
-    ("6.3.5 DELETE", b"A683 DELETE blurdybloop\r\n", MailboxCommand("A683", "DELETE", "blurdybloop")),
+    (
+        "6.3.5 DELETE",
+        b"A683 DELETE blurdybloop\r\n",
+        MailboxCommand("A683", "DELETE", "blurdybloop"),
+    ),
     ("6.3.5 DELETE child", b"A685 DELETE foo/bar\r\n", MailboxCommand("A685", "DELETE", "foo/bar")),
-    ("6.3.6 RENAME", b"A683 RENAME blurdybloop sarasoop\r\n", Rename("A683", "blurdybloop", "sarasoop")),
+    (
+        "6.3.6 RENAME",
+        b"A683 RENAME blurdybloop sarasoop\r\n",
+        Rename("A683", "blurdybloop", "sarasoop"),
+    ),
     ("6.3.6 RENAME INBOX", b"Z433 RENAME INBOX old-mail\r\n", Rename("Z433", "INBOX", "old-mail")),
     (
         "6.3.7 SUBSCRIBE",
@@ -285,7 +297,9 @@ RFC_EXAMPLES: list[tuple[str, bytes, Command]] = [
         Fetch(
             "a003",
             seq("12"),
-            tuple(FetchItem(n) for n in ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY")),
+            tuple(
+                FetchItem(n) for n in ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY")
+            ),
             uid=False,
         ),
     ),
@@ -304,7 +318,9 @@ RFC_EXAMPLES: list[tuple[str, bytes, Command]] = [
     (
         "RFC 2971 ID",
         b'a023 ID ("name" "sodr" "version" "19.34" "vendor" "Pink Floyd Music Limited")\r\n',
-        Id("a023", (("name", "sodr"), ("version", "19.34"), ("vendor", "Pink Floyd Music Limited"))),
+        Id(
+            "a023", (("name", "sodr"), ("version", "19.34"), ("vendor", "Pink Floyd Music Limited"))
+        ),
     ),
     ("RFC 2971 ID NIL", b"a042 ID NIL\r\n", Id("a042", None)),
     # RFC 6154 §5.3
@@ -442,7 +458,10 @@ def test_command_word_is_the_state_table_name(wire: bytes, word: str) -> None:
 
 def test_command_names_and_keywords_are_case_insensitive() -> None:
     assert parse(b"x uId fEtCh 1 (flags body.peek[Header])\r\n") == Fetch(
-        "x", seq("1"), (FetchItem("FLAGS"), FetchItem("BODY", Section((), "HEADER"), peek=True)), True
+        "x",
+        seq("1"),
+        (FetchItem("FLAGS"), FetchItem("BODY", Section((), "HEADER"), peek=True)),
+        True,
     )
 
 
@@ -490,7 +509,10 @@ def test_create_declares_the_hierarchy_with_a_trailing_delimiter() -> None:
     [
         (b"A CREATE x (USE (\\Archive))\r\n", ("\\Archive",)),
         (b"A CREATE x (USE ())\r\n", ()),
-        (b"A CREATE x (use (\\All \\Junk \\Trash \\Flagged))\r\n", ("\\All", "\\Junk", "\\Trash", "\\Flagged")),
+        (
+            b"A CREATE x (use (\\All \\Junk \\Trash \\Flagged))\r\n",
+            ("\\All", "\\Junk", "\\Trash", "\\Flagged"),
+        ),
     ],
 )
 def test_create_special_use(wire: bytes, uses: tuple[str, ...]) -> None:
@@ -1091,7 +1113,10 @@ def test_search_not_and_or_depth_is_bounded() -> None:
         assert isinstance(key, NotKey)
         key = key.key
     assert key == AllKey()
-    for text in ("NOT " * (MAX_DEPTH + 1) + "ALL", "OR " * (MAX_DEPTH + 1) + "ALL " * (MAX_DEPTH + 2)):
+    for text in (
+        "NOT " * (MAX_DEPTH + 1) + "ALL",
+        "OR " * (MAX_DEPTH + 1) + "ALL " * (MAX_DEPTH + 2),
+    ):
         error = refused(f"A SEARCH {text.strip()}\r\n")
         assert (error.tag, error.status) == ("A", "BAD")
     # Far past the interpreter's recursion limit: still a BAD, not a RecursionError.
@@ -1132,7 +1157,7 @@ def test_reader_tokens_stop_where_their_rule_ends(trailing: bytes) -> None:
         (b"{3}\r\na b", "literal", b"a b"),
         (b"{3+}\r\n)\r\n", "literal", b")\r\n"),
         (b'"s"', "string", b"s"),
-        (b"{1}\r\n\"", "string", b'"'),
+        (b'{1}\r\n"', "string", b'"'),
         (b"IN]BOX", "astring", b"IN]BOX"),
         (b'""', "astring", b""),
         (b"NIL", "nstring", None),

@@ -9,7 +9,9 @@
 
 Consecutive ``C:`` lines are one write of the client (each ended by CRLF),
 fed whole or octet by octet (``mode``); the ``S:`` lines that follow are
-exactly what the server wrote in answer. ``S: (nothing)`` expects silence.
+what the server wrote in answer (trailing spaces aside, so ``S: +`` is the
+empty challenge ``+ ``). ``S: (nothing)`` expects silence; a bare ``C:`` is
+an empty line.
 A small fake driver carries the commands out the way ``server`` will:
 LOGIN and AUTHENTICATE PLAIN succeed for alice/secret, SELECT of
 ``nosuch`` fails, IDLE idles until DONE, everything else is OK.
@@ -64,7 +66,9 @@ class Session:
         answer: str = "OK",
     ):
         self.conn = ImapServerConnection(settings, preauth=preauth)
-        self.conn.greet("postoffice ready", None if preauth else "CAPABILITY IMAP4rev2", preauth=preauth)
+        self.conn.greet(
+            "postoffice ready", None if preauth else "CAPABILITY IMAP4rev2", preauth=preauth
+        )
         self.mode = mode
         self.hold = hold  # command words the test answers itself
         self.answer = answer  # "NO": refuse every command (the fuzz driver)
@@ -158,10 +162,8 @@ class Session:
     def converse(self, transcript: str) -> None:
         for client, expected in _steps(transcript):
             written = self.feed(client) if client else self.conn.data_to_send()
-            assert written.decode("utf-8", "replace").splitlines() == (
-                expected.decode("utf-8", "replace").splitlines()
-            ), f"after C: {client!r}"
-            assert written == expected
+            assert written.endswith(b"\r\n") or written == b"", written
+            assert _lines(written) == _lines(expected), f"after C: {client!r}"
 
     def login(self) -> None:
         self.conn.data_to_send()
@@ -173,12 +175,17 @@ class Session:
         return bool(self.events) and isinstance(self.events[-1], Closed)
 
 
+def _lines(wire: bytes) -> list[str]:
+    return [line.rstrip(" ") for line in wire.decode("utf-8", "replace").split("\r\n")]
+
+
 def _steps(transcript: str) -> list[tuple[bytes, bytes]]:
     steps: list[tuple[bytes, bytes]] = []
     client: list[str] = []
     server: list[str] = []
     for line in textwrap.dedent(transcript).strip("\n").splitlines():
-        who, _, text = line.partition(": ")
+        who, _, rest = line.partition(":")
+        text = rest[1:] if rest.startswith(" ") else rest
         if who.strip() == "C":
             if server:
                 steps.append(_step(client, server))
@@ -278,7 +285,7 @@ def test_authenticate_with_a_challenge(session: Session) -> None:
     session.converse(f"""
         S: * OK [CAPABILITY IMAP4rev2] postoffice ready
         C: A001 AUTHENTICATE PLAIN
-        S: + 
+        S: +
         C: {PLAIN}
         S: A001 OK AUTHENTICATE completed
         C: A002 SELECT INBOX
@@ -303,7 +310,7 @@ def test_authenticate_cancelled(session: Session) -> None:
     session.converse("""
         S: * OK [CAPABILITY IMAP4rev2] postoffice ready
         C: a1 AUTHENTICATE PLAIN
-        S: + 
+        S: +
         C: *
         S: a1 BAD AUTHENTICATE cancelled
         C: a2 NOOP
@@ -320,10 +327,9 @@ def test_challenge_data_is_base64() -> None:
         C: a1 AUTHENTICATE CRAM-MD5
         S: (nothing)
     """)
-    session.conn.challenge(b"<1896.697170952@postoffice.example.test>")
-    assert session.conn.data_to_send() == (
-        b"+ PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UuZXhhbXBsZS50ZXN0Pg==\r\n"
-    )
+    challenge = b"<1896.697170952@postoffice.example.test>"
+    session.conn.challenge(challenge)
+    assert session.conn.data_to_send() == b"+ " + base64.b64encode(challenge) + b"\r\n"
     # The answer line is given as sent, even one that looks like a command.
     session.conn.receive_data(b"a2 LOGOUT\r\n")
     assert session.conn.next_event() == SaslResponse(b"a2 LOGOUT")
@@ -356,6 +362,23 @@ def test_idle_done_is_case_insensitive_and_may_have_commands_behind_it() -> None
     assert session.feed(b"done\r\na3 NOOP\r\n") == (
         b"a2 OK IDLE terminated\r\na3 OK NOOP completed\r\n"
     )
+
+
+def test_idle_and_done_pipelined_in_one_read() -> None:
+    session = Session()
+    session.login()
+    assert session.feed(b"a2 IDLE\r\nDONE\r\na3 NOOP\r\n") == (
+        b"+ idling\r\na2 OK IDLE terminated\r\na3 OK NOOP completed\r\n"
+    )
+
+
+def test_authenticate_and_its_response_pipelined_in_one_read() -> None:
+    session = Session()
+    session.conn.data_to_send()
+    written = session.feed(
+        b"a1 AUTHENTICATE PLAIN\r\n" + PLAIN.encode() + b"\r\na2 SELECT INBOX\r\n"
+    )
+    assert written == b"+ \r\na1 OK AUTHENTICATE completed\r\na2 OK SELECT completed\r\n"
 
 
 def test_idle_ended_by_something_else(session: Session) -> None:
@@ -391,7 +414,7 @@ def test_starttls_discards_what_was_pipelined_behind_it() -> None:
     assert session.conn.state is ImapState.NOT_AUTHENTICATED
 
 
-def test_starttls_discards_a_half_command_and_a_line_being_dropped() -> None:
+def test_starttls_discards_a_half_command() -> None:
     session = Session(hold=frozenset({"STARTTLS"}))
     session.conn.data_to_send()
     session.feed(b"a1 STARTTLS\r\na2 LOGIN {5}\r\n" + b"x" * 10_000)
@@ -454,8 +477,9 @@ def test_literal_holding_crlf_and_a_command_is_not_a_command(session: Session) -
         C: a2 APPEND INBOX {25}
         S: + Ready for literal data
         C: Subject: x
-        C: 
+        C:
         C: a3 LOGOUT
+        C:
         S: a2 OK APPEND completed
     """)
     assert session.commands[-1] == Append(
@@ -470,16 +494,19 @@ def test_multiappend_with_flags_and_date_times(session: Session) -> None:
     session.converse("""
         C: A003 APPEND saved-messages (\\Seen) {5}
         S: + Ready for literal data
-        C: one (\\Seen $Forwarded) " 1-Jul-2002 22:30:15 -0700" {5}
+        C: one
+        C:  (\\Seen $Forwarded) " 1-Jul-2002 22:30:15 -0700" {5}
         S: + Ready for literal data
-        C: two ~{5}
+        C: two
+        C:  ~{7}
         S: + Ready for literal data
         C: three
+        C:
         S: A003 OK APPEND completed
     """)
     command = session.commands[-1]
     assert isinstance(command, Append)
-    assert [message.data for message in command.messages] == [b"one\r\n", b"two\r\n", b"three"]
+    assert [message.data for message in command.messages] == [b"one\r\n", b"two\r\n", b"three\r\n"]
     assert [message.flags for message in command.messages] == [
         ("\\Seen",),
         ("\\Seen", "$Forwarded"),
@@ -532,12 +559,12 @@ def test_append_is_held_to_the_append_limit_not_the_literal_limit() -> None:
     settings = ImapSettings(literal_limit=100, append_limit=1000)
     session = Session(settings)
     session.login()
-    session.converse("""
-        C: a2 APPEND INBOX {1000}
-        S: + Ready for literal data
-    """)
+    filler = "x" * 998
     session.converse(f"""
-        C: {"x" * 998}
+        C: a2 APPEND INBOX {{1000}}
+        S: + Ready for literal data
+        C: {filler}
+        C:
         S: a2 OK APPEND completed
         C: a3 APPEND INBOX (\\Seen) {{1001}}
         S: a3 NO [TOOBIG] message too big
@@ -689,11 +716,13 @@ def test_bad_command_limits_come_from_the_settings() -> None:
 def test_driver_bad_answers_count_too() -> None:
     session = Session(ImapSettings(max_bad_after_login=2), hold=frozenset({"NOOP"}))
     session.login()
+    written = b""
     for n in range(2):
-        session.feed(b"n%d NOOP\r\n" % n)
+        written += session.feed(b"n%d NOOP\r\n" % n)
         session.finish("BAD", "nope")
         session.pump()
-    assert session.conn.data_to_send() == b"n0 BAD nope\r\nn1 BAD nope\r\n* BYE too many invalid commands\r\n"
+    written += session.conn.data_to_send()
+    assert written == b"n0 BAD nope\r\nn1 BAD nope\r\n* BYE too many invalid commands\r\n"
     assert session.closed
 
 
@@ -1002,6 +1031,7 @@ def test_hostile_octets_only_get_protocol_answers(
             break
     written += session.feed(b"")
     assert session.closed
+    assert written.endswith(b"\r\n") or written == b""
     for line in written.split(b"\r\n")[:-1]:
         assert RESPONSE.match(line), line
         assert not re.match(rb"\S+ OK ", line), line  # every command was refused

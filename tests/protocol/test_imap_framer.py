@@ -132,7 +132,12 @@ def test_synchronising_literal_is_announced_then_read(mode: str, trailing: bytes
 
 @pytest.mark.parametrize(
     ("marker", "synchronizing", "binary"),
-    [(b"{3}", True, False), (b"{3+}", False, False), (b"~{3}", True, True), (b"~{3+}", False, True)],
+    [
+        (b"{3}", True, False),
+        (b"{3+}", False, False),
+        (b"~{3}", True, True),
+        (b"~{3+}", False, True),
+    ],
 )
 def test_literal_markers(marker: bytes, synchronizing: bool, binary: bool) -> None:
     # RFC 9051 §4.3 {n}, RFC 7888 {n+}, RFC 3516 §4.3 ~{n}

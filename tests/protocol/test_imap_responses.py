@@ -106,7 +106,10 @@ def test_encoded_strings_read_back(octets: bytes) -> None:
 def test_tagged_and_untagged_status() -> None:
     # RFC 9051 §7.1
     assert tagged("A1", "OK", "LOGIN completed") == b"A1 OK LOGIN completed\r\n"
-    assert tagged("A1", "NO", "no such mailbox", "TRYCREATE") == b"A1 NO [TRYCREATE] no such mailbox\r\n"
+    assert (
+        tagged("A1", "NO", "no such mailbox", "TRYCREATE")
+        == b"A1 NO [TRYCREATE] no such mailbox\r\n"
+    )
     assert untagged_status("BYE", "logging out") == b"* BYE logging out\r\n"
     assert untagged_status("OK", "ready", "CAPABILITY IMAP4rev2") == (
         b"* OK [CAPABILITY IMAP4rev2] ready\r\n"

@@ -70,7 +70,9 @@ from postoffice.protocol.imap.responses import (
 from postoffice.protocol.imap.states import ImapState, ImapStateMachine
 
 PIPELINE_LIMIT: Final = 256 * 1024  # octets buffered while a command is carried out
-_HEAD: Final = re.compile(rb"([^ (){\x00-\x1f\x7f%*\"\\+]+) (?:UID )?([A-Za-z]+)", re.IGNORECASE)
+_HEAD: Final = re.compile(
+    rb"([^ (){\x00-\x1f\x7f-\xff%*\"\\+]+) (?:UID )?([A-Za-z]+)", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
