@@ -2,10 +2,10 @@
 
 What this module owns: ``MessageContent`` (a message's octets in the wire
 form, CRLF line ends, with its part tree), ``ContentLoader`` (reads a
-message from the store and keeps its tree in a bounded cache, so a tree is
-computed once per message and process, RFC 9051 asks for nothing to be
-re-parsed per FETCH), and ``fetch_items``, which renders the requested
-items of one message in the order they were asked.
+message from the store; its part tree is computed once and kept in the
+store's index, so ENVELOPE, BODYSTRUCTURE and sections are served from
+offsets without parsing the message again), and ``fetch_items``, which
+renders the requested items of one message in the order they were asked.
 
 Invariants:
 - every octet of a section comes from the stored message (a slice, never a
@@ -26,7 +26,13 @@ from postoffice.mime.bodystructure import body_structure
 from postoffice.mime.envelope import envelope
 from postoffice.mime.headers import decode_transfer
 from postoffice.mime.sections import is_crlf_clean, section_bytes, to_crlf
-from postoffice.mime.structure import Part, find_part, parse_structure
+from postoffice.mime.structure import (
+    Part,
+    decode_structure,
+    encode_structure,
+    find_part,
+    parse_structure,
+)
 from postoffice.protocol.imap.dates import format_date_time
 from postoffice.protocol.imap.fetch_items import FetchItem, Section
 from postoffice.protocol.imap.responses import Literal, Literal8, atoms, encode, encode_string
@@ -51,29 +57,68 @@ class MessageContent:
 
 
 class ContentLoader:
-    """Reads messages for FETCH and SEARCH; trees cached by (mailbox key, UID)."""
+    """Reads messages for FETCH and SEARCH; their part trees are computed once.
+
+    A tree is looked for in memory (bounded, least recently used out), then
+    in the store's index (``prepare``, one query for a whole FETCH), and only
+    then computed from the octets; trees computed by a command are written
+    to the index together at its end (``keep``), so a message is parsed once
+    in its life, not once per process or per command.
+    """
 
     def __init__(self, capacity: int = STRUCTURE_CACHE_SIZE):
         self.capacity = capacity
-        self._trees: OrderedDict[tuple[str, int, int], tuple[Part, bool]] = OrderedDict()
+        self._trees: OrderedDict[tuple[str, int, int], Part] = OrderedDict()
+        self._fresh: dict[tuple[str, int], list[tuple[int, Part]]] = {}
+
+    @staticmethod
+    def _key(owner: str, mailbox: str, uidvalidity: int, uid: int) -> tuple[str, int, int]:
+        return (owner + "\x00" + mailbox, uidvalidity, uid)
+
+    def _remember(self, key: tuple[str, int, int], root: Part) -> None:
+        self._trees[key] = root
+        self._trees.move_to_end(key)
+        while len(self._trees) > self.capacity:
+            self._trees.popitem(last=False)
+
+    async def prepare(
+        self, store: MailStore, mailbox: str, uidvalidity: int, uids: Sequence[int], owner: str
+    ) -> None:
+        """Bring the index's trees of ``uids`` into memory (those not there yet)."""
+        missing = [u for u in uids if self._key(owner, mailbox, uidvalidity, u) not in self._trees]
+        if not missing:
+            return
+        for uid, blob in (await store.structures(mailbox, missing)).items():
+            try:
+                root = decode_structure(blob)
+            except ValueError:
+                continue  # a tree from another version, or damaged: computed again
+            self._remember(self._key(owner, mailbox, uidvalidity, uid), root)
 
     async def load(
         self, store: MailStore, mailbox: str, uidvalidity: int, uid: int, owner: str
     ) -> MessageContent:
         raw = await store.read(mailbox, uid)
-        key = (owner + "\x00" + mailbox, uidvalidity, uid)
-        cached = self._trees.get(key)
-        if cached is not None:
+        data = raw if is_crlf_clean(raw) else to_crlf(raw)
+        key = self._key(owner, mailbox, uidvalidity, uid)
+        root = self._trees.get(key)
+        if root is not None and root.end == len(data):
             self._trees.move_to_end(key)
-            root, converted = cached
-            return MessageContent(to_crlf(raw) if converted else raw, root)
-        converted = not is_crlf_clean(raw)
-        data = to_crlf(raw) if converted else raw
+            return MessageContent(data, root)
         root = parse_structure(data)
-        self._trees[key] = (root, converted)
-        while len(self._trees) > self.capacity:
-            self._trees.popitem(last=False)
+        self._remember(key, root)
+        fresh = self._fresh.setdefault((owner + "\x00" + mailbox, uidvalidity), [])
+        if len(fresh) < self.capacity:  # bounded even if no ``keep`` ever comes
+            fresh.append((uid, root))
         return MessageContent(data, root)
+
+    async def keep(self, store: MailStore, mailbox: str, uidvalidity: int, owner: str) -> None:
+        """Write the trees computed since the last ``keep`` to the index."""
+        fresh = self._fresh.pop((owner + "\x00" + mailbox, uidvalidity), None)
+        if fresh:
+            await store.save_structures(
+                mailbox, [(uid, encode_structure(root)) for uid, root in fresh]
+            )
 
 
 def needs_content(items: Sequence[FetchItem]) -> bool:

@@ -56,6 +56,18 @@ def targets(view: MailboxView, sequence: SequenceSet, *, uid: bool) -> list[tupl
     return [(n, view.uid_at(n)) for n in sequence.select_numbers(len(view))]
 
 
+async def prepare_contents(state: SessionState, view: MailboxView, uids: list[int]) -> None:
+    """Part trees kept in the index, read in one query before a FETCH or SEARCH."""
+    assert state.store is not None and state.user is not None
+    await state.ctx.contents.prepare(state.store, view.name, view.uidvalidity, uids, state.user)
+
+
+async def keep_contents(state: SessionState, view: MailboxView) -> None:
+    """Part trees computed by this command, written to the index in one transaction."""
+    assert state.store is not None and state.user is not None
+    await state.ctx.contents.keep(state.store, view.name, view.uidvalidity, state.user)
+
+
 async def load_content(state: SessionState, view: MailboxView, uid: int) -> MessageContent:
     assert state.store is not None and state.user is not None
     return await state.ctx.contents.load(state.store, view.name, view.uidvalidity, uid, state.user)
@@ -86,6 +98,8 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
             if not any(item.name == "FLAGS" for item in items):
                 items.append(_FLAGS_ITEM)
     wants_content = needs_content(items)
+    if wants_content:
+        await prepare_contents(state, view, [u for _, u in chosen])
     failed = False
     for number, uid in chosen:
         info = view.infos[uid]
@@ -104,6 +118,8 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
         state.count("fetch")
         if state.conn.buffered_output > FLUSH_OCTETS:
             await state.flush()
+    if wants_content:
+        await keep_contents(state, view)
     if failed:
         return Reply("NO", "Some messages could not be fetched", "EXPUNGEISSUED")
     return Reply("OK", f"{'UID ' if command.uid else ''}FETCH completed")
@@ -149,6 +165,8 @@ async def search_matches(
     last_uid = view.uids[-1] if view.uids else 0
     found: list[tuple[int, int]] = []
     reads = search_needs_content(key)
+    if reads:
+        await prepare_contents(state, view, view.uids)
     for number, uid in enumerate(view.uids, 1):
         info = view.infos[uid]
 
@@ -163,6 +181,8 @@ async def search_matches(
             if not reads:
                 raise
             continue  # gone meanwhile: it matches nothing
+    if reads:
+        await keep_contents(state, view)
     return found
 
 

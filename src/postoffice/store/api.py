@@ -21,7 +21,7 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -238,6 +238,10 @@ class MailStore(Protocol):
     async def move(self, src: str, uids: Collection[int], dst: str) -> dict[int, int]: ...
 
     async def expunge(self, name: str, uids: Collection[int] | None = None) -> list[int]: ...
+
+    async def structures(self, name: str, uids: Collection[int]) -> dict[int, bytes]: ...
+
+    async def save_structures(self, name: str, blobs: Sequence[tuple[int, bytes]]) -> None: ...
 
     def changes(self, name: str | None = None) -> ChangeFeed: ...
 

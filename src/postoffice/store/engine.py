@@ -340,6 +340,27 @@ class UserEngine(MailboxTree):
             box = self._sync(self._box(name), changes)
             return message_infos(self._index.summaries(box.id))
 
+    def structures(
+        self, name: str, uids: Collection[int], changes: list[Change]
+    ) -> dict[int, bytes]:
+        """Kept part trees of messages (``index.structures``): one indexed query, no sync."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            return {} if box is None else self._index.structures(box.id, uids)
+
+    def save_structures(
+        self, name: str, blobs: Sequence[tuple[int, bytes]], changes: list[Change]
+    ) -> None:
+        """Keep part trees computed by a reader, in one transaction (no mail file changes)."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            if box is None:
+                return
+            with self._index.transaction():
+                self._index.set_structures(box.id, blobs)
+
     def open_indexed(self, name: str, uid: int) -> MessageReader | None:
         """The message where the index says it is, without a sync, the user lock or
         a folder check; None when that is not enough (mbox, whose offsets move when

@@ -43,6 +43,7 @@ SCHEMA_VERSION = "1"
 DELIVERY_KEY_DAYS = 10
 DELIVERY_KEY_PRUNE_EVERY = 256  # UIDs: how often old keys are deleted
 BUSY_TIMEOUT_MS = 30_000
+_IN_CHUNK = 500  # UIDs per "IN (...)" query (SQLite's variable limit is far above)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,6 +81,15 @@ CREATE TABLE IF NOT EXISTS deliveries(
     mailbox_id INTEGER NOT NULL,
     uid INTEGER NOT NULL,
     at REAL NOT NULL
+) WITHOUT ROWID;
+-- A message's part tree (``mime.structure.encode_structure``), computed at its
+-- first FETCH or SEARCH and kept so that no message is parsed twice; it goes
+-- with its message (expunge, mailbox reset, delete, RENAME INBOX).
+CREATE TABLE IF NOT EXISTS structures(
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    blob BLOB NOT NULL,
+    PRIMARY KEY(mailbox_id, uid)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS append_intents(
     mailbox_id INTEGER PRIMARY KEY,
@@ -267,6 +277,7 @@ class MailIndex:
     def delete_mailbox(self, mailbox_id: int) -> None:
         self._db.execute("DELETE FROM append_intents WHERE mailbox_id = ?", (mailbox_id,))
         self._db.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
+        self._db.execute("DELETE FROM structures WHERE mailbox_id = ?", (mailbox_id,))
         self._db.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
 
     def rename_mailbox(self, mailbox_id: int, new_name: str) -> None:
@@ -289,6 +300,7 @@ class MailIndex:
     def reset_mailbox(self, mailbox_id: int, uidvalidity: int) -> None:
         """Forget every message and start UIDs again under a new UIDVALIDITY."""
         self._db.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
+        self._db.execute("DELETE FROM structures WHERE mailbox_id = ?", (mailbox_id,))
         self._db.execute(
             "UPDATE mailboxes SET uidvalidity = ?, uidnext = 1, sync_state = '' WHERE id = ?",
             (uidvalidity, mailbox_id),
@@ -431,12 +443,42 @@ class MailIndex:
             )
             if cursor.rowcount:
                 removed.append((uid, self.next_modseq(mailbox_id)))
+        self._db.executemany(
+            "DELETE FROM structures WHERE mailbox_id = ? AND uid = ?",
+            [(mailbox_id, uid) for uid, _ in removed],
+        )
         return removed
 
     def move_messages(self, from_id: int, to_id: int) -> None:
         """Re-home every message of one mailbox in another, keeping UIDs (for RENAME INBOX)."""
         self._db.execute(
             "UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?", (to_id, from_id)
+        )
+        self._db.execute(
+            "UPDATE structures SET mailbox_id = ? WHERE mailbox_id = ?", (to_id, from_id)
+        )
+
+    def structures(self, mailbox_id: int, uids: Collection[int]) -> dict[int, bytes]:
+        """The kept part trees of those of ``uids`` that have one."""
+        found: dict[int, bytes] = {}
+        ordered = sorted(uids)
+        for start in range(0, len(ordered), _IN_CHUNK):
+            chunk = ordered[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            cursor = self._db.execute(
+                f"SELECT uid, blob FROM structures WHERE mailbox_id = ? AND uid IN ({marks})",
+                (mailbox_id, *chunk),
+            )
+            found.update(cursor.fetchall())
+        return found
+
+    def set_structures(self, mailbox_id: int, blobs: Sequence[tuple[int, bytes]]) -> None:
+        """Keep part trees, for messages that still exist (call inside ``transaction``)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO structures(mailbox_id, uid, blob) "
+            "SELECT ?, ?, ? WHERE EXISTS "
+            "(SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?)",
+            [(mailbox_id, uid, blob, mailbox_id, uid) for uid, blob in blobs],
         )
 
     def totals(self, mailbox_id: int) -> tuple[int, int, int]:

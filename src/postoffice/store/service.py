@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
@@ -260,6 +260,14 @@ class FileMailStore:
             return found
 
         return await self._run("measure", measure_all)
+
+    async def structures(self, name: str, uids: Collection[int]) -> dict[int, bytes]:
+        """The part trees kept for ``uids`` (those that have one), by UID."""
+        return await self._read(self._engine.structures, name, uids)
+
+    async def save_structures(self, name: str, blobs: Sequence[tuple[int, bytes]]) -> None:
+        """Keep part trees (``mime.structure.encode_structure``) of messages of ``name``."""
+        await self._run("save structures", self._engine.save_structures, name, blobs)
 
     async def _open_reader(self, name: str, uid: int) -> MessageReader:
         if self._inline_reads:
