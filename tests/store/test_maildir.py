@@ -90,6 +90,24 @@ async def test_other_programs_flags_are_read_and_kept(factory: StoreFactory) -> 
         feed.close()
 
 
+async def test_a_flag_change_after_another_program_renamed_the_file_keeps_both(
+    factory: StoreFactory,
+) -> None:
+    """STORE does not look at the disk first: the rename of a file that another
+    program renamed fails, the index is brought up to date, and the change is
+    made again on the real file, keeping the other program's flags."""
+    async with await factory.open(ALICE) as store:
+        inbox = store.paths.mail_dir
+        await store.append("INBOX", b"x")
+        await store.store_flags("INBOX", [1], ["\\Seen"])  # now cur/NAME:2,S
+        (name,) = files(inbox, "cur")
+        base = name.partition(":")[0]
+        os.rename(inbox / "cur" / name, inbox / "cur" / f"{base}:2,FS")  # mutt flags it
+        (info,) = await store.store_flags("INBOX", [1], ["\\Answered"])
+        assert info.flags == {"\\Seen", "\\Flagged", "\\Answered"}
+        assert files(inbox, "cur") == [f"{base}:2,FRS"]
+
+
 async def test_other_programs_mail_is_picked_up(factory: StoreFactory) -> None:
     async with await factory.open(ALICE) as store:
         inbox = store.paths.mail_dir

@@ -42,6 +42,7 @@ from postoffice.server.login_penalty import LoginPenalty, SharedFailures
 from postoffice.server.pop3_maildrop import MessageFacts
 from postoffice.server.pop3_service import Pop3Service
 from postoffice.server.smtp_service import SmtpService
+from postoffice.server.store_pool import StorePool
 from postoffice.server.tls import server_tls_context
 from postoffice.store import StoreFactory
 from postoffice.store.layout import layout_from_config
@@ -106,6 +107,7 @@ class Daemon:
         queue = await Queue.open(paths.queue_dir, clock, recover=self.seat is None)
         listeners: list[Listener] = []
         runner: asyncio.Future[None] | None = None
+        pool: StorePool | None = None
         try:
             tls_context = server_tls_context(paths)
             stores = StoreFactory(layout_from_config(config, paths), clock=clock)
@@ -158,6 +160,7 @@ class Daemon:
                 table=None if self.seat is None else self.seat.failures,
             )
             contents = ContentLoader()
+            pool = StorePool(stores)  # imap and imaps sessions share their users' stores
             # imap and imaps count the connections of a client together.
             imap_limiter = (
                 ConnectionLimiter(config.imap.max_connections_per_client)
@@ -174,6 +177,7 @@ class Daemon:
                     limiter=imap_limiter,
                     penalty=imap_penalty,
                     contents=contents,
+                    pool=pool,
                 )
                 listeners.append(await self._listen(role, endpoints, imap.handle))
             loop = asyncio.get_running_loop()
@@ -196,6 +200,8 @@ class Daemon:
         finally:
             for listener in listeners:
                 await listener.close()
+            if pool is not None:
+                await pool.close()
             self._stop.set()
             if runner is not None:
                 await runner

@@ -22,6 +22,7 @@ from postoffice.protocol.imap.connection import ImapServerConnection
 from postoffice.server.imap_fetch import ContentLoader
 from postoffice.server.imap_view import MailboxView
 from postoffice.server.login_penalty import LoginPenalty
+from postoffice.server.store_pool import StorePool
 from postoffice.store import StoreFactory
 from postoffice.store.service import FileMailStore
 
@@ -48,6 +49,11 @@ class ImapContext:
     append_limit: int
     contents: ContentLoader = field(default_factory=ContentLoader)
     idle_check_interval: float = 30.0  # IDLE re-reads the mailbox at least this often
+    pool: StorePool = None  # type: ignore[assignment]  # made from ``stores`` if not given
+
+    def __post_init__(self) -> None:
+        if self.pool is None:
+            object.__setattr__(self, "pool", StorePool(self.stores))
 
 
 async def _no_flush() -> None:

@@ -40,6 +40,7 @@ from postoffice.server.imap_view import flag_names
 from postoffice.store.api import MailStore, MessageInfo
 
 STRUCTURE_CACHE_SIZE = 20_000  # part trees kept per process
+HEADER_CACHE_OCTETS = 64 * 1024 * 1024  # top-level headers kept per process
 
 
 class UnknownTransferEncoding(Exception):
@@ -48,8 +49,9 @@ class UnknownTransferEncoding(Exception):
 
 @dataclass(frozen=True, slots=True)
 class MessageContent:
-    data: bytes  # CRLF line ends
+    data: bytes  # CRLF line ends; only the top-level header when not ``complete``
     root: Part
+    complete: bool = True
 
     @property
     def size(self) -> int:
@@ -66,10 +68,27 @@ class ContentLoader:
     in its life, not once per process or per command.
     """
 
-    def __init__(self, capacity: int = STRUCTURE_CACHE_SIZE):
+    def __init__(
+        self, capacity: int = STRUCTURE_CACHE_SIZE, header_octets: int = HEADER_CACHE_OCTETS
+    ):
         self.capacity = capacity
         self._trees: OrderedDict[tuple[str, int, int], Part] = OrderedDict()
         self._fresh: dict[tuple[str, int], list[tuple[int, Part]]] = {}
+        # Top-level headers of messages read lately (SEARCH by header, ENVELOPE),
+        # bounded by their total size: what a client asks about again and again.
+        self._headers: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self._header_octets = 0
+        self.header_capacity = header_octets
+
+    def _remember_header(self, key: tuple[str, int, int], head: bytes) -> None:
+        old = self._headers.pop(key, None)
+        if old is not None:
+            self._header_octets -= len(old)
+        self._headers[key] = head
+        self._header_octets += len(head)
+        while self._header_octets > self.header_capacity and self._headers:
+            _, dropped = self._headers.popitem(last=False)
+            self._header_octets -= len(dropped)
 
     @staticmethod
     def _key(owner: str, mailbox: str, uidvalidity: int, uid: int) -> tuple[str, int, int]:
@@ -96,17 +115,46 @@ class ContentLoader:
             self._remember(self._key(owner, mailbox, uidvalidity, uid), root)
 
     async def load(
-        self, store: MailStore, mailbox: str, uidvalidity: int, uid: int, owner: str
+        self,
+        store: MailStore,
+        mailbox: str,
+        uidvalidity: int,
+        uid: int,
+        owner: str,
+        *,
+        stored_size: int | None = None,
+        header_only: bool = False,
     ) -> MessageContent:
+        """The message (or with ``header_only`` its top-level header only, when its
+        tree is known). ``stored_size`` is the index's size of the stored octets: a
+        known tree of the same length was made from the octets as stored (a
+        converted message grows), so they need neither a check nor a conversion."""
+        key = self._key(owner, mailbox, uidvalidity, uid)
+        known = self._trees.get(key)
+        if known is not None and stored_size == known.end:
+            self._trees.move_to_end(key)
+            if header_only:
+                head = self._headers.get(key)
+                if head is None:
+                    head = await store.read(mailbox, uid, 0, known.body_start)
+                    self._remember_header(key, head)
+                else:
+                    self._headers.move_to_end(key)
+                return MessageContent(head, known, complete=False)
+            whole = await store.read(mailbox, uid)
+            if len(whole) == known.end:
+                self._remember_header(key, whole[: known.body_start])
+                return MessageContent(whole, known)
         raw = await store.read(mailbox, uid)
         data = raw if is_crlf_clean(raw) else to_crlf(raw)
-        key = self._key(owner, mailbox, uidvalidity, uid)
         root = self._trees.get(key)
         if root is not None and root.end == len(data):
             self._trees.move_to_end(key)
             return MessageContent(data, root)
         root = parse_structure(data)
         self._remember(key, root)
+        if data is raw:
+            self._remember_header(key, data[: root.body_start])
         fresh = self._fresh.setdefault((owner + "\x00" + mailbox, uidvalidity), [])
         if len(fresh) < self.capacity:  # bounded even if no ``keep`` ever comes
             fresh.append((uid, root))

@@ -51,14 +51,20 @@ class Candidate:
 
     number: int
     info: MessageInfo
-    load: Callable[[], Awaitable[MessageContent]]
+    load: Callable[[bool], Awaitable[MessageContent]]  # load(header_only)
     last_number: int
     last_uid: int
     _content: MessageContent | None = field(default=None)
 
     async def content(self) -> MessageContent:
+        if self._content is None or not self._content.complete:
+            self._content = await self.load(False)
+        return self._content
+
+    async def header(self) -> MessageContent:
+        """At least the top-level header (header keys need no more)."""
         if self._content is None:
-            self._content = await self.load()
+            self._content = await self.load(True)
         return self._content
 
 
@@ -100,7 +106,7 @@ async def matches(key: SearchKey, message: Candidate) -> bool:
         return key.sequence.contains(message.number, message.last_number)
     if isinstance(key, DateKey):
         if key.sent:
-            content = await message.content()
+            content = await message.header()
             sent = header_date(content.data, content.root)
             if sent is None:
                 return False
@@ -113,7 +119,7 @@ async def matches(key: SearchKey, message: Candidate) -> bool:
             return day == key.day
         return day >= key.day
     if isinstance(key, HeaderKey):
-        content = await message.content()
+        content = await message.header()
         values = header_values(content.data, content.root, key.field)
         if not key.value:
             return bool(values)  # RFC 9051 §6.4.4: the empty string matches any such field

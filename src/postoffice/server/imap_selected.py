@@ -68,9 +68,20 @@ async def keep_contents(state: SessionState, view: MailboxView) -> None:
     await state.ctx.contents.keep(state.store, view.name, view.uidvalidity, state.user)
 
 
-async def load_content(state: SessionState, view: MailboxView, uid: int) -> MessageContent:
+async def load_content(
+    state: SessionState, view: MailboxView, uid: int, *, header_only: bool = False
+) -> MessageContent:
     assert state.store is not None and state.user is not None
-    return await state.ctx.contents.load(state.store, view.name, view.uidvalidity, uid, state.user)
+    info = view.infos.get(uid)
+    return await state.ctx.contents.load(
+        state.store,
+        view.name,
+        view.uidvalidity,
+        uid,
+        state.user,
+        stored_size=None if info is None else info.size,
+        header_only=header_only,
+    )
 
 
 # -- FETCH ----------------------------------------------------------------------------------
@@ -170,8 +181,8 @@ async def search_matches(
     for number, uid in enumerate(view.uids, 1):
         info = view.infos[uid]
 
-        async def load(uid: int = uid) -> MessageContent:
-            return await load_content(state, view, uid)
+        async def load(header_only: bool, uid: int = uid) -> MessageContent:
+            return await load_content(state, view, uid, header_only=header_only)
 
         candidate = Candidate(number, info, load, len(view), last_uid)
         try:

@@ -23,6 +23,7 @@ from postoffice.server.imap_session import LOGIN_COMPONENT, ImapSession
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.login_penalty import LoginPenalty
 from postoffice.server.smtp_policy import is_loopback
+from postoffice.server.store_pool import StorePool
 from postoffice.server.transport import Pipe
 from postoffice.store import StoreFactory
 
@@ -41,6 +42,7 @@ class ImapService:
         limiter: ConnectionLimiter | SharedConnectionLimiter | None = None,
         penalty: LoginPenalty | None = None,
         contents: ContentLoader | None = None,
+        pool: StorePool | None = None,
     ):
         if implicit_tls and tls_context is None:
             raise ValueError("imaps needs a TLS certificate")
@@ -57,6 +59,7 @@ class ImapService:
         self.context = ImapContext(
             accounts=directory.accounts,
             stores=stores,
+            pool=pool or StorePool(stores),
             penalty=penalty or LoginPenalty(imap.login_failure_delay, imap.login_failure_delay_max),
             tls_context=tls_context,
             primary_domain=config.primary_domain,

@@ -18,9 +18,9 @@ attempts): ...`` and ``imap(user): Disconnected: Logged out in=... fetch=N``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import ssl
+import time
 
 from postoffice.core.address import Address, parse_address
 from postoffice.core.errors import AddressError, StoreError
@@ -67,6 +67,7 @@ from postoffice.server.imap_context import ImapContext, Reply, SessionState
 from postoffice.server.transport import Pipe
 
 LOGIN_COMPONENT = "imap-login"
+DISK_CHECK_INTERVAL = 5.0  # seconds between looks at the disk for other programs' changes
 SERVER_ID = (("name", "postoffice"), ("vendor", "postoffice"))
 ENABLEABLE = frozenset({"IMAP4REV2"})
 
@@ -157,8 +158,7 @@ class ImapSession:
         store, self.state.store = self.state.store, None
         self.state.view = None
         if store is not None:
-            with contextlib.suppress(StoreError, OSError):
-                await store.close()
+            self.ctx.pool.release(store)
 
     def _who(self) -> str:
         return f"rip={self.ip}" + (", TLS" if self.is_tls else "")
@@ -208,8 +208,13 @@ class ImapSession:
         view = state.view
         if view is None or state.store is None:
             return
+        # The index knows every change made through a store, by any process; the
+        # disk is looked at for other programs' changes (a Maildir written by
+        # another MDA) on NOOP, CHECK and IDLE, and at most DISK_CHECK_INTERVAL apart.
+        now = time.monotonic()
+        sync = word in ("NOOP", "CHECK", "IDLE") or now - self._disk_checked >= DISK_CHECK_INTERVAL
         try:
-            status = await state.store.status(view.name)
+            status = await state.store.status(view.name, sync=sync)
         except (StoreError, OSError):
             self.conn.bye("The selected mailbox is gone")
             self.reason = "mailbox gone"
@@ -217,10 +222,11 @@ class ImapSession:
         if status.uidvalidity != view.uidvalidity:
             self.conn.bye("The mailbox was reset (new UIDVALIDITY)")  # RFC 9051 §2.3.1.1
             return
+        if sync:
+            self._disk_checked = now
         if status.highestmodseq != view.highestmodseq or status.messages != len(view):
-            view.catch_up(
-                await state.store.messages(view.name), status.highestmodseq, status.uidnext
-            )
+            messages = await state.store.messages(view.name, sync=False)
+            view.catch_up(messages, status.highestmodseq, status.uidnext)
         allow = word not in ("FETCH", "STORE", "SEARCH") or getattr(self._current, "uid", False)
         for line in view.updates(allow_expunge=allow):
             self.conn.send(line)
@@ -395,7 +401,7 @@ class ImapSession:
             return await self._refuse(user, method)
         self.ctx.penalty.succeeded(self.ip)
         try:
-            self.state.store = await self.ctx.stores.open(address, create=True)
+            self.state.store = await self.ctx.pool.acquire(address)
         except (StoreError, OSError) as exc:
             log_event(
                 LOGIN_COMPONENT,
@@ -476,3 +482,4 @@ class ImapSession:
         return LOGIN_COMPONENT if self.state.user is None else f"imap({self.state.user})"
 
     _current: Command | None = None
+    _disk_checked = 0.0  # time.monotonic() of the last status with a disk check

@@ -103,6 +103,11 @@ class FolderFormat(Protocol):
     # that finds it gone syncs then). False for mbox, whose offsets move when
     # another program rewrites the file.
     immutable_messages: bool
+    # A flag change on a stale locator fails (``MessageGone``) rather than
+    # touching the wrong message, so it needs no sync before it: the engine's
+    # retry syncs only when a file really moved (Maildir renames; mbox offsets
+    # move with other programs' rewrites, so mbox syncs first).
+    flag_changes_detect_moves: bool
 
     def folder_exists(self, name: str) -> bool: ...
 

@@ -319,10 +319,14 @@ class UserEngine(MailboxTree):
 
     # -- reading ----------------------------------------------------------------------
 
-    def status(self, name: str, changes: list[Change]) -> MailboxStatus:
+    def status(self, name: str, changes: list[Change], *, sync: bool = True) -> MailboxStatus:
+        """The STATUS figures; without ``sync``, as the index has them (every change
+        made through any store is there; only another program's are not yet)."""
         name = names.mailbox_name(name)
         with self._thread_lock:
-            box = self._sync(self._box(name), changes)
+            box = self._box(name)
+            if sync:
+                box = self._sync(box, changes)
             count, unseen, size = self._index.totals(box.id)
             return MailboxStatus(
                 name=name,
@@ -334,10 +338,12 @@ class UserEngine(MailboxTree):
                 size=size,
             )
 
-    def messages(self, name: str, changes: list[Change]) -> list[MessageInfo]:
+    def messages(self, name: str, changes: list[Change], *, sync: bool = True) -> list[MessageInfo]:
         name = names.mailbox_name(name)
         with self._thread_lock:
-            box = self._sync(self._box(name), changes)
+            box = self._box(name)
+            if sync:
+                box = self._sync(box, changes)
             return message_infos(self._index.summaries(box.id))
 
     def structures(
@@ -465,10 +471,17 @@ class UserEngine(MailboxTree):
     ) -> list[MessageInfo]:
         name = names.mailbox_name(name)
 
+        tried: list[bool] = []
+
         def attempt() -> list[MessageInfo]:
             staged: list[Change] = []
+            first = not tried
+            tried.append(True)
             with self._exclusive([name]):
-                self._sync_locked(self._box(name).name, changes)
+                if first and self._fmt.flag_changes_detect_moves:
+                    self._box(name)  # a moved file raises MessageGone: then the retry syncs
+                else:
+                    self._sync_locked(self._box(name).name, changes)
                 box = self._row(name)
                 result = []
                 with self._index.transaction():

@@ -67,8 +67,13 @@ LETTER_OF_FLAG = {
 }
 _BIT_OF_LETTER = {letter: FLAG_BITS[flag] for flag, letter in LETTER_OF_FLAG.items()}
 TMP_MAX_AGE = 36 * 3600
-# A directory mtime this recent may still change within the same tick.
+# A directory mtime this recent may not change again for a change made within
+# the same timestamp tick: 2 s covers file systems with whole (or FAT's two)
+# seconds; where timestamps carry fractions of a second (ext4, xfs, btrfs,
+# tmpfs: the kernel's coarse clock, a tick of at most 10 ms), 0.1 s does.
 _UNSTABLE_SECONDS = 2.0
+_UNSTABLE_SECONDS_FINE = 0.1
+_NS = 1_000_000_000
 _DELETED_PREFIX = "..postoffice-deleted-"
 _counter = itertools.count(1)
 
@@ -136,6 +141,7 @@ class MaildirFormat:
 
     sync_before_append = False
     immutable_messages = True
+    flag_changes_detect_moves = True
 
     def __init__(self, paths: UserPaths, *, fsync: bool = True):
         self._paths = paths
@@ -216,7 +222,9 @@ class MaildirFormat:
             cur = os.stat(folder / "cur")
         except FileNotFoundError:
             return ""
-        if time.time() - max(new.st_mtime, cur.st_mtime) < _UNSTABLE_SECONDS:
+        fine = new.st_mtime_ns % _NS or cur.st_mtime_ns % _NS
+        window = _UNSTABLE_SECONDS_FINE if fine else _UNSTABLE_SECONDS
+        if time.time() - max(new.st_mtime, cur.st_mtime) < window:
             return ""
         return f"{new.st_ino}:{new.st_mtime_ns}:{cur.st_ino}:{cur.st_mtime_ns}"
 

@@ -160,6 +160,7 @@ class MboxFormat:
 
     sync_before_append = True
     immutable_messages = False
+    flag_changes_detect_moves = False
 
     def __init__(
         self, paths: UserPaths, *, fsync: bool = True, lock_timeout: float = DEFAULT_TIMEOUT

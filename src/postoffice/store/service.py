@@ -168,11 +168,17 @@ class FileMailStore:
     async def subscriptions(self) -> list[str]:
         return await self._run("subscriptions", self._engine.subscriptions)
 
-    async def status(self, name: str) -> MailboxStatus:
+    async def status(self, name: str, *, sync: bool = True) -> MailboxStatus:
+        """STATUS figures. ``sync=False`` skips the look at the disk for changes made
+        by other programs (bounded work: on the loop for Maildir)."""
+        if not sync:
+            return await self._read(functools.partial(self._engine.status, sync=False), name)
         return await self._run("status", self._engine.status, name)
 
-    async def messages(self, name: str) -> list[MessageInfo]:
-        return await self._run("listing messages", self._engine.messages, name)
+    async def messages(self, name: str, *, sync: bool = True) -> list[MessageInfo]:
+        return await self._run(
+            "listing messages", functools.partial(self._engine.messages, sync=sync), name
+        )
 
     # -- messages -----------------------------------------------------------------
 
