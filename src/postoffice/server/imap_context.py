@@ -49,6 +49,8 @@ class ImapContext:
     append_limit: int
     contents: ContentLoader = field(default_factory=ContentLoader)
     idle_check_interval: float = 30.0  # IDLE re-reads the mailbox at least this often
+    # (user, mailbox) -> time.monotonic() of the last look at the disk by any session
+    disk_checks: dict[tuple[str, str], float] = field(default_factory=dict)
     pool: StorePool = None  # type: ignore[assignment]  # made from ``stores`` if not given
 
     def __post_init__(self) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from postoffice.mime.bodystructure import body_structure
 from postoffice.mime.envelope import envelope
-from postoffice.mime.headers import decode_transfer
+from postoffice.mime.headers import decode_transfer, header_values
 from postoffice.mime.sections import is_crlf_clean, section_bytes, to_crlf
 from postoffice.mime.structure import (
     Part,
@@ -41,6 +41,7 @@ from postoffice.store.api import MailStore, MessageInfo
 
 STRUCTURE_CACHE_SIZE = 20_000  # part trees kept per process
 HEADER_CACHE_OCTETS = 64 * 1024 * 1024  # top-level headers kept per process
+FIELD_CACHE_SIZE = 200_000  # (message, field) values kept for SEARCH
 
 
 class UnknownTransferEncoding(Exception):
@@ -79,6 +80,7 @@ class ContentLoader:
         self._headers: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
         self._header_octets = 0
         self.header_capacity = header_octets
+        self._fields: OrderedDict[tuple[str, int, int, str], list[str]] = OrderedDict()
 
     def _remember_header(self, key: tuple[str, int, int], head: bytes) -> None:
         old = self._headers.pop(key, None)
@@ -159,6 +161,33 @@ class ContentLoader:
         if len(fresh) < self.capacity:  # bounded even if no ``keep`` ever comes
             fresh.append((uid, root))
         return MessageContent(data, root)
+
+    async def header_values(
+        self,
+        store: MailStore,
+        mailbox: str,
+        uidvalidity: int,
+        uid: int,
+        owner: str,
+        field: str,
+        *,
+        stored_size: int | None = None,
+    ) -> list[str]:
+        """``mime.headers.header_values`` of one top-level field, kept: a client that
+        searches by a header once tends to do it again."""
+        key = (owner + "\x00" + mailbox, uidvalidity, uid, field.lower())
+        found = self._fields.get(key)
+        if found is not None:
+            self._fields.move_to_end(key)
+            return found
+        content = await self.load(
+            store, mailbox, uidvalidity, uid, owner, stored_size=stored_size, header_only=True
+        )
+        values = header_values(content.data, content.root, field)
+        self._fields[key] = values
+        if len(self._fields) > FIELD_CACHE_SIZE:
+            self._fields.popitem(last=False)
+        return values
 
     async def keep(self, store: MailStore, mailbox: str, uidvalidity: int, owner: str) -> None:
         """Write the trees computed since the last ``keep`` to the index."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from postoffice.mime.headers import decoded_text, header_date, header_values
+from postoffice.mime.headers import decoded_text, header_date
 from postoffice.protocol.imap.search_keys import (
     AllKey,
     AndKey,
@@ -54,6 +54,7 @@ class Candidate:
     load: Callable[[bool], Awaitable[MessageContent]]  # load(header_only)
     last_number: int
     last_uid: int
+    field_values: Callable[[str], Awaitable[list[str]]]  # one top-level header field
     _content: MessageContent | None = field(default=None)
 
     async def content(self) -> MessageContent:
@@ -119,8 +120,7 @@ async def matches(key: SearchKey, message: Candidate) -> bool:
             return day == key.day
         return day >= key.day
     if isinstance(key, HeaderKey):
-        content = await message.header()
-        values = header_values(content.data, content.root, key.field)
+        values = await message.field_values(key.field)
         if not key.value:
             return bool(values)  # RFC 9051 §6.4.4: the empty string matches any such field
         return any(_contains(value, key.value) for value in values)

@@ -184,7 +184,13 @@ async def search_matches(
         async def load(header_only: bool, uid: int = uid) -> MessageContent:
             return await load_content(state, view, uid, header_only=header_only)
 
-        candidate = Candidate(number, info, load, len(view), last_uid)
+        async def field_values(name: str, uid: int = uid, size: int = info.size) -> list[str]:
+            assert state.store is not None and state.user is not None
+            return await state.ctx.contents.header_values(
+                state.store, view.name, view.uidvalidity, uid, state.user, name, stored_size=size
+            )
+
+        candidate = Candidate(number, info, load, len(view), last_uid, field_values)
         try:
             if await matches(key, candidate):
                 found.append((number, uid))

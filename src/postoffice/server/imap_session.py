@@ -68,6 +68,8 @@ from postoffice.server.transport import Pipe
 
 LOGIN_COMPONENT = "imap-login"
 DISK_CHECK_INTERVAL = 5.0  # seconds between looks at the disk for other programs' changes
+POLL_CHECK_INTERVAL = 1.0  # the same, for NOOP, CHECK and IDLE
+DISK_CHECKS_KEPT = 100_000
 SERVER_ID = (("name", "postoffice"), ("vendor", "postoffice"))
 ENABLEABLE = frozenset({"IMAP4REV2"})
 
@@ -210,9 +212,14 @@ class ImapSession:
             return
         # The index knows every change made through a store, by any process; the
         # disk is looked at for other programs' changes (a Maildir written by
-        # another MDA) on NOOP, CHECK and IDLE, and at most DISK_CHECK_INTERVAL apart.
+        # another MDA) by one session of the process at a time: at most
+        # POLL_CHECK_INTERVAL apart for NOOP, CHECK and IDLE (the commands a
+        # client polls with), DISK_CHECK_INTERVAL for the others.
         now = time.monotonic()
-        sync = word in ("NOOP", "CHECK", "IDLE") or now - self._disk_checked >= DISK_CHECK_INTERVAL
+        key = (state.user or "", view.name)
+        polling = word in ("NOOP", "CHECK", "IDLE")
+        interval = POLL_CHECK_INTERVAL if polling else DISK_CHECK_INTERVAL
+        sync = now - self.ctx.disk_checks.get(key, 0.0) >= interval
         try:
             status = await state.store.status(view.name, sync=sync)
         except (StoreError, OSError):
@@ -223,10 +230,12 @@ class ImapSession:
             self.conn.bye("The mailbox was reset (new UIDVALIDITY)")  # RFC 9051 §2.3.1.1
             return
         if sync:
-            self._disk_checked = now
+            if len(self.ctx.disk_checks) > DISK_CHECKS_KEPT:
+                self.ctx.disk_checks.clear()
+            self.ctx.disk_checks[key] = now
         if status.highestmodseq != view.highestmodseq or status.messages != len(view):
-            messages = await state.store.messages(view.name, sync=False)
-            view.catch_up(messages, status.highestmodseq, status.uidnext)
+            uids, changed = await state.store.changed_since(view.name, view.highestmodseq)
+            view.catch_up(uids, changed, status.highestmodseq, status.uidnext)
         allow = word not in ("FETCH", "STORE", "SEARCH") or getattr(self._current, "uid", False)
         for line in view.updates(allow_expunge=allow):
             self.conn.send(line)
@@ -482,4 +491,3 @@ class ImapSession:
         return LOGIN_COMPONENT if self.state.user is None else f"imap({self.state.user})"
 
     _current: Command | None = None
-    _disk_checked = 0.0  # time.monotonic() of the last status with a disk check

@@ -4,7 +4,7 @@ What this module owns: ``MailboxView``, the session's picture of its
 selected mailbox (RFC 9051 §2.3.1.2: message sequence numbers are the
 session's own), and how that picture catches up with the store:
 
-- ``catch_up(messages)`` compares the store's current list with the picture
+- ``catch_up(uids, changed)`` compares the store's current UIDs and changes with the picture
   and records what the client has not been told: new messages, flag
   changes made by others, and messages expunged by others.
 - ``updates(allow_expunge)`` renders that news as untagged responses and
@@ -24,7 +24,7 @@ caller reports itself).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from postoffice.protocol.imap.responses import atoms
@@ -93,16 +93,24 @@ class MailboxView:
 
     # -- catching up with the store --------------------------------------------------
 
-    def catch_up(self, messages: Sequence[MessageInfo], highestmodseq: int, uidnext: int) -> None:
-        """Record the difference between the picture and the store's ``messages``."""
-        current = {m.uid: m for m in messages}
+    def catch_up(
+        self,
+        uids: Collection[int],
+        changed: Sequence[MessageInfo],
+        highestmodseq: int,
+        uidnext: int,
+    ) -> None:
+        """Record the difference between the picture and the store, given every UID
+        the mailbox has now and (at least) the messages changed since the picture's
+        ``highestmodseq`` (``MailStore.changed_since``)."""
+        present = uids if isinstance(uids, set | frozenset) else set(uids)
         for uid in self.uids:
-            if uid not in current:
+            if uid not in present:
                 self._vanished.add(uid)
         last = self.uids[-1] if self.uids else 0
         if self._new:
             last = max(last, self._new[-1].uid)
-        for info in messages:
+        for info in changed:
             known = self.known.get(info.uid)
             if known is None:
                 if info.uid > last:
@@ -162,7 +170,11 @@ class MailboxView:
     # -- the session's own changes --------------------------------------------------
 
     def record_flags(self, infos: Iterable[MessageInfo]) -> None:
-        """Fold in flags the session set itself (its STORE, the \\Seen of a FETCH)."""
+        """Fold in flags the session set itself (its STORE, the \\Seen of a FETCH).
+
+        ``highestmodseq`` is left alone: it says how far the picture has caught up
+        with the store, and a change made elsewhere just before this one (with a
+        lower MODSEQ) has not been caught up with yet."""
         for info in infos:
             known = self.known.get(info.uid)
             if known is None:
@@ -171,7 +183,6 @@ class MailboxView:
             self.infos[info.uid] = info
             self._changed.discard(info.uid)
             self.keywords_seen.update(info.keywords)
-            self.highestmodseq = max(self.highestmodseq, info.modseq)
 
     def remove(self, uids: Iterable[int]) -> list[int]:
         """Drop the session's own expunged messages; their numbers, in the order the

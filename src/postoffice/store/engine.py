@@ -346,6 +346,18 @@ class UserEngine(MailboxTree):
                 box = self._sync(box, changes)
             return message_infos(self._index.summaries(box.id))
 
+    def changed_since(
+        self, name: str, modseq: int, changes: list[Change]
+    ) -> tuple[list[int], list[MessageInfo]]:
+        """Every UID of the mailbox, and the messages changed or added after ``modseq``,
+        as the index has them (no look at the disk): what a session that saw the
+        mailbox at ``modseq`` needs to catch up."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._box(name)
+            uids = self._index.uids(box.id)
+            return uids, message_infos(self._index.summaries_since(box.id, modseq))
+
     def structures(
         self, name: str, uids: Collection[int], changes: list[Change]
     ) -> dict[int, bytes]:

@@ -73,6 +73,8 @@ CREATE TABLE IF NOT EXISTS messages(
     PRIMARY KEY(mailbox_id, uid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_by_locator ON messages(mailbox_id, locator);
+-- What changed since a MODSEQ (an IMAP session catching up, RFC 7162's CHANGEDSINCE).
+CREATE INDEX IF NOT EXISTS messages_by_modseq ON messages(mailbox_id, modseq);
 CREATE TABLE IF NOT EXISTS subscriptions(name TEXT PRIMARY KEY);
 -- Keys of the local deliveries made (queue id and recipient), so that one
 -- repeated after a crash is recognised; kept DELIVERY_KEY_DAYS days.
@@ -323,6 +325,23 @@ class MailIndex:
             "SELECT uid, flags, keywords, internal_date, size, modseq FROM messages "
             "WHERE mailbox_id = ? ORDER BY uid",
             (mailbox_id,),
+        ).fetchall()
+
+    def uids(self, mailbox_id: int) -> list[int]:
+        """Every UID of a mailbox, ascending."""
+        cursor = self._db.execute(
+            "SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid", (mailbox_id,)
+        )
+        return [row[0] for row in cursor]
+
+    def summaries_since(
+        self, mailbox_id: int, modseq: int
+    ) -> list[tuple[int, int, str, float, int, int]]:
+        """``summaries`` of the messages whose MODSEQ is above ``modseq``, in UID order."""
+        return self._db.execute(
+            "SELECT uid, flags, keywords, internal_date, size, modseq FROM messages "
+            "WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+            (mailbox_id, modseq),
         ).fetchall()
 
     def message(self, mailbox_id: int, uid: int) -> MessageRow | None:

@@ -267,6 +267,10 @@ class FileMailStore:
 
         return await self._run("measure", measure_all)
 
+    async def changed_since(self, name: str, modseq: int) -> tuple[list[int], list[MessageInfo]]:
+        """Every UID of ``name``, and its messages changed after ``modseq`` (index only)."""
+        return await self._run("reading changes", self._engine.changed_since, name, modseq)
+
     async def structures(self, name: str, uids: Collection[int]) -> dict[int, bytes]:
         """The part trees kept for ``uids`` (those that have one), by UID."""
         return await self._read(self._engine.structures, name, uids)
