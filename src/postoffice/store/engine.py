@@ -20,7 +20,13 @@ thread; ``service.FileMailStore`` runs it off the event loop. Invariants:
   settles its intent the same way at once.
 - Before a change, the mailbox is synced with the disk under the locks, so
   that mail other programs delivered gets its UID first (RFC 3501 §2.3.1.1:
-  UIDs ascend in arrival order).
+  UIDs ascend in arrival order). A Maildir flag change is the exception: it
+  adds no UID, and the rename of a file another program moved fails
+  (``MessageGone``), so only then does it sync and try again.
+- Mail is durable (appends: file, directory and index synced before they
+  return); flag changes and Maildir expunges are not synced by themselves
+  (as Dovecot's ``fsync_mode = optimized``): a power cut may undo one, which
+  loses no mail (an undone expunge brings a message back under a new UID).
 - Every change is reported to the caller's ``changes`` list (the service
   publishes it on the change feed).
 - UIDVALIDITY values come from ``provision.UidValidityCounter``, so that a
@@ -496,7 +502,8 @@ class UserEngine(MailboxTree):
                     self._sync_locked(self._box(name).name, changes)
                 box = self._row(name)
                 result = []
-                with self._index.transaction():
+                # Flags are not mail: a power cut may undo a change (module docstring).
+                with self._index.transaction(durable=not self._fmt.immutable_messages):
                     for row in self._index.messages_by_uid(box.id, uids):
                         new_bits, new_keywords = combine_flags(row, bits, keywords, mode)
                         old_keywords = keywords_of(row.keywords)
@@ -600,7 +607,9 @@ class UserEngine(MailboxTree):
         kept = [row for row in every if row.uid not in gone]
         doomed = [row for row in every if row.uid in gone]
         moves = self._fmt.remove(box.name, doomed, kept)
-        with self._index.transaction():
+        # A Maildir expunge that a power cut undoes brings a message back, never
+        # loses one; an mbox rewrite moved offsets, which the index must keep.
+        with self._index.transaction(durable=not self._fmt.immutable_messages):
             removed = self._index.remove_messages(box.id, sorted(gone))
             self._index.set_mbox_locations(box.id, moves)
             state = self._fmt.finish(box.name)

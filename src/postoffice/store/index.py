@@ -178,9 +178,10 @@ class AppendIntent(NamedTuple):
 class MailIndex:
     """One user's index (see the module docstring). Not thread-safe: callers serialise."""
 
-    def __init__(self, connection: sqlite3.Connection):
+    def __init__(self, connection: sqlite3.Connection, *, durable: bool = True):
         self._db = connection
         self._depth = 0
+        self._durable = durable  # commits are synced (synchronous = FULL)
 
     @classmethod
     def open(cls, path: Path, *, durable: bool = True) -> MailIndex:
@@ -213,14 +214,20 @@ class MailIndex:
         except IndexCorrupt:
             db.close()
             raise
-        return cls(db)
+        return cls(db, durable=durable)
 
     def close(self) -> None:
         self._db.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
+    def transaction(self, *, durable: bool = True) -> Iterator[None]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one.
+
+        ``durable=False`` (flag changes and expunges, which lose no mail when a
+        power cut undoes them, as Dovecot's ``fsync_mode = optimized``): the
+        commit is not synced to disk by itself (``synchronous = NORMAL``; WAL
+        keeps the index consistent, and the next durable commit syncs it too).
+        """
         if self._depth:
             self._depth += 1
             try:
@@ -228,6 +235,18 @@ class MailIndex:
             finally:
                 self._depth -= 1
             return
+        lazy = not durable and self._durable
+        if lazy:
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        try:
+            with self._outer_transaction():
+                yield
+        finally:
+            if lazy:
+                self._db.execute("PRAGMA synchronous = FULL")
+
+    @contextlib.contextmanager
+    def _outer_transaction(self) -> Iterator[None]:
         self._db.execute("BEGIN IMMEDIATE")
         self._depth = 1
         try:

@@ -182,6 +182,10 @@ class MaildirFormat:
                 found.append(name)
         return found
 
+    def create_parent(self, name: str) -> bool:
+        self.create_folder(name)  # a Maildir++ folder holds mail and folders alike
+        return True
+
     def create_folder(self, name: str) -> None:
         folder = self.folder(name)
         make_maildir(folder, subfolder=not names.is_inbox(name))
@@ -371,7 +375,7 @@ class MaildirFormat:
             os.rename(folder / row.filename, folder / filename)
         except FileNotFoundError as exc:
             raise MessageGone(f"message {row.uid} was moved or removed by another program") from exc
-        self._dirty.add(folder / "cur")
+        # Not synced (no fsync of cur/): a flag change a power cut undoes loses no mail.
         return filename
 
     def remove(
@@ -381,7 +385,8 @@ class MaildirFormat:
         for row in doomed:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(folder / row.filename)
-            self._dirty.add(folder / row.filename.partition("/")[0])
+        # Not synced: an expunge a power cut undoes brings the message back, and
+        # the next sync gives it a new UID; no mail is lost.
         return []
 
     def open_reader(self, name: str, row: MessageRow) -> FileReader:
