@@ -60,7 +60,7 @@ from postoffice.protocol.imap.search_keys import (
     SizeKey,
     TextKey,
 )
-from postoffice.protocol.imap.sequence import STAR, SequenceSet
+from postoffice.protocol.imap.sequence import SAVED, STAR, SequenceSet
 
 
 def parse(wire: bytes | str, *, utf8: bool = False) -> Command:
@@ -137,7 +137,7 @@ RFC_EXAMPLES: list[tuple[str, bytes, Command]] = [
     (
         "6.3.4 CREATE with the delimiter declared",
         b"A003 CREATE owatagusiam/\r\n",
-        Create("A003", "owatagusiam"),
+        Create("A003", "owatagusiam", parent=True),
     ),
     (
         "6.3.5 DELETE",
@@ -495,8 +495,10 @@ def test_mailbox_names_are_utf8_once_enabled() -> None:
 
 
 def test_create_declares_the_hierarchy_with_a_trailing_delimiter() -> None:
-    # RFC 9051 §6.3.4: the declaration is ignored by a server that needs none.
-    assert parse(b"A003 CREATE owatagusiam/\r\n") == Create("A003", "owatagusiam")
+    # RFC 9051 §6.3.4: the name is without the delimiter; the declaration is kept
+    # for a store that needs it (mbox makes a directory, not a mailbox).
+    assert parse(b"A003 CREATE owatagusiam/\r\n") == Create("A003", "owatagusiam", parent=True)
+    assert parse(b"A003 CREATE owatagusiam\r\n") == Create("A003", "owatagusiam")
     assert refused(b"A CREATE owatagusiam//\r\n").status == "BAD"
     assert refused(b"A CREATE /\r\n").status == "BAD"
     # Only CREATE: a trailing delimiter names no mailbox elsewhere.
@@ -1067,7 +1069,8 @@ def test_search_or_with_groups() -> None:
     [
         "FOO",
         "MODSEQ 5",  # CONDSTORE is not announced
-        "$",  # SEARCHRES is not announced
+        "$5",  # $ stands alone (RFC 5182 §3: seq-set or "$")
+        "UID $1",
         "()",
         "(SEEN",
         "SEEN)",
@@ -1378,3 +1381,13 @@ def test_grammar_soup_raises_only_syntax_errors(
         assert error.tag is None or wire.startswith(error.tag.encode())
     else:
         assert wire.startswith(command.tag.encode() + b" ")
+
+
+def test_saved_result_stands_where_a_sequence_set_may() -> None:
+    # RFC 5182 §3 / RFC 9051 §6.4.4.1: "$" in FETCH, STORE, COPY, MOVE, UID EXPUNGE
+    # and as a search key, with and without UID.
+    assert parse(b"a FETCH $ (FLAGS)\r\n") == Fetch("a", SAVED, (FetchItem("FLAGS"),), uid=False)
+    assert search_key("$") == SetKey(SAVED, uid=False)
+    assert search_key("UID $") == SetKey(SAVED, uid=True)
+    assert parse(b"a UID EXPUNGE $\r\n") == UidExpunge("a", SAVED)
+    assert refused(b"a FETCH $1 (FLAGS)\r\n").status == "BAD"

@@ -52,7 +52,10 @@ def wire_name(state: SessionState, name: str) -> bytes:
 
 async def do_select(state: SessionState, command: Select) -> Reply:
     assert state.store is not None
-    state.view = None  # RFC 9051 §6.3.2: a SELECT first deselects, even when it fails
+    state.saved = []  # RFC 5182 §2.1: $ is empty in a newly selected mailbox
+    if state.view is not None:  # RFC 9051 §6.3.2: a SELECT first deselects, even when it
+        state.view = None  # fails, and says so with an untagged OK [CLOSED] (§7.1)
+        state.conn.send(b"* OK [CLOSED] Previous mailbox is now closed.\r\n")
     try:
         status = await state.store.status(command.mailbox)
         messages = await state.store.messages(command.mailbox)
@@ -103,7 +106,7 @@ async def do_create(state: SessionState, command: Create) -> Reply:
         except StoreError:
             return Reply("NO", "Unknown special-use attribute", "USEATTR")  # RFC 6154 §3
     try:
-        await state.store.create_mailbox(name, use)
+        await state.store.create_mailbox(name, use, parent=command.parent)
     except (StoreError, OSError) as exc:
         return store_failure(exc)
     return Reply("OK", "CREATE completed")
@@ -132,6 +135,14 @@ async def do_rename(state: SessionState, command: Rename) -> Reply:
         await state.store.rename_mailbox(command.old, command.new)
     except (StoreError, OSError) as exc:
         return store_failure(exc)
+    view = state.view
+    if view is not None and command.old.upper() != "INBOX":
+        # The selected mailbox (or one above it) was renamed: it stays selected under
+        # its new name (renaming INBOX moves its messages instead, RFC 9051 §6.3.6).
+        if view.name == command.old:
+            view.name = command.new
+        elif view.name.startswith(command.old + DELIMITER):
+            view.name = command.new + view.name[len(command.old) :]
     return Reply("OK", "RENAME completed")
 
 
@@ -160,8 +171,9 @@ async def do_list(state: SessionState, command: ListMailboxes) -> Reply:
     if command.select_options == {"RECURSIVEMATCH"}:
         return Reply("BAD", "RECURSIVEMATCH needs another selection option")  # RFC 5258 §3
     word = b"LSUB" if command.lsub else b"LIST"
-    if command.patterns == ("",) and not command.lsub:
-        # RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root
+    if command.patterns == ("",) and not command.lsub and not command.extended:
+        # RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root (in the
+        # basic syntax only: the extended syntax ignores empty patterns)
         state.conn.send(untagged(word, b"(\\Noselect)", encode_string(DELIMITER), b'""'))
         return Reply("OK", "LIST completed")
     try:

@@ -39,6 +39,7 @@ from postoffice.protocol.imap.search_keys import (
     SizeKey,
     TextKey,
 )
+from postoffice.protocol.imap.sequence import SavedResult
 from postoffice.server.imap_fetch import MessageContent
 from postoffice.store.api import MessageInfo
 
@@ -55,6 +56,7 @@ class Candidate:
     last_number: int
     last_uid: int
     field_values: Callable[[str], Awaitable[list[str]]]  # one top-level header field
+    saved: frozenset[int] = frozenset()  # UIDs of the saved result ($, RFC 5182)
     _content: MessageContent | None = field(default=None)
 
     async def content(self) -> MessageContent:
@@ -102,6 +104,8 @@ async def matches(key: SearchKey, message: Candidate) -> bool:
     if isinstance(key, SizeKey):
         return info.size > key.size if key.larger else info.size < key.size
     if isinstance(key, SetKey):
+        if isinstance(key.sequence, SavedResult):
+            return info.uid in message.saved
         if key.uid:
             return key.sequence.contains(info.uid, message.last_uid)
         return key.sequence.contains(message.number, message.last_number)

@@ -27,7 +27,7 @@ from postoffice.protocol.imap.commands import Fetch, Search, StoreFlags, Transfe
 from postoffice.protocol.imap.fetch_items import FetchItem
 from postoffice.protocol.imap.responses import encode_string, fetch_response
 from postoffice.protocol.imap.search_keys import SearchKey
-from postoffice.protocol.imap.sequence import SequenceSet, format_sequence
+from postoffice.protocol.imap.sequence import SavedResult, SequenceOrSaved, format_sequence
 from postoffice.server.imap_context import Reply, SessionState, store_failure
 from postoffice.server.imap_fetch import (
     MessageContent,
@@ -42,14 +42,20 @@ from postoffice.server.imap_view import MailboxView
 from postoffice.store.api import SEEN, FlagMode
 
 FLUSH_OCTETS = 256 * 1024  # FETCH output written out once this much is waiting
-ESEARCH_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+ESEARCH_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})  # SAVE: RFC 5182
 _UID_ITEM = FetchItem("UID")
 _FLAGS_ITEM = FetchItem("FLAGS")
 
 
-def targets(view: MailboxView, sequence: SequenceSet, *, uid: bool) -> list[tuple[int, int]]:
+def targets(
+    view: MailboxView, sequence: SequenceOrSaved, *, uid: bool, saved: Sequence[int] = ()
+) -> list[tuple[int, int]]:
     """(number, UID) of each message a set names, in mailbox order. Numbers beyond
-    the mailbox raise ``SequenceRangeError`` (a BAD); UIDs not present are skipped."""
+    the mailbox raise ``SequenceRangeError`` (a BAD); UIDs not present are skipped.
+    ``$`` is the saved search result (UIDs), less what was expunged since."""
+    if isinstance(sequence, SavedResult):
+        found = ((view.number_of(u), u) for u in saved)
+        return sorted((n, u) for n, u in found if n is not None)
     if uid:
         chosen = sequence.select_uids(view.uids)
         return [(view.number_of(u) or 0, u) for u in chosen]
@@ -90,7 +96,7 @@ async def load_content(
 async def do_fetch(state: SessionState, command: Fetch) -> Reply:
     view = state.view
     assert view is not None and state.store is not None
-    chosen = targets(view, command.sequence, uid=command.uid)
+    chosen = targets(view, command.sequence, uid=command.uid, saved=state.saved)
     items = list(command.items)
     if command.uid and not any(item.name == "UID" for item in items):
         items.insert(0, _UID_ITEM)  # RFC 9051 §6.4.9: UID FETCH always returns UID
@@ -148,7 +154,9 @@ async def do_store(state: SessionState, command: StoreFlags) -> Reply:
         system, keywords = split_flags(command.flags)
     except StoreError as exc:
         return Reply("BAD", str(exc))
-    chosen = [(n, u) for n, u in targets(view, command.sequence, uid=command.uid)]
+    chosen = [
+        (n, u) for n, u in targets(view, command.sequence, uid=command.uid, saved=state.saved)
+    ]
     live = [u for _, u in chosen if not view.is_expunged(u)]
     mode = {"+": FlagMode.ADD, "-": FlagMode.REMOVE, "": FlagMode.REPLACE}[command.mode]
     try:
@@ -174,6 +182,7 @@ async def search_matches(
 ) -> list[tuple[int, int]]:
     """(number, UID) of each message matching ``key``."""
     last_uid = view.uids[-1] if view.uids else 0
+    saved = frozenset(state.saved)
     found: list[tuple[int, int]] = []
     reads = search_needs_content(key)
     if reads:
@@ -190,7 +199,7 @@ async def search_matches(
                 state.store, view.name, view.uidvalidity, uid, state.user, name, stored_size=size
             )
 
-        candidate = Candidate(number, info, load, len(view), last_uid, field_values)
+        candidate = Candidate(number, info, load, len(view), last_uid, field_values, saved)
         try:
             if await matches(key, candidate):
                 found.append((number, uid))
@@ -209,9 +218,19 @@ async def do_search(state: SessionState, command: Search) -> Reply:
     options = command.return_options
     if options is not None and not set(options) <= ESEARCH_OPTIONS:
         return Reply("BAD", "Unknown RETURN option")
+    saving = options is not None and "SAVE" in options
+    if saving:
+        state.saved = []  # RFC 5182 §2.1: a failed SEARCH leaves $ empty
     found = await search_matches(state, view, command.key)
     values = [u if command.uid else n for n, u in found]
     state.count("search")
+    if saving:
+        assert options is not None
+        state.saved = [u for _, u in found]  # kept as UIDs: numbers move with expunges
+        options = tuple(option for option in options if option != "SAVE")
+        if not options:
+            # RFC 5182 §2.1: SAVE alone sends no ESEARCH
+            return Reply("OK", f"{'UID ' if command.uid else ''}SEARCH completed, result saved")
     if options is None and not state.rev2:
         state.conn.send(b"* SEARCH" + b"".join(b" %d" % v for v in values) + b"\r\n")
     else:
@@ -246,7 +265,7 @@ async def do_transfer(state: SessionState, command: Transfer) -> Reply:
     prefix = "UID " if command.uid else ""
     if command.move and view.read_only:
         return Reply("NO", "Mailbox is read-only", "READ-ONLY")
-    chosen = [u for _, u in targets(view, command.sequence, uid=command.uid)]
+    chosen = [u for _, u in targets(view, command.sequence, uid=command.uid, saved=state.saved)]
     live = [u for u in chosen if not view.is_expunged(u)]
     try:
         destination = await state.store.status(command.mailbox)
@@ -294,7 +313,7 @@ async def do_expunge(state: SessionState, command: UidExpunge | None) -> Reply:
         return Reply("NO", "Mailbox is read-only", "READ-ONLY")
     uids: list[int] | None = None
     if command is not None:  # RFC 4315 §2.1: only the named \Deleted messages
-        uids = command.sequence.select_uids(view.uids)
+        uids = [u for _, u in targets(view, command.sequence, uid=True, saved=state.saved)]
         if not uids:
             return Reply("OK", "UID EXPUNGE completed")
     try:
@@ -310,6 +329,7 @@ async def do_close(state: SessionState) -> Reply:
     view = state.view
     assert view is not None and state.store is not None
     state.view = None
+    state.saved = []
     if not view.read_only:
         try:
             removed = await state.store.expunge(view.name)

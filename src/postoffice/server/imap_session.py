@@ -125,6 +125,7 @@ class ImapSession:
             "UIDPLUS",
             "MOVE",
             "ESEARCH",
+            "SEARCHRES",
             "BINARY",
             "MULTIAPPEND",
             f"APPENDLIMIT={self.ctx.append_limit}",
@@ -310,6 +311,7 @@ class ImapSession:
             return await imap_selected.do_close(state)
         if word == "UNSELECT":
             state.view = None
+            state.saved = []
             return Reply("OK", "UNSELECT completed")
         return Reply("BAD", f"{word} is not implemented")
 
@@ -424,7 +426,12 @@ class ImapSession:
         return Reply("OK", "Logged in", self._capability_code(logged_in=True))
 
     def _enable(self, command: Enable) -> Reply:
-        enabled = [name for name in command.capabilities if name in ENABLEABLE]
+        # RFC 9051 §6.3.1: ENABLED lists what this command newly enabled
+        enabled = [
+            name
+            for name in dict.fromkeys(command.capabilities)
+            if name in ENABLEABLE and name not in self.state.enabled
+        ]
         for name in enabled:
             if name == "IMAP4REV2":
                 self.state.rev2 = True

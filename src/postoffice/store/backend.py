@@ -117,6 +117,12 @@ class FolderFormat(Protocol):
 
     def create_folder(self, name: str) -> None: ...
 
+    def create_parent(self, name: str) -> bool:
+        """Make ``name`` a place for mailboxes to be created under (IMAP CREATE with
+        a trailing delimiter, RFC 9051 §6.3.4). True: it made a mailbox of it
+        (Maildir folders hold both); False: only a directory (mbox), no mailbox."""
+        ...
+
     def delete_folder(self, name: str) -> None: ...
 
     def rename_folders(self, pairs: Sequence[tuple[str, str]]) -> None:

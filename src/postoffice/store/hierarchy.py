@@ -63,14 +63,23 @@ class MailboxTree:
         return mailbox_listing(rows, subscribed)
 
     def create_mailbox(
-        self: _EngineParts, name: str, use: str | None, changes: list[Change]
+        self: _EngineParts,
+        name: str,
+        use: str | None,
+        changes: list[Change],
+        *,
+        parent: bool = False,
     ) -> None:
         name = names.mailbox_name(name)
         use = special_use(use)
         with self._exclusive():
             if self._index.mailbox(name) is not None or self._fmt.folder_exists(name):
                 raise MailboxExists(f"mailbox already exists: {name}")
-            self._fmt.create_folder(name)
+            if parent and use is None:
+                if not self._fmt.create_parent(name):
+                    return  # a directory for mailboxes, not a mailbox (mbox)
+            else:
+                self._fmt.create_folder(name)
             with self._index.transaction():
                 self._index.create_mailbox(name, self._new_uidvalidity(), use)
         changes.append(Change(ChangeKind.CREATED, name))

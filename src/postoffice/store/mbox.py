@@ -204,6 +204,14 @@ class MboxFormat:
                     found.append(name)
         return found
 
+    def create_parent(self, name: str) -> bool:
+        path = self.file(name)
+        self._check_parents(name, path)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # holds mailbox files only
+        if self._fsync:
+            fsync_dir(path.parent)
+        return False
+
     def create_folder(self, name: str) -> None:
         path = self.file(name)
         if not names.is_inbox(name):

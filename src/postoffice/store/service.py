@@ -150,8 +150,13 @@ class FileMailStore:
     async def list_mailboxes(self) -> list[MailboxInfo]:
         return await self._run("list", self._engine.list_mailboxes)
 
-    async def create_mailbox(self, name: str, special_use: str | None = None) -> None:
-        await self._run("create", self._engine.create_mailbox, name, special_use)
+    async def create_mailbox(
+        self, name: str, special_use: str | None = None, *, parent: bool = False
+    ) -> None:
+        """Create a mailbox; with ``parent`` (IMAP's trailing delimiter) a place for
+        mailboxes below, which mbox makes a directory rather than a mailbox."""
+        create = functools.partial(self._engine.create_mailbox, parent=parent)
+        await self._run("create", create, name, special_use)
 
     async def delete_mailbox(self, name: str) -> None:
         await self._run("delete", self._engine.delete_mailbox, name)

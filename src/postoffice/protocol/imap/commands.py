@@ -32,7 +32,7 @@ from postoffice.protocol.imap.listing import DELIMITER
 from postoffice.protocol.imap.mutf7 import decode_mutf7, validate_mailbox_name
 from postoffice.protocol.imap.reader import GrammarReader
 from postoffice.protocol.imap.search_keys import SearchKey, SearchParser
-from postoffice.protocol.imap.sequence import SequenceSet
+from postoffice.protocol.imap.sequence import SAVED, SequenceOrSaved, SequenceSet
 
 SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8")
 _SEQUENCE: Final = re.compile(rb"[0-9*][0-9*:,]*")
@@ -106,6 +106,7 @@ class Create(Command):
     name = "CREATE"
     mailbox: str
     special_use: tuple[str, ...] = ()  # RFC 6154 §3 CREATE ... (USE (...))
+    parent: bool = False  # given with a trailing delimiter (RFC 9051 §6.3.4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +171,7 @@ class Search(Command):
 @dataclass(frozen=True, slots=True)
 class Fetch(Command):
     name = "FETCH"
-    sequence: SequenceSet
+    sequence: SequenceOrSaved
     items: tuple[FetchItem, ...]
     uid: bool
 
@@ -178,7 +179,7 @@ class Fetch(Command):
 @dataclass(frozen=True, slots=True)
 class StoreFlags(Command):
     name = "STORE"
-    sequence: SequenceSet
+    sequence: SequenceOrSaved
     mode: str  # "+", "-" or "" (replace), RFC 9051 §6.4.6
     silent: bool
     flags: tuple[str, ...]
@@ -189,7 +190,7 @@ class StoreFlags(Command):
 class Transfer(Command):
     """COPY or MOVE (``move``), by number or by UID."""
 
-    sequence: SequenceSet
+    sequence: SequenceOrSaved
     mailbox: str
     uid: bool
     move: bool
@@ -198,7 +199,7 @@ class Transfer(Command):
 @dataclass(frozen=True, slots=True)
 class UidExpunge(Command):
     name = "UID EXPUNGE"
-    sequence: SequenceSet
+    sequence: SequenceOrSaved
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +313,11 @@ class CommandParser:
         return handler(self, reader, tag, word, uid)
 
     @staticmethod
-    def _sequence(reader: GrammarReader) -> SequenceSet:
+    def _sequence(reader: GrammarReader) -> SequenceOrSaved:
+        """A sequence set, or ``$`` (RFC 9051 §6.4.4.1: the saved search result)."""
+        if reader.peek(b"$") and not _SEQUENCE.match(reader.remaining()[1:2]):
+            reader.expect(b"$")
+            return SAVED
         return SequenceSet.parse(reader.run(_SEQUENCE, "a sequence set"))
 
     # -- one reader per command ---------------------------------------------
@@ -348,7 +353,9 @@ class CommandParser:
         return Select(tag, mailbox, read_only=word == "EXAMINE")
 
     def _create(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+        start = reader.pos
         mailbox = self._mailbox(reader, create=True)
+        parent = reader.consumed_since(start).rstrip(b'"').endswith(DELIMITER.encode())
         uses: list[str] = []
         if not reader.at_end():
             reader.sp()
@@ -363,7 +370,7 @@ class CommandParser:
                     uses.append(reader.run(_FLAG, "a special-use attribute"))
             if not reader.close_list():
                 raise ImapSyntaxError("expected )")
-        return Create(tag, mailbox, tuple(uses))
+        return Create(tag, mailbox, tuple(uses), parent)
 
     def _mailbox_verb(self, reader: GrammarReader, tag: str, word: str, _u: bool) -> Command:
         return MailboxCommand(tag, word, self._mailbox(reader))

@@ -67,6 +67,10 @@ class GrammarReader:
     def remaining(self) -> bytes:
         return self._data[self.pos : self._end]
 
+    def consumed_since(self, start: int) -> bytes:
+        """The octets read since ``start`` (an earlier ``pos``)."""
+        return self._data[start : self.pos]
+
     def end(self) -> None:
         """The command must end here (RFC 9051 §2.2.1: trailing text is an error)."""
         if self.pos != self._end:

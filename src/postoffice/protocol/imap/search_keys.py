@@ -21,7 +21,7 @@ from typing import Final, Literal
 from postoffice.protocol.imap.dates import parse_date
 from postoffice.protocol.imap.errors import ImapSyntaxError
 from postoffice.protocol.imap.reader import GrammarReader
-from postoffice.protocol.imap.sequence import SequenceSet
+from postoffice.protocol.imap.sequence import SAVED, SequenceOrSaved, SequenceSet
 
 MAX_KEYS: Final = 1000
 MAX_DEPTH: Final = 100  # NOT / OR operands inside one another (each one a stack frame)
@@ -87,9 +87,10 @@ class SizeKey:
 
 @dataclass(frozen=True, slots=True)
 class SetKey:
-    """A sequence set: message numbers, or UIDs with ``uid``."""
+    """A sequence set: message numbers, or UIDs with ``uid``; ``$`` (the saved
+    result, RFC 9051 §6.4.4.1) is ``SAVED``."""
 
-    sequence: SequenceSet
+    sequence: SequenceOrSaved
     uid: bool
 
 
@@ -205,6 +206,8 @@ class SearchParser:
             return keys[0] if len(keys) == 1 else AndKey(tuple(keys))
         if _SEQUENCE.match(reader.remaining()):
             return SetKey(SequenceSet.parse(reader.run(_SEQUENCE, "a sequence set")), uid=False)
+        if reader.accept(b"$"):
+            return SetKey(SAVED, uid=False)
         word = reader.keyword("a search key")
         if word == "ALL":
             return AllKey()
@@ -239,6 +242,8 @@ class SearchParser:
             return SizeKey(word == "LARGER", reader.number(limit=2**63 - 1, what="a size"))
         if word == "UID":
             reader.sp()
+            if reader.accept(b"$"):
+                return SetKey(SAVED, uid=True)
             return SetKey(SequenceSet.parse(reader.run(_SEQUENCE, "a UID set")), uid=True)
         if word == "NOT":
             reader.sp()

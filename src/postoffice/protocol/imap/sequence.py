@@ -249,3 +249,17 @@ def format_sequence(values: Iterable[int]) -> str:
         previous = value
     parts.append(str(start) if start == previous else f"{start}:{previous}")
     return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class SavedResult:
+    """``$``: the result saved by the last ``SEARCH RETURN (SAVE)`` (RFC 5182 §2,
+    RFC 9051 §6.4.4.1), where a sequence set may stand. The session keeps the
+    result; this only marks where it is used."""
+
+    def __str__(self) -> str:
+        return "$"
+
+
+SAVED: Final = SavedResult()
+SequenceOrSaved: TypeAlias = "SequenceSet | SavedResult"
