@@ -57,8 +57,8 @@ async def do_select(state: SessionState, command: Select) -> Reply:
         state.view = None  # fails, and says so with an untagged OK [CLOSED] (§7.1)
         state.conn.send(b"* OK [CLOSED] Previous mailbox is now closed.\r\n")
     try:
-        status = await state.store.status(command.mailbox)
-        messages = await state.store.messages(command.mailbox)
+        status = await state.store.status(command.mailbox)  # looks at the disk
+        messages = await state.store.messages(command.mailbox, sync=False)
     except (StoreError, OSError) as exc:
         return store_failure(exc)
     view = MailboxView(

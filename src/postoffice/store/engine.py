@@ -66,6 +66,7 @@ from postoffice.store.convert import keywords_of, message_info, message_infos
 from postoffice.store.fileio import MessageSource, file_identity
 from postoffice.store.hierarchy import MailboxTree
 from postoffice.store.index import AppendIntent, MailboxRow, MailIndex, MessageRow
+from postoffice.store.index_reads import IndexReads
 from postoffice.store.layout import StoreLayout
 from postoffice.store.locking import DEFAULT_TIMEOUT, UserLock
 from postoffice.store.maildir import MaildirFormat
@@ -83,7 +84,7 @@ class AlreadyDelivered(Exception):
         self.uid = uid
 
 
-class UserEngine(MailboxTree):
+class UserEngine(MailboxTree, IndexReads):
     """One user's mailboxes (see the module docstring). Safe to share between threads.
 
     The operations on the tree of mailboxes (create, delete, rename, list,
@@ -351,39 +352,6 @@ class UserEngine(MailboxTree):
             if sync:
                 box = self._sync(box, changes)
             return message_infos(self._index.summaries(box.id))
-
-    def changed_since(
-        self, name: str, modseq: int, changes: list[Change]
-    ) -> tuple[list[int], list[MessageInfo]]:
-        """Every UID of the mailbox, and the messages changed or added after ``modseq``,
-        as the index has them (no look at the disk): what a session that saw the
-        mailbox at ``modseq`` needs to catch up."""
-        name = names.mailbox_name(name)
-        with self._thread_lock:
-            box = self._box(name)
-            uids = self._index.uids(box.id)
-            return uids, message_infos(self._index.summaries_since(box.id, modseq))
-
-    def structures(
-        self, name: str, uids: Collection[int], changes: list[Change]
-    ) -> dict[int, bytes]:
-        """Kept part trees of messages (``index.structures``): one indexed query, no sync."""
-        name = names.mailbox_name(name)
-        with self._thread_lock:
-            box = self._index.mailbox(name)
-            return {} if box is None else self._index.structures(box.id, uids)
-
-    def save_structures(
-        self, name: str, blobs: Sequence[tuple[int, bytes]], changes: list[Change]
-    ) -> None:
-        """Keep part trees computed by a reader, in one transaction (no mail file changes)."""
-        name = names.mailbox_name(name)
-        with self._thread_lock:
-            box = self._index.mailbox(name)
-            if box is None:
-                return
-            with self._index.transaction():
-                self._index.set_structures(box.id, blobs)
 
     def open_indexed(self, name: str, uid: int) -> MessageReader | None:
         """The message where the index says it is, without a sync, the user lock or

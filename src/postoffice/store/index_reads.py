@@ -1,0 +1,69 @@
+"""Index-only reads and caches of ``engine.UserEngine``: what changed since a MODSEQ,
+and the kept part trees of messages.
+
+Owns ``IndexReads``, the part of the engine that answers from the index alone,
+without a look at the disk and without the user's file lock (bounded work for
+an IMAP session catching up or a FETCH reading kept structure), and the
+writes of the part-tree cache, which change no mail file. Its methods run on
+the engine's own parts (``_EngineParts``) under the engine's thread lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+from postoffice.store import names
+from postoffice.store.api import Change, MessageInfo
+from postoffice.store.convert import message_infos
+from postoffice.store.index import MailboxRow, MailIndex
+
+
+class _EngineParts(Protocol):
+    """What ``IndexReads`` uses of ``UserEngine``."""
+
+    @property
+    def _thread_lock(self) -> AbstractContextManager[Any]: ...
+
+    @property
+    def _index(self) -> MailIndex: ...
+
+    def _box(self, name: str) -> MailboxRow: ...
+
+
+class IndexReads:
+    """See the module docstring."""
+
+    def changed_since(
+        self: _EngineParts, name: str, modseq: int, changes: list[Change]
+    ) -> tuple[list[int], list[MessageInfo]]:
+        """Every UID of the mailbox, and the messages changed or added after ``modseq``,
+        as the index has them (no look at the disk): what a session that saw the
+        mailbox at ``modseq`` needs to catch up."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._box(name)
+            uids = self._index.uids(box.id)
+            return uids, message_infos(self._index.summaries_since(box.id, modseq))
+
+    def structures(
+        self: _EngineParts, name: str, uids: Collection[int], changes: list[Change]
+    ) -> dict[int, bytes]:
+        """Kept part trees of messages (``index.structures``): one indexed query, no sync."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            return {} if box is None else self._index.structures(box.id, uids)
+
+    def save_structures(
+        self: _EngineParts, name: str, blobs: Sequence[tuple[int, bytes]], changes: list[Change]
+    ) -> None:
+        """Keep part trees computed by a reader, in one transaction (no mail file changes)."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            if box is None:
+                return
+            with self._index.transaction(durable=False):  # a cache: lost, it is made again
+                self._index.set_structures(box.id, blobs)
