@@ -9,6 +9,7 @@ what one worker changes another's sessions must see.
 from __future__ import annotations
 
 import imaplib
+import poplib
 import re
 import smtplib
 import socket
@@ -24,7 +25,7 @@ from imapclient import IMAPClient
 from .smtp_fixtures import DOMAIN, HOST, PASSWORD, SmtpServer, set_config_values, wait_for
 
 FAIL_DELAY = 0.3
-USERS = tuple(f"i{n}" for n in range(24))
+USERS = tuple(f"i{n}" for n in range(28))
 _handed_out: dict[int, int] = {}
 
 
@@ -362,3 +363,36 @@ def test_serving_survives_a_client_that_vanishes(
     client = imaps(server, user)
     assert client.noop()[0] == "OK"
     client.logout()
+
+
+def test_pop3_deletions_reach_an_imap_session_as_expunges(server: SmtpServer, user: str) -> None:
+    """Issue 5 §5: IMAP, POP3 and SMTP delivery on one mailbox at once. A POP3 client
+    that retrieves and deletes at QUIT leaves IMAP with the right numbers: \\Seen on
+    the one it read and kept, EXPUNGE for the one it deleted, EXISTS for new mail."""
+    deliver(server, user, "p-one", "p-two", "p-three")
+    client = imaps(server, user)
+    try:
+        client.select("INBOX")
+        pop = poplib.POP3_SSL(HOST, server.pop3s_port, context=tls_context(server), timeout=10)
+        try:
+            pop.user(user)
+            pop.pass_(PASSWORD)
+            pop.retr(1)
+            pop.dele(2)
+            pop.quit()
+        finally:
+            pop.close()
+        deliver(server, user, "p-four")
+        assert client.noop()[0] == "OK"
+        assert client.untagged_responses.pop("EXPUNGE") == [b"2"]
+        assert client.untagged_responses.pop("EXISTS")[-1] == b"3"
+        _, data = client.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        fetched = [item for item in data if isinstance(item, tuple)]
+        assert [item[1] for item in fetched] == [
+            b"Subject: p-one\r\n\r\n",
+            b"Subject: p-three\r\n\r\n",
+            b"Subject: p-four\r\n\r\n",
+        ]
+        assert b"\\Seen" in fetched[0][0] and b"\\Seen" not in fetched[1][0]
+    finally:
+        client.logout()
