@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from postoffice.core.errors import MailboxNameError, StoreError
+from postoffice.core.errors import MailboxExists, MailboxNameError, MailboxNotPossible, StoreError
 from postoffice.store import ChangeKind, FileMailStore, StoreFactory, StoreLayout
 from postoffice.store.engine import UserEngine
 from postoffice.store.index import MailIndex
@@ -215,11 +215,13 @@ async def test_a_classic_fcntl_lock_blocks(quick: StoreFactory) -> None:
 async def test_mbox_hierarchy_rules(factory: StoreFactory) -> None:
     async with await factory.open(ALICE) as store:
         await store.create_mailbox("Lists")
-        with pytest.raises(StoreError, match="cannot also hold other mailboxes"):
+        with pytest.raises(MailboxNotPossible, match="cannot also hold other mailboxes"):
             await store.create_mailbox("Lists/debian")
         await store.create_mailbox("Projects/2024")
-        with pytest.raises(StoreError, match="directory of folders"):
+        # The name exists, as a place for mailboxes (IMAP \Noselect): ALREADYEXISTS.
+        with pytest.raises(MailboxExists, match="directory of mailboxes"):
             await store.create_mailbox("Projects")
+        await store.create_mailbox("Projects", parent=True)  # already so: nothing to do
         await store.delete_mailbox("Projects/2024")
         await store.create_mailbox("Projects")  # the empty directory went with it
         assert (await store.status("Projects")).messages == 0

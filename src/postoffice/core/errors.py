@@ -67,3 +67,8 @@ class MailboxNotFound(StoreError):
 
 class MailboxExists(StoreError):
     """A mailbox of that name exists already (IMAP ``[ALREADYEXISTS]``, RFC 5530)."""
+
+
+class MailboxNotPossible(StoreError):
+    """The store cannot make that mailbox there (mbox: a mailbox file cannot hold
+    other mailboxes): IMAP ``[CANNOT]``, RFC 5530."""

@@ -16,7 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from postoffice.core.errors import MailboxExists, MailboxNameError, MailboxNotFound, StoreError
+from postoffice.core.errors import (
+    MailboxExists,
+    MailboxNameError,
+    MailboxNotFound,
+    MailboxNotPossible,
+    StoreError,
+)
 from postoffice.directory.accounts import AccountDatabase
 from postoffice.protocol.imap.connection import ImapServerConnection
 from postoffice.server.imap_fetch import ContentLoader
@@ -88,6 +94,8 @@ def store_failure(exc: Exception, *, missing_code: str = "NONEXISTENT") -> Reply
         return Reply("NO", "Mailbox doesn't exist", missing_code)
     if isinstance(exc, MailboxExists):
         return Reply("NO", "Mailbox already exists", "ALREADYEXISTS")
+    if isinstance(exc, MailboxNotPossible):
+        return Reply("NO", str(exc), "CANNOT")
     if isinstance(exc, MailboxNameError):
         return Reply("NO", f"Invalid mailbox name: {exc}", "CANNOT")
     if isinstance(exc, StoreError):

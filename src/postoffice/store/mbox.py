@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from postoffice.core.errors import MailboxNameError, StoreError
+from postoffice.core.errors import MailboxExists, MailboxNameError, MailboxNotPossible, StoreError
 from postoffice.core.maillog import log_event
 from postoffice.store import names
 from postoffice.store.backend import AppendMeta, MessageGone, ScanResult
@@ -216,9 +216,9 @@ class MboxFormat:
         path = self.file(name)
         if not names.is_inbox(name):
             self._check_parents(name, path)
-        if path.is_dir():
-            raise StoreError(
-                f"{name!r} is in use as a directory of folders: an mbox mailbox cannot hold "
+        if path.is_dir():  # the name exists, as a place for other mailboxes (\Noselect)
+            raise MailboxExists(
+                f"{name!r} exists as a directory of mailboxes: an mbox mailbox cannot hold "
                 "both messages and other mailboxes"
             )
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -231,8 +231,8 @@ class MboxFormat:
         parent = path.parent
         while parent not in (self._paths.mail_dir, parent.parent):
             if parent.is_file():
-                raise StoreError(
-                    f"cannot create {name!r}: a mailbox above it holds messages, and an mbox "
+                raise MailboxNotPossible(
+                    f"cannot create {name!r}: a mailbox above it is an mbox file, and an mbox "
                     "mailbox cannot also hold other mailboxes"
                 )
             parent = parent.parent
