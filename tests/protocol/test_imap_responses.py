@@ -146,3 +146,39 @@ def test_atoms_and_fetch_response() -> None:
     assert wire == b"* 23 FETCH (FLAGS (\\Seen) UID 4827313)\r\n"
     body = fetch_response(12, [(b"BODY[HEADER]", encode(Literal(b"Subject: x\r\n\r\n")))])
     assert body == b"* 12 FETCH (BODY[HEADER] {14}\r\nSubject: x\r\n\r\n)\r\n"
+
+
+def test_named_untagged_responses() -> None:
+    """Each untagged response the server sends is built here (RFC 9051 §7)."""
+    from postoffice.protocol.imap import responses as r
+
+    assert r.exists(3) == b"* 3 EXISTS\r\n"
+    assert r.recent(0) == b"* 0 RECENT\r\n"
+    assert r.expunge(2) == b"* 2 EXPUNGE\r\n"
+    assert r.flags_list(["\\Seen", "$Work"]) == b"* FLAGS (\\Seen $Work)\r\n"
+    assert r.fetch_flags(4, ["\\Seen"], uid=9) == b"* 4 FETCH (UID 9 FLAGS (\\Seen))\r\n"
+    assert r.fetch_flags(4, []) == b"* 4 FETCH (FLAGS ())\r\n"
+    assert r.search([]) == b"* SEARCH\r\n"
+    assert r.search([2, 5]) == b"* SEARCH 2 5\r\n"
+    assert (
+        r.esearch("A1", uid=True, data=[("MIN", b"2"), ("ALL", b"2:4")])
+        == b'* ESEARCH (TAG "A1") UID MIN 2 ALL 2:4\r\n'
+    )
+    assert r.esearch("t", uid=False, data=[]) == b'* ESEARCH (TAG "t")\r\n'
+    assert (
+        r.mailbox_list(b"LIST", ["\\HasNoChildren"], "/", b'"Sent"')
+        == b'* LIST (\\HasNoChildren) "/" "Sent"\r\n'
+    )
+    assert (
+        r.mailbox_list(b"LIST", [], "/", b'"A"', b'("CHILDINFO" ("SUBSCRIBED"))')
+        == b'* LIST () "/" "A" ("CHILDINFO" ("SUBSCRIBED"))\r\n'
+    )
+    assert (
+        r.mailbox_status(b"INBOX", [("MESSAGES", 2), ("UIDNEXT", 7)])
+        == b"* STATUS INBOX (MESSAGES 2 UIDNEXT 7)\r\n"
+    )
+    assert r.namespace_personal("", "/") == b'* NAMESPACE (("" "/")) NIL NIL\r\n'
+    assert r.capability(["IMAP4rev1", "IDLE"]) == b"* CAPABILITY IMAP4rev1 IDLE\r\n"
+    assert r.enabled([]) == b"* ENABLED\r\n"
+    assert r.enabled(["IMAP4rev2"]) == b"* ENABLED IMAP4rev2\r\n"
+    assert r.server_id([("name", "x")]) == b'* ID ("name" "x")\r\n'

@@ -30,7 +30,17 @@ from postoffice.protocol.imap.commands import (
 )
 from postoffice.protocol.imap.listing import DELIMITER, MailboxPattern, compile_pattern
 from postoffice.protocol.imap.mutf7 import encode_mutf7
-from postoffice.protocol.imap.responses import Atom, atoms, encode, encode_string, untagged
+from postoffice.protocol.imap.responses import (
+    atoms,
+    encode_string,
+    exists,
+    flags_list,
+    mailbox_list,
+    mailbox_status,
+    namespace_personal,
+    recent,
+    untagged_status,
+)
 from postoffice.protocol.imap.sequence import format_sequence
 from postoffice.server.imap_context import Reply, SessionState, store_failure
 from postoffice.server.imap_view import MailboxView
@@ -55,7 +65,7 @@ async def do_select(state: SessionState, command: Select) -> Reply:
     state.saved = []  # RFC 5182 §2.1: $ is empty in a newly selected mailbox
     if state.view is not None:  # RFC 9051 §6.3.2: a SELECT first deselects, even when it
         state.view = None  # fails, and says so with an untagged OK [CLOSED] (§7.1)
-        state.conn.send(b"* OK [CLOSED] Previous mailbox is now closed.\r\n")
+        state.conn.send(untagged_status("OK", "Previous mailbox is now closed.", "CLOSED"))
     try:
         status = await state.store.status(command.mailbox)  # looks at the disk
         messages = await state.store.messages(command.mailbox, sync=False)
@@ -70,21 +80,21 @@ async def do_select(state: SessionState, command: Select) -> Reply:
         read_only=command.read_only,
     )
     send = state.conn.send
-    send(b"* %d EXISTS\r\n" % len(view))
+    send(exists(len(view)))
     if not state.rev2:
-        send(b"* 0 RECENT\r\n")  # RFC 3501 §6.3.1 (module docstring)
-    flags = [*SYSTEM_FLAGS, *sorted(view.keywords_seen)]
-    send(untagged(b"FLAGS", atoms(flags)))
+        send(recent(0))  # RFC 3501 §6.3.1 (module docstring)
+    send(flags_list([*SYSTEM_FLAGS, *sorted(view.keywords_seen)]))
     permanent = [] if command.read_only else [*SYSTEM_FLAGS, "\\*"]
-    send(b"* OK [PERMANENTFLAGS " + atoms(permanent) + b"] Flags permitted.\r\n")
+    permanent_code = "PERMANENTFLAGS " + atoms(permanent).decode("ascii")
+    send(untagged_status("OK", "Flags permitted.", permanent_code))
     if not state.rev2:
         first_unseen = next((n for n, m in enumerate(messages, 1) if "\\Seen" not in m.flags), None)
         if first_unseen is not None:
-            send(b"* OK [UNSEEN %d] First unseen.\r\n" % first_unseen)
-    send(b"* OK [UIDVALIDITY %d] UIDs valid.\r\n" % view.uidvalidity)
-    send(b"* OK [UIDNEXT %d] Predicted next UID.\r\n" % view.uidnext)
+            send(untagged_status("OK", "First unseen.", f"UNSEEN {first_unseen}"))
+    send(untagged_status("OK", "UIDs valid.", f"UIDVALIDITY {view.uidvalidity}"))
+    send(untagged_status("OK", "Predicted next UID.", f"UIDNEXT {view.uidnext}"))
     if state.rev2:  # RFC 9051 §6.3.2: the mailbox name as the server knows it
-        send(untagged(b"LIST", b"()", encode_string(DELIMITER), wire_name(state, status.name)))
+        send(mailbox_list(b"LIST", (), DELIMITER, wire_name(state, status.name)))
     state.view = view
     state.count("select")
     mode = "READ-ONLY" if command.read_only else "READ-WRITE"
@@ -174,7 +184,7 @@ async def do_list(state: SessionState, command: ListMailboxes) -> Reply:
     if command.patterns == ("",) and not command.lsub and not command.extended:
         # RFC 9051 §6.3.9: an empty pattern asks for the delimiter and the root (in the
         # basic syntax only: the extended syntax ignores empty patterns)
-        state.conn.send(untagged(word, b"(\\Noselect)", encode_string(DELIMITER), b'""'))
+        state.conn.send(mailbox_list(word, ["\\Noselect"], DELIMITER, b'""'))
         return Reply("OK", "LIST completed")
     try:
         mailboxes = await state.store.list_mailboxes()
@@ -227,7 +237,7 @@ def _list_line(
                 info.name, info.special_use, True, info.has_children, info.selectable
             )
         attributes = _attributes(info, command)
-    return untagged(word, atoms(attributes), encode_string(DELIMITER), wire_name(state, info.name))
+    return mailbox_list(word, attributes, DELIMITER, wire_name(state, info.name))
 
 
 def _childinfo(
@@ -254,20 +264,15 @@ def _childinfo(
             attributes = (
                 ["\\HasChildren"] if known is not None else ["\\NonExistent", "\\HasChildren"]
             )
+            childinfo = b'("CHILDINFO" ("SUBSCRIBED"))'
             state.conn.send(
-                b"* LIST "
-                + atoms(attributes)
-                + b" "
-                + encode_string(DELIMITER)
-                + b" "
-                + wire_name(state, parent)
-                + b' ("CHILDINFO" ("SUBSCRIBED"))\r\n'
+                mailbox_list(b"LIST", attributes, DELIMITER, wire_name(state, parent), childinfo)
             )
 
 
 async def do_namespace(state: SessionState) -> Reply:
     """RFC 2342 / RFC 9051 §6.3.10: one personal namespace, no others."""
-    state.conn.send(b'* NAMESPACE (("" "/")) NIL NIL\r\n')
+    state.conn.send(namespace_personal("", DELIMITER))
     return Reply("OK", "NAMESPACE completed")
 
 
@@ -292,10 +297,8 @@ async def _send_status(state: SessionState, name: str, items: tuple[str, ...]) -
         "SIZE": status.size,
         "RECENT": 0,
     }
-    pairs: list[object] = []
-    for item in items:
-        pairs += [Atom(item), values[item]]
-    state.conn.send(untagged(b"STATUS", wire_name(state, status.name), encode(pairs)))  # type: ignore[arg-type]
+    answer = [(item, values[item]) for item in items]
+    state.conn.send(mailbox_status(wire_name(state, status.name), answer))
     return None
 
 

@@ -25,7 +25,13 @@ from collections.abc import Sequence
 from postoffice.core.errors import StoreError
 from postoffice.protocol.imap.commands import Fetch, Search, StoreFlags, Transfer, UidExpunge
 from postoffice.protocol.imap.fetch_items import FetchItem
-from postoffice.protocol.imap.responses import encode_string, fetch_response
+from postoffice.protocol.imap.responses import (
+    esearch,
+    expunge,
+    fetch_response,
+    search,
+    untagged_status,
+)
 from postoffice.protocol.imap.search_keys import SearchKey
 from postoffice.protocol.imap.sequence import SavedResult, SequenceOrSaved, format_sequence
 from postoffice.server.imap_context import Reply, SessionState, store_failure
@@ -232,27 +238,25 @@ async def do_search(state: SessionState, command: Search) -> Reply:
             # RFC 5182 §2.1: SAVE alone sends no ESEARCH
             return Reply("OK", f"{'UID ' if command.uid else ''}SEARCH completed, result saved")
     if options is None and not state.rev2:
-        state.conn.send(b"* SEARCH" + b"".join(b" %d" % v for v in values) + b"\r\n")
+        state.conn.send(search(values))
     else:
         state.conn.send(_esearch(command, values, options or ("ALL",)))
     return Reply("OK", f"{'UID ' if command.uid else ''}SEARCH completed")
 
 
 def _esearch(command: Search, values: Sequence[int], options: Sequence[str]) -> bytes:
-    """RFC 4731 §3.1 / RFC 9051 §7.3.4: ``* ESEARCH (TAG "t") [UID] MIN n MAX n ...``."""
-    parts = [b"* ESEARCH (TAG " + encode_string(command.tag) + b")"]
-    if command.uid:
-        parts.append(b"UID")
+    """RFC 4731 §3.1 / RFC 9051 §7.3.4: what each RETURN option asked for."""
+    data: list[tuple[str, bytes]] = []
     if values:
         if "MIN" in options:
-            parts.append(b"MIN %d" % min(values))
+            data.append(("MIN", b"%d" % min(values)))
         if "MAX" in options:
-            parts.append(b"MAX %d" % max(values))
+            data.append(("MAX", b"%d" % max(values)))
         if "ALL" in options:
-            parts.append(b"ALL " + format_sequence(values).encode("ascii"))
+            data.append(("ALL", format_sequence(values).encode("ascii")))
     if "COUNT" in options:
-        parts.append(b"COUNT %d" % len(values))
-    return b" ".join(parts) + b"\r\n"
+        data.append(("COUNT", b"%d" % len(values)))
+    return esearch(command.tag, uid=command.uid, data=data)
 
 
 # -- COPY / MOVE ----------------------------------------------------------------------------
@@ -292,7 +296,7 @@ async def do_transfer(state: SessionState, command: Transfer) -> Reply:
         return Reply("OK", f"{prefix}COPY completed", code)
     # RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs
     if code is not None and len(sources) == len(set(mapping.values())):
-        state.conn.send(b"* OK [" + code.encode("ascii") + b"] Moved\r\n")
+        state.conn.send(untagged_status("OK", "Moved", code))
     _send_expunges(state, view.remove(mapping))
     return Reply("OK", f"{prefix}MOVE completed")
 
@@ -302,7 +306,7 @@ async def do_transfer(state: SessionState, command: Transfer) -> Reply:
 
 def _send_expunges(state: SessionState, numbers: Sequence[int]) -> None:
     for number in numbers:
-        state.conn.send(b"* %d EXPUNGE\r\n" % number)
+        state.conn.send(expunge(number))
     state.count("expunge", len(numbers))
 
 

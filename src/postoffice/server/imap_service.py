@@ -17,6 +17,7 @@ from postoffice.config.model import Config
 from postoffice.core.maillog import log_event
 from postoffice.directory.directory import Directory
 from postoffice.protocol.imap.connection import ImapServerConnection, ImapSettings
+from postoffice.protocol.imap.responses import untagged_status
 from postoffice.server.imap_context import ImapContext
 from postoffice.server.imap_fetch import ContentLoader
 from postoffice.server.imap_session import LOGIN_COMPONENT, ImapSession
@@ -73,7 +74,9 @@ class ImapService:
         ip = pipe.peer[0]
         if not self.limiter.admit(ip):
             log_event(LOGIN_COMPONENT, f"Disconnected: too many connections: rip={ip}")
-            pipe.send(b"* BYE [UNAVAILABLE] Too many connections from your address.\r\n")
+            pipe.send(
+                untagged_status("BYE", "Too many connections from your address.", "UNAVAILABLE")
+            )
             pipe.close()
             return
         try:

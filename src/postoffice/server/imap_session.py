@@ -52,7 +52,12 @@ from postoffice.protocol.imap.connection import (
     NeedData,
     SaslResponse,
 )
-from postoffice.protocol.imap.responses import encode, untagged
+from postoffice.protocol.imap.responses import (
+    capability,
+    enabled,
+    server_id,
+    untagged_status,
+)
 from postoffice.protocol.imap.sequence import SequenceRangeError
 from postoffice.protocol.imap.states import ImapState
 from postoffice.protocol.sasl import (
@@ -245,20 +250,19 @@ class ImapSession:
         self._current = command
         state = self.state
         if word == "CAPABILITY":
-            self.conn.send(untagged(b"CAPABILITY", " ".join(self.capabilities()).encode()))
+            self.conn.send(capability(self.capabilities()))
             return Reply("OK", "CAPABILITY completed")
         if word in ("NOOP", "CHECK"):
             return Reply("OK", f"{word} completed")
         if word == "LOGOUT":
-            self.conn.send(b"* BYE Logging out\r\n")
+            self.conn.send(untagged_status("BYE", "Logging out"))
             self.reason = "Logged out"
             await self._report_changes("LOGOUT")
             self.conn.finish(command, "OK", "LOGOUT completed")
             return None
         if word == "ID":
             assert isinstance(command, Id)
-            pairs: list[str] = [item for pair in SERVER_ID for item in pair]
-            self.conn.send(untagged(b"ID", encode(pairs)))
+            self.conn.send(server_id(SERVER_ID))
             return Reply("OK", "ID completed")
         if word == "STARTTLS":
             return await self._starttls(command)
@@ -427,18 +431,17 @@ class ImapSession:
 
     def _enable(self, command: Enable) -> Reply:
         # RFC 9051 §6.3.1: ENABLED lists what this command newly enabled
-        enabled = [
+        newly = [
             name
             for name in dict.fromkeys(command.capabilities)
             if name in ENABLEABLE and name not in self.state.enabled
         ]
-        for name in enabled:
+        for name in newly:
             if name == "IMAP4REV2":
                 self.state.rev2 = True
                 self.conn.enable_utf8()  # RFC 9051 §6.3.1: names and strings are UTF-8
             self.state.enabled.add(name)
-        names = " ".join("IMAP4rev2" if n == "IMAP4REV2" else n for n in enabled)
-        self.conn.send(b"* ENABLED" + (b" " + names.encode() if names else b"") + b"\r\n")
+        self.conn.send(enabled("IMAP4rev2" if n == "IMAP4REV2" else n for n in newly))
         return Reply("OK", "ENABLE completed")
 
     # -- IDLE ------------------------------------------------------------------------------

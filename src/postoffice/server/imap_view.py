@@ -27,7 +27,7 @@ from bisect import bisect_left
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
-from postoffice.protocol.imap.responses import atoms
+from postoffice.protocol.imap.responses import exists, expunge, fetch_flags
 from postoffice.store.api import MessageInfo
 
 
@@ -138,7 +138,7 @@ class MailboxView:
                 number = self.number_of(uid)
                 if number is None:
                     continue
-                out.append(b"* %d EXPUNGE\r\n" % number)
+                out.append(expunge(number))
                 self._drop(number - 1)
             self._vanished.clear()
         for uid in sorted(self._changed):
@@ -149,8 +149,7 @@ class MailboxView:
             known = self.known[uid]
             known.flags, known.keywords = info.flags, info.keywords
             self.keywords_seen.update(info.keywords)
-            uid_item = b"UID %d " % uid if with_uid else b""
-            out.append(b"* %d FETCH (%bFLAGS %b)\r\n" % (number, uid_item, atoms(flag_names(info))))
+            out.append(fetch_flags(number, flag_names(info), uid if with_uid else None))
         self._changed.clear()
         if self._new:
             for info in self._new:
@@ -159,7 +158,7 @@ class MailboxView:
                 self.infos[info.uid] = info
                 self.keywords_seen.update(info.keywords)
             self._new.clear()
-            out.append(b"* %d EXISTS\r\n" % len(self.uids))
+            out.append(exists(len(self.uids)))
         return out
 
     def _drop(self, index: int) -> None:

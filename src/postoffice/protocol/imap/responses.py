@@ -145,3 +145,83 @@ def fetch_response(number: int, items: Sequence[tuple[bytes, bytes]]) -> bytes:
     """``* n FETCH (NAME value NAME value ...)``: names and values already encoded."""
     inner = b" ".join(name + b" " + value for name, value in items)
     return b"* %d FETCH (%b)\r\n" % (number, inner)
+
+
+# -- the untagged responses, by name (RFC 9051 §7) ----------------------------------------
+
+
+def exists(count: int) -> bytes:
+    """``* n EXISTS`` (RFC 9051 §7.4.1)."""
+    return b"* %d EXISTS\r\n" % count
+
+
+def recent(count: int) -> bytes:
+    """``* n RECENT`` (RFC 3501 §7.3.2; IMAP4rev1 only)."""
+    return b"* %d RECENT\r\n" % count
+
+
+def expunge(number: int) -> bytes:
+    """``* n EXPUNGE`` (RFC 9051 §7.5.1)."""
+    return b"* %d EXPUNGE\r\n" % number
+
+
+def flags_list(flags: Iterable[str]) -> bytes:
+    """``* FLAGS (...)`` (RFC 9051 §7.3.5)."""
+    return untagged(b"FLAGS", atoms(flags))
+
+
+def fetch_flags(number: int, flags: Iterable[str], uid: int | None = None) -> bytes:
+    """``* n FETCH ([UID u] FLAGS (...))``: a flag change told unasked (RFC 9051 §7.5.2)."""
+    items = [(b"UID", b"%d" % uid)] if uid is not None else []
+    return fetch_response(number, [*items, (b"FLAGS", atoms(flags))])
+
+
+def search(values: Iterable[int]) -> bytes:
+    """``* SEARCH n n ...`` (RFC 3501 §7.2.5)."""
+    return b"* SEARCH" + b"".join(b" %d" % value for value in values) + CRLF
+
+
+def esearch(tag: str, *, uid: bool, data: Sequence[tuple[str, bytes]]) -> bytes:
+    """``* ESEARCH (TAG "t") [UID] NAME value ...`` (RFC 4731 §3.1, RFC 9051 §7.3.4)."""
+    parts = [b"(TAG " + encode_string(tag) + b")"]
+    if uid:
+        parts.append(b"UID")
+    parts += [name.encode("ascii") + b" " + value for name, value in data]
+    return untagged(b"ESEARCH", *parts)
+
+
+def mailbox_list(
+    word: bytes, attributes: Iterable[str], delimiter: str, name: bytes, extra: bytes = b""
+) -> bytes:
+    """``* LIST (attrs) "/" name [extended data]`` (RFC 9051 §7.3.1; LSUB alike)."""
+    parts = [atoms(attributes), encode_string(delimiter), name]
+    if extra:
+        parts.append(extra)
+    return untagged(word, *parts)
+
+
+def mailbox_status(name: bytes, items: Sequence[tuple[str, int]]) -> bytes:
+    """``* STATUS name (ITEM n ...)`` (RFC 9051 §7.3.2)."""
+    inner = b" ".join(item.encode("ascii") + b" %d" % value for item, value in items)
+    return untagged(b"STATUS", name, b"(" + inner + b")")
+
+
+def namespace_personal(prefix: str, delimiter: str) -> bytes:
+    """``* NAMESPACE (("prefix" "/")) NIL NIL``: one personal namespace (RFC 2342 §5)."""
+    personal = b"((" + encode_string(prefix) + b" " + encode_string(delimiter) + b"))"
+    return untagged(b"NAMESPACE", personal, b"NIL", b"NIL")
+
+
+def capability(names: Iterable[str]) -> bytes:
+    """``* CAPABILITY ...`` (RFC 9051 §7.2.2)."""
+    return untagged(b"CAPABILITY", " ".join(names).encode("ascii"))
+
+
+def enabled(names: Iterable[str]) -> bytes:
+    """``* ENABLED ...`` (RFC 5161 §3.2)."""
+    return b"* ENABLED" + b"".join(b" " + name.encode("ascii") for name in names) + CRLF
+
+
+def server_id(fields: Sequence[tuple[str, str]]) -> bytes:
+    """``* ID ("name" "value" ...)`` (RFC 2971 §3.2)."""
+    return untagged(b"ID", encode([item for pair in fields for item in pair]))
