@@ -22,8 +22,6 @@ from postoffice.protocol.imap.commands import (
     AppendMessage,
     Authenticate,
     Command,
-    CommandError,
-    CommandParser,
     Create,
     Enable,
     Fetch,
@@ -43,6 +41,7 @@ from postoffice.protocol.imap.commands import (
 )
 from postoffice.protocol.imap.errors import ImapSyntaxError
 from postoffice.protocol.imap.fetch_items import MAX_PART_DEPTH, FetchItem, Section
+from postoffice.protocol.imap.parser import CommandError, CommandParser
 from postoffice.protocol.imap.reader import MAX_NESTING, GrammarReader
 from postoffice.protocol.imap.search_keys import (
     MAX_DEPTH,

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from postoffice.protocol.imap.commands import CommandParser, Login
+from postoffice.protocol.imap.commands import Login
+from postoffice.protocol.imap.parser import CommandParser
 from postoffice.protocol.imap.responses import (
     NIL,
     QUOTED_MAX,

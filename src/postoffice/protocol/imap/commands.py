@@ -1,9 +1,10 @@
 """IMAP commands as values that parse themselves (RFC 9051 §6, RFC 3501 §6 and extensions).
 
 What this module owns: one frozen dataclass per command, holding its
-arguments already validated, and ``parse_command``, which reads a complete
-command (tag, name, arguments) with ``GrammarReader``. Arguments are read
-the way RFC 9051 §9 spells them; extension arguments follow their RFCs:
+arguments already validated, each with a ``parse`` class method that reads
+its arguments with ``GrammarReader`` (``parser.CommandParser`` reads the tag
+and the name and calls it). Arguments are read the way RFC 9051 §9 spells
+them; extension arguments follow their RFCs:
 LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CREATE-SPECIAL-USE
 (RFC 6154), MULTIAPPEND (RFC 3502), BINARY literal8 (RFC 3516), ESEARCH
 RETURN options (RFC 4731), SASL-IR (RFC 4959), ID (RFC 2971), UID EXPUNGE
@@ -14,8 +15,8 @@ Mailbox names come out decoded (``str``): from modified UTF-7 (RFC 3501
 (RFC 9051 §5.1, RFC 6855 §3), then validated (``mutf7.validate_mailbox_name``)
 before any layer below sees them.
 
-Invariants: ``parse_command`` returns a command or raises ``ImapSyntaxError``
-(with the tag when one was read, so the BAD can be tagged); nothing else.
+Invariants: a ``parse`` returns its command or raises ``ImapSyntaxError``;
+nothing else.
 """
 
 from __future__ import annotations
@@ -23,35 +24,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Final
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from postoffice.protocol.imap.dates import parse_date_time
 from postoffice.protocol.imap.errors import ImapSyntaxError, UnsupportedCharset
 from postoffice.protocol.imap.fetch_items import FetchItem, read_fetch_items
 from postoffice.protocol.imap.listing import DELIMITER
-from postoffice.protocol.imap.mutf7 import decode_mutf7, validate_mailbox_name
+from postoffice.protocol.imap.mutf7 import decode_mutf7
 from postoffice.protocol.imap.reader import GrammarReader
 from postoffice.protocol.imap.search_keys import SearchKey, SearchParser
-from postoffice.protocol.imap.sequence import SAVED, SequenceOrSaved, SequenceSet
+from postoffice.protocol.imap.sequence import SequenceOrSaved
+
+if TYPE_CHECKING:
+    from postoffice.protocol.imap.parser import CommandParser
 
 SEARCH_CHARSETS: Final = ("US-ASCII", "UTF-8")
-_SEQUENCE: Final = re.compile(rb"[0-9*][0-9*:,]*")
+SEQUENCE_TOKEN: Final = re.compile(rb"[0-9*][0-9*:,]*")
 _FLAG: Final = re.compile(rb"\\?[^(){ \x00-\x1f\x7f%*\"\\\]\x80-\xff]+")
 _BASE64: Final = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 _DATE_TIME: Final = re.compile(rb'"[ 0-9][0-9]-[A-Za-z]{3}-[0-9]{4} [0-9:]{8} [+-][0-9]{4}"')
 MAX_APPEND_MESSAGES: Final = 1000  # MULTIAPPEND messages in one command
 MAX_ID_FIELDS: Final = 30  # RFC 2971 §3.3
-
-
-class CommandError(ImapSyntaxError):
-    """A command refused while parsing, with the tag it belongs to (None when no tag
-    could be read): BAD for syntax, or NO with a response code (BADCHARSET)."""
-
-    def __init__(self, tag: str | None, message: str, status: str = "BAD", code: str | None = None):
-        super().__init__(message)
-        self.tag = tag
-        self.status = status
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +72,17 @@ class Authenticate(Command):
     mechanism: str
     initial: str | None  # RFC 4959 SASL-IR: the base64 text as sent ("=" for empty)
 
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, _u: bool
+    ) -> Command:
+        mechanism = reader.keyword("a SASL mechanism")
+        initial: str | None = None
+        if not reader.at_end():
+            reader.sp()
+            initial = reader.run(_BASE64, "an initial response")
+        return Authenticate(tag, mechanism, initial)
+
 
 @dataclass(frozen=True, slots=True)
 class Login(Command):
@@ -86,11 +90,29 @@ class Login(Command):
     user: bytes
     password: bytes
 
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, _u: bool
+    ) -> Command:
+        user = reader.astring("a user name")
+        reader.sp()
+        return Login(tag, user, reader.astring("a password"))
+
 
 @dataclass(frozen=True, slots=True)
 class Enable(Command):
     name = "ENABLE"
     capabilities: tuple[str, ...]
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, _u: bool
+    ) -> Command:
+        names = [reader.keyword("a capability")]
+        while not reader.at_end():
+            reader.sp()
+            names.append(reader.keyword("a capability"))
+        return Enable(tag, tuple(names))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,250 +122,11 @@ class Select(Command):
     mailbox: str
     read_only: bool
 
-
-@dataclass(frozen=True, slots=True)
-class Create(Command):
-    name = "CREATE"
-    mailbox: str
-    special_use: tuple[str, ...] = ()  # RFC 6154 §3 CREATE ... (USE (...))
-    parent: bool = False  # given with a trailing delimiter (RFC 9051 §6.3.4)
-
-
-@dataclass(frozen=True, slots=True)
-class MailboxCommand(Command):
-    """DELETE, SUBSCRIBE, UNSUBSCRIBE: a verb and one mailbox."""
-
-    verb: str
-    mailbox: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rename(Command):
-    name = "RENAME"
-    old: str
-    new: str
-
-
-@dataclass(frozen=True, slots=True)
-class ListMailboxes(Command):
-    """LIST (RFC 9051 §6.3.9 with RFC 5258 LIST-EXTENDED) and LSUB (``lsub``)."""
-
-    reference: str
-    patterns: tuple[str, ...]
-    select_options: frozenset[str] = frozenset()
-    return_options: frozenset[str] = frozenset()
-    status_items: tuple[str, ...] = ()  # RFC 5819 RETURN (STATUS (...))
-    lsub: bool = False
-    extended: bool = False  # the client used LIST-EXTENDED syntax (RFC 5258 §3)
-
-
-@dataclass(frozen=True, slots=True)
-class Status(Command):
-    name = "STATUS"
-    mailbox: str
-    items: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class AppendMessage:
-    flags: tuple[str, ...]
-    internal_date: datetime | None
-    data: bytes
-    binary: bool  # sent as literal8 (RFC 3516 §4.4)
-
-
-@dataclass(frozen=True, slots=True)
-class Append(Command):
-    name = "APPEND"
-    mailbox: str
-    messages: tuple[AppendMessage, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Search(Command):
-    name = "SEARCH"
-    key: SearchKey
-    uid: bool
-    charset: str = "US-ASCII"
-    return_options: tuple[str, ...] | None = None  # RFC 4731 ESEARCH: None = plain SEARCH
-
-
-@dataclass(frozen=True, slots=True)
-class Fetch(Command):
-    name = "FETCH"
-    sequence: SequenceOrSaved
-    items: tuple[FetchItem, ...]
-    uid: bool
-
-
-@dataclass(frozen=True, slots=True)
-class StoreFlags(Command):
-    name = "STORE"
-    sequence: SequenceOrSaved
-    mode: str  # "+", "-" or "" (replace), RFC 9051 §6.4.6
-    silent: bool
-    flags: tuple[str, ...]
-    uid: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Transfer(Command):
-    """COPY or MOVE (``move``), by number or by UID."""
-
-    sequence: SequenceOrSaved
-    mailbox: str
-    uid: bool
-    move: bool
-
-
-@dataclass(frozen=True, slots=True)
-class UidExpunge(Command):
-    name = "UID EXPUNGE"
-    sequence: SequenceOrSaved
-
-
-@dataclass(frozen=True, slots=True)
-class Id(Command):
-    name = "ID"
-    fields: tuple[tuple[str, str | None], ...] | None = field(default=None)
-
-
-SIMPLE_COMMANDS: Final = frozenset(
-    {
-        "CAPABILITY",
-        "NOOP",
-        "LOGOUT",
-        "STARTTLS",
-        "CHECK",
-        "CLOSE",
-        "UNSELECT",
-        "EXPUNGE",
-        "IDLE",
-        "NAMESPACE",
-    }
-)
-
-
-def command_word(command: Command) -> str:
-    """The command's name as the state table knows it (``UID FETCH`` -> ``FETCH``)."""
-    if isinstance(command, NoArguments):
-        return command.word
-    if isinstance(command, Select):
-        return "EXAMINE" if command.read_only else "SELECT"
-    if isinstance(command, MailboxCommand):
-        return command.verb
-    if isinstance(command, ListMailboxes):
-        return "LSUB" if command.lsub else "LIST"
-    if isinstance(command, Transfer):
-        return "MOVE" if command.move else "COPY"
-    if isinstance(command, UidExpunge):
-        return "EXPUNGE"
-    return command.name
-
-
-class CommandParser:
-    """Reads commands; ``utf8`` says mailbox names and quoted strings are UTF-8."""
-
-    __slots__ = ("utf8",)
-
-    def __init__(self) -> None:
-        self.utf8 = False
-
-    def parse(self, data: bytes) -> Command:
-        try:
-            reader = GrammarReader(data, utf8=self.utf8)
-            tag = reader.tag()
-        except ImapSyntaxError as exc:
-            raise CommandError(None, "missing or invalid tag") from exc
-        try:
-            reader.sp()
-            word = reader.keyword("a command name")
-            command = self._arguments(reader, tag, word)
-            reader.end()
-        except UnsupportedCharset as exc:
-            # RFC 9051 §6.4.4: NO [BADCHARSET (supported charsets)]
-            code = "BADCHARSET (" + " ".join(SEARCH_CHARSETS) + ")"
-            raise CommandError(tag, f"charset {exc} is not supported", "NO", code) from exc
-        except ImapSyntaxError as exc:
-            raise CommandError(tag, str(exc)) from exc
-        return command
-
-    def _mailbox(self, reader: GrammarReader, *, create: bool = False) -> str:
-        octets = reader.astring("a mailbox name")
-        try:
-            if self.utf8:
-                name = octets.decode("utf-8")
-            else:
-                name = decode_mutf7(octets.decode("ascii"))
-        except UnicodeDecodeError as exc:
-            raise ImapSyntaxError("mailbox name is not valid UTF-8 / modified UTF-7") from exc
-        if create and name.endswith(DELIMITER):
-            # RFC 9051 §6.3.4: a trailing delimiter declares that names will be
-            # created under this one; a server that needs no such declaration
-            # MUST ignore it.
-            name = name[: -len(DELIMITER)]
-        return validate_mailbox_name(name)
-
-    def _pattern(self, reader: GrammarReader) -> str:
-        octets = reader.list_mailbox()
-        try:
-            return octets.decode("utf-8") if self.utf8 else decode_mutf7(octets.decode("ascii"))
-        except UnicodeDecodeError as exc:
-            raise ImapSyntaxError("pattern is not valid UTF-8 / modified UTF-7") from exc
-
-    def _arguments(self, reader: GrammarReader, tag: str, word: str) -> Command:
-        if word in SIMPLE_COMMANDS:
-            return NoArguments(tag, word)
-        if word == "UID":
-            reader.sp()
-            sub = reader.keyword("a UID command")
-            if sub not in ("FETCH", "SEARCH", "STORE", "COPY", "MOVE", "EXPUNGE"):
-                raise ImapSyntaxError(f"UID {sub} is not a command")
-            return self._arguments_of(reader, tag, sub, uid=True)
-        return self._arguments_of(reader, tag, word, uid=False)
-
-    def _arguments_of(self, reader: GrammarReader, tag: str, word: str, *, uid: bool) -> Command:
-        if word == "EXPUNGE" and uid:
-            reader.sp()
-            return UidExpunge(tag, self._sequence(reader))
-        handler = _HANDLERS.get(word)
-        if handler is None or (uid and word not in ("FETCH", "SEARCH", "STORE", "COPY", "MOVE")):
-            raise ImapSyntaxError(f"unknown command {word}")
-        reader.sp()
-        return handler(self, reader, tag, word, uid)
-
-    @staticmethod
-    def _sequence(reader: GrammarReader) -> SequenceOrSaved:
-        """A sequence set, or ``$`` (RFC 9051 §6.4.4.1: the saved search result)."""
-        if reader.peek(b"$") and not _SEQUENCE.match(reader.remaining()[1:2]):
-            reader.expect(b"$")
-            return SAVED
-        return SequenceSet.parse(reader.run(_SEQUENCE, "a sequence set"))
-
-    # -- one reader per command ---------------------------------------------
-
-    def _authenticate(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
-        mechanism = reader.keyword("a SASL mechanism")
-        initial: str | None = None
-        if not reader.at_end():
-            reader.sp()
-            initial = reader.run(_BASE64, "an initial response")
-        return Authenticate(tag, mechanism, initial)
-
-    def _login(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
-        user = reader.astring("a user name")
-        reader.sp()
-        return Login(tag, user, reader.astring("a password"))
-
-    def _enable(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
-        names = [reader.keyword("a capability")]
-        while not reader.at_end():
-            reader.sp()
-            names.append(reader.keyword("a capability"))
-        return Enable(tag, tuple(names))
-
-    def _select(self, reader: GrammarReader, tag: str, word: str, _u: bool) -> Command:
-        mailbox = self._mailbox(reader)
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, word: str, _u: bool
+    ) -> Command:
+        mailbox = parser.mailbox(reader)
         if not reader.at_end():
             reader.sp()
             reader.open_list()
@@ -352,9 +135,20 @@ class CommandParser:
                 raise ImapSyntaxError(f"unknown SELECT parameter {reader.keyword('a parameter')}")
         return Select(tag, mailbox, read_only=word == "EXAMINE")
 
-    def _create(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+
+@dataclass(frozen=True, slots=True)
+class Create(Command):
+    name = "CREATE"
+    mailbox: str
+    special_use: tuple[str, ...] = ()  # RFC 6154 §3 CREATE ... (USE (...))
+    parent: bool = False  # given with a trailing delimiter (RFC 9051 §6.3.4)
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, _u: bool
+    ) -> Command:
         start = reader.pos
-        mailbox = self._mailbox(reader, create=True)
+        mailbox = parser.mailbox(reader, create=True)
         parent = reader.consumed_since(start).rstrip(b'"').endswith(DELIMITER.encode())
         uses: list[str] = []
         if not reader.at_end():
@@ -372,26 +166,63 @@ class CommandParser:
                 raise ImapSyntaxError("expected )")
         return Create(tag, mailbox, tuple(uses), parent)
 
-    def _mailbox_verb(self, reader: GrammarReader, tag: str, word: str, _u: bool) -> Command:
-        return MailboxCommand(tag, word, self._mailbox(reader))
 
-    def _rename(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
-        old = self._mailbox(reader)
+@dataclass(frozen=True, slots=True)
+class MailboxCommand(Command):
+    """DELETE, SUBSCRIBE, UNSUBSCRIBE: a verb and one mailbox."""
+
+    verb: str
+    mailbox: str
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, word: str, _u: bool
+    ) -> Command:
+        return MailboxCommand(tag, word, parser.mailbox(reader))
+
+
+@dataclass(frozen=True, slots=True)
+class Rename(Command):
+    name = "RENAME"
+    old: str
+    new: str
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, _u: bool
+    ) -> Command:
+        old = parser.mailbox(reader)
         reader.sp()
-        return Rename(tag, old, self._mailbox(reader))
+        return Rename(tag, old, parser.mailbox(reader))
 
-    def _list(self, reader: GrammarReader, tag: str, word: str, _u: bool) -> Command:
+
+@dataclass(frozen=True, slots=True)
+class ListMailboxes(Command):
+    """LIST (RFC 9051 §6.3.9 with RFC 5258 LIST-EXTENDED) and LSUB (``lsub``)."""
+
+    reference: str
+    patterns: tuple[str, ...]
+    select_options: frozenset[str] = frozenset()
+    return_options: frozenset[str] = frozenset()
+    status_items: tuple[str, ...] = ()  # RFC 5819 RETURN (STATUS (...))
+    lsub: bool = False
+    extended: bool = False  # the client used LIST-EXTENDED syntax (RFC 5258 §3)
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, word: str, _u: bool
+    ) -> Command:
         select: set[str] = set()
         extended = False
         if word == "LIST" and reader.peek(b"("):
             extended = True  # RFC 5258 §3 list-select-opts
-            select = set(self._options(reader))
+            select = set(parser.options(reader))
             reader.sp()
         reference_octets = reader.astring("a reference name")
         try:
             reference = (
                 reference_octets.decode("utf-8")
-                if self.utf8
+                if parser.utf8
                 else decode_mutf7(reference_octets.decode("ascii"))
             )
         except UnicodeDecodeError as exc:
@@ -400,11 +231,11 @@ class CommandParser:
         if word == "LIST" and reader.peek(b"("):
             extended = True
             reader.open_list()
-            patterns = [self._pattern(reader)]
+            patterns = [parser.pattern(reader)]
             while reader.list_separator():
-                patterns.append(self._pattern(reader))
+                patterns.append(parser.pattern(reader))
         else:
-            patterns = [self._pattern(reader)]
+            patterns = [parser.pattern(reader)]
         returns: set[str] = set()
         status_items: tuple[str, ...] = ()
         if word == "LIST" and not reader.at_end():
@@ -418,7 +249,7 @@ class CommandParser:
                     option = reader.keyword("a return option")
                     if option == "STATUS":  # RFC 5819 §2
                         reader.sp()
-                        status_items = self._status_items(reader)
+                        status_items = parser.status_items(reader)
                     returns.add(option)
                     if not reader.list_separator():
                         break
@@ -433,31 +264,41 @@ class CommandParser:
             extended=extended,
         )
 
-    @staticmethod
-    def _options(reader: GrammarReader) -> list[str]:
-        reader.open_list()
-        if reader.close_list():
-            return []
-        options = [reader.keyword("an option")]
-        while reader.list_separator():
-            options.append(reader.keyword("an option"))
-        return options
 
-    @staticmethod
-    def _status_items(reader: GrammarReader) -> tuple[str, ...]:
-        reader.open_list()
-        items = [reader.keyword("a status item")]
-        while reader.list_separator():
-            items.append(reader.keyword("a status item"))
-        return tuple(items)
+@dataclass(frozen=True, slots=True)
+class Status(Command):
+    name = "STATUS"
+    mailbox: str
+    items: tuple[str, ...]
 
-    def _status(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
-        mailbox = self._mailbox(reader)
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, _u: bool
+    ) -> Command:
+        mailbox = parser.mailbox(reader)
         reader.sp()
-        return Status(tag, mailbox, self._status_items(reader))
+        return Status(tag, mailbox, parser.status_items(reader))
 
-    def _append(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
-        mailbox = self._mailbox(reader)
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    flags: tuple[str, ...]
+    internal_date: datetime | None
+    data: bytes
+    binary: bool  # sent as literal8 (RFC 3516 §4.4)
+
+
+@dataclass(frozen=True, slots=True)
+class Append(Command):
+    name = "APPEND"
+    mailbox: str
+    messages: tuple[AppendMessage, ...]
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, _u: bool
+    ) -> Command:
+        mailbox = parser.mailbox(reader)
         messages: list[AppendMessage] = []
         while not reader.at_end():
             if len(messages) >= MAX_APPEND_MESSAGES:
@@ -477,10 +318,22 @@ class CommandParser:
             raise ImapSyntaxError("APPEND needs a message")
         return Append(tag, mailbox, tuple(messages))
 
-    def _search(self, reader: GrammarReader, tag: str, _w: str, uid: bool) -> Command:
+
+@dataclass(frozen=True, slots=True)
+class Search(Command):
+    name = "SEARCH"
+    key: SearchKey
+    uid: bool
+    charset: str = "US-ASCII"
+    return_options: tuple[str, ...] | None = None  # RFC 4731 ESEARCH: None = plain SEARCH
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, uid: bool
+    ) -> Command:
         returns: tuple[str, ...] | None = None
         if reader.accept(b"RETURN "):  # RFC 4731 §3 search-return-opts
-            returns = tuple(self._options(reader))
+            returns = tuple(parser.options(reader))
             reader.sp()
         charset = "US-ASCII"
         if reader.accept(b"CHARSET "):
@@ -488,18 +341,42 @@ class CommandParser:
             if charset not in SEARCH_CHARSETS:
                 raise UnsupportedCharset(charset)
             reader.sp()
-        if self.utf8:
+        if parser.utf8:
             charset = "UTF-8"  # RFC 6855 §3: after ENABLE UTF8=ACCEPT strings are UTF-8
         key = SearchParser(reader, "utf-8" if charset == "UTF-8" else "ascii").read_keys()
         return Search(tag, key, uid, charset, returns)
 
-    def _fetch(self, reader: GrammarReader, tag: str, _w: str, uid: bool) -> Command:
-        sequence = self._sequence(reader)
+
+@dataclass(frozen=True, slots=True)
+class Fetch(Command):
+    name = "FETCH"
+    sequence: SequenceOrSaved
+    items: tuple[FetchItem, ...]
+    uid: bool
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, uid: bool
+    ) -> Command:
+        sequence = parser.sequence(reader)
         reader.sp()
         return Fetch(tag, sequence, read_fetch_items(reader), uid)
 
-    def _store(self, reader: GrammarReader, tag: str, _w: str, uid: bool) -> Command:
-        sequence = self._sequence(reader)
+
+@dataclass(frozen=True, slots=True)
+class StoreFlags(Command):
+    name = "STORE"
+    sequence: SequenceOrSaved
+    mode: str  # "+", "-" or "" (replace), RFC 9051 §6.4.6
+    silent: bool
+    flags: tuple[str, ...]
+    uid: bool
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, uid: bool
+    ) -> Command:
+        sequence = parser.sequence(reader)
         reader.sp()
         mode = "+" if reader.accept(b"+") else "-" if reader.accept(b"-") else ""
         reader.expect(b"FLAGS", "FLAGS")
@@ -515,12 +392,40 @@ class CommandParser:
             flags = tuple(names)
         return StoreFlags(tag, sequence, mode, silent, flags, uid)
 
-    def _transfer(self, reader: GrammarReader, tag: str, word: str, uid: bool) -> Command:
-        sequence = self._sequence(reader)
-        reader.sp()
-        return Transfer(tag, sequence, self._mailbox(reader), uid, move=word == "MOVE")
 
-    def _id(self, reader: GrammarReader, tag: str, _w: str, _u: bool) -> Command:
+@dataclass(frozen=True, slots=True)
+class Transfer(Command):
+    """COPY or MOVE (``move``), by number or by UID."""
+
+    sequence: SequenceOrSaved
+    mailbox: str
+    uid: bool
+    move: bool
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, word: str, uid: bool
+    ) -> Command:
+        sequence = parser.sequence(reader)
+        reader.sp()
+        return Transfer(tag, sequence, parser.mailbox(reader), uid, move=word == "MOVE")
+
+
+@dataclass(frozen=True, slots=True)
+class UidExpunge(Command):
+    name = "UID EXPUNGE"
+    sequence: SequenceOrSaved
+
+
+@dataclass(frozen=True, slots=True)
+class Id(Command):
+    name = "ID"
+    fields: tuple[tuple[str, str | None], ...] | None = field(default=None)
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, _u: bool
+    ) -> Command:
         if reader.accept(b"NIL"):
             return Id(tag, None)
         reader.open_list()
@@ -538,6 +443,23 @@ class CommandParser:
         return Id(tag, tuple(fields))
 
 
+def command_word(command: Command) -> str:
+    """The command's name as the state table knows it (``UID FETCH`` -> ``FETCH``)."""
+    if isinstance(command, NoArguments):
+        return command.word
+    if isinstance(command, Select):
+        return "EXAMINE" if command.read_only else "SELECT"
+    if isinstance(command, MailboxCommand):
+        return command.verb
+    if isinstance(command, ListMailboxes):
+        return "LSUB" if command.lsub else "LIST"
+    if isinstance(command, Transfer):
+        return "MOVE" if command.move else "COPY"
+    if isinstance(command, UidExpunge):
+        return "EXPUNGE"
+    return command.name
+
+
 def read_flag_list(reader: GrammarReader) -> tuple[str, ...]:
     """``"(" [flag *(SP flag)] ")"`` (RFC 9051 §9 flag-list)."""
     reader.open_list()
@@ -547,27 +469,3 @@ def read_flag_list(reader: GrammarReader) -> tuple[str, ...]:
     while reader.list_separator():
         flags.append(reader.run(_FLAG, "a flag"))
     return tuple(flags)
-
-
-_HANDLERS: Final = {
-    "AUTHENTICATE": CommandParser._authenticate,
-    "LOGIN": CommandParser._login,
-    "ENABLE": CommandParser._enable,
-    "SELECT": CommandParser._select,
-    "EXAMINE": CommandParser._select,
-    "CREATE": CommandParser._create,
-    "DELETE": CommandParser._mailbox_verb,
-    "SUBSCRIBE": CommandParser._mailbox_verb,
-    "UNSUBSCRIBE": CommandParser._mailbox_verb,
-    "RENAME": CommandParser._rename,
-    "LIST": CommandParser._list,
-    "LSUB": CommandParser._list,
-    "STATUS": CommandParser._status,
-    "APPEND": CommandParser._append,
-    "SEARCH": CommandParser._search,
-    "FETCH": CommandParser._fetch,
-    "STORE": CommandParser._store,
-    "COPY": CommandParser._transfer,
-    "MOVE": CommandParser._transfer,
-    "ID": CommandParser._id,
-}

@@ -49,18 +49,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from postoffice.protocol.errors import ProtocolUsageError
-from postoffice.protocol.imap.commands import (
-    Command,
-    CommandError,
-    CommandParser,
-    command_word,
-)
+from postoffice.protocol.imap.commands import Command, command_word
 from postoffice.protocol.imap.framer import (
     CommandFramer,
     CompleteCommand,
     LineOverflow,
     LiteralAnnounced,
 )
+from postoffice.protocol.imap.parser import CommandError, CommandParser
 from postoffice.protocol.imap.responses import (
     continuation,
     continuation_data,
