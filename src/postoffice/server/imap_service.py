@@ -9,8 +9,6 @@ RFC 9051 §6.2.3), and the connect and disconnect maillog lines.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import ssl
 
 from postoffice.config.model import Config
@@ -23,6 +21,7 @@ from postoffice.server.imap_fetch import ContentLoader
 from postoffice.server.imap_session import LOGIN_COMPONENT, ImapSession
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.login_penalty import LoginPenalty
+from postoffice.server.mailbox_service import implicit_tls, serve_admitted
 from postoffice.server.smtp_policy import is_loopback
 from postoffice.server.store_pool import StorePool
 from postoffice.server.transport import Pipe
@@ -71,33 +70,17 @@ class ImapService:
         )
 
     async def handle(self, pipe: Pipe) -> None:
-        ip = pipe.peer[0]
-        if not self.limiter.admit(ip):
-            log_event(LOGIN_COMPONENT, f"Disconnected: too many connections: rip={ip}")
-            pipe.send(
-                untagged_status("BYE", "Too many connections from your address.", "UNAVAILABLE")
-            )
-            pipe.close()
-            return
-        try:
-            await self._serve(pipe, ip)
-        except Exception as exc:  # one broken session must never take the server down
-            log_event(LOGIN_COMPONENT, f"session error: {exc!r}: rip={ip}", level=logging.ERROR)
-            pipe.close()
-        finally:
-            self.limiter.release(ip)
+        refusal = untagged_status("BYE", "Too many connections from your address.", "UNAVAILABLE")
+        await serve_admitted(
+            pipe, self.limiter, LOGIN_COMPONENT, refusal, lambda ip: self._serve(pipe, ip)
+        )
 
     async def _serve(self, pipe: Pipe, ip: str) -> None:
         if self.implicit_tls:
             assert self.tls_context is not None
-            pipe.prepare_tls()
-            try:
-                await asyncio.wait_for(
-                    pipe.start_tls(self.tls_context), timeout=self.config.imap.idle_timeout
-                )
-            except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
-                log_event(LOGIN_COMPONENT, f"TLS handshake failed: {exc}: rip={ip}")
-                pipe.close()
+            if not await implicit_tls(
+                pipe, self.tls_context, self.config.imap.idle_timeout, LOGIN_COMPONENT, ip
+            ):
                 return
         session = ImapSession(
             pipe=pipe,

@@ -9,8 +9,6 @@ it), and the connect and disconnect maillog lines.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import ssl
 
 from postoffice.config.model import Config
@@ -19,6 +17,7 @@ from postoffice.directory.directory import Directory
 from postoffice.protocol.pop3 import Pop3ServerConnection, Pop3Settings
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.login_penalty import LoginPenalty
+from postoffice.server.mailbox_service import implicit_tls, serve_admitted
 from postoffice.server.pop3_maildrop import MessageFacts
 from postoffice.server.pop3_session import LOGIN_COMPONENT, Pop3Context, Pop3Session
 from postoffice.server.smtp_policy import is_loopback
@@ -72,31 +71,17 @@ class Pop3Service:
         )
 
     async def handle(self, pipe: Pipe) -> None:
-        ip = pipe.peer[0]
-        if not self.limiter.admit(ip):
-            log_event(LOGIN_COMPONENT, f"Disconnected: too many connections: rip={ip}")
-            pipe.send(b"-ERR [SYS/TEMP] Too many connections from your address.\r\n")
-            pipe.close()
-            return
-        try:
-            await self._serve(pipe, ip)
-        except Exception as exc:  # one broken session must never take the server down
-            log_event(LOGIN_COMPONENT, f"session error: {exc!r}: rip={ip}", level=logging.ERROR)
-            pipe.close()
-        finally:
-            self.limiter.release(ip)
+        refusal = b"-ERR [SYS/TEMP] Too many connections from your address.\r\n"
+        await serve_admitted(
+            pipe, self.limiter, LOGIN_COMPONENT, refusal, lambda ip: self._serve(pipe, ip)
+        )
 
     async def _serve(self, pipe: Pipe, ip: str) -> None:
         if self.implicit_tls:
             assert self.tls_context is not None
-            pipe.prepare_tls()
-            try:
-                await asyncio.wait_for(
-                    pipe.start_tls(self.tls_context), timeout=self.config.pop3.idle_timeout
-                )
-            except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
-                log_event(LOGIN_COMPONENT, f"TLS handshake failed: {exc}: rip={ip}")
-                pipe.close()
+            if not await implicit_tls(
+                pipe, self.tls_context, self.config.pop3.idle_timeout, LOGIN_COMPONENT, ip
+            ):
                 return
         connection = Pop3ServerConnection(self.settings_for(ip, is_tls=self.implicit_tls))
         session = Pop3Session(pipe=pipe, connection=connection, context=self.context)

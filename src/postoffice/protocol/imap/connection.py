@@ -234,10 +234,8 @@ class ImapServerConnection:
     def next_event(self) -> ImapEvent:
         if self._closing:
             return _CLOSED
-        if self._mode == "sasl":
-            return self._sasl_line()
-        if self._mode == "idle":
-            return self._idle_line()
+        if self._mode != "command":
+            return self._dialogue_line()
         if self._pending is not None:
             return _NEED_DATA if not self._eof else self._end_of_input()
         while True:
@@ -349,20 +347,14 @@ class ImapServerConnection:
         del self._input[: newline + 1]
         return line
 
-    def _sasl_line(self) -> ImapEvent:
+    def _dialogue_line(self) -> ImapEvent:
+        """The line that answers an AUTHENTICATE challenge or ends IDLE (not a command)."""
         line = self._take_line()
         if line is None:
             if self._closing:
                 return _CLOSED
             return _NEED_DATA if not self._eof else self._end_of_input()
-        self._mode = "command"
-        return SaslResponse(line)
-
-    def _idle_line(self) -> ImapEvent:
-        line = self._take_line()
-        if line is None:
-            if self._closing:
-                return _CLOSED
-            return _NEED_DATA if not self._eof else self._end_of_input()
-        self._mode = "command"
-        return IdleDone(line.upper() == b"DONE")
+        mode, self._mode = self._mode, "command"
+        if mode == "sasl":
+            return SaslResponse(line)
+        return IdleDone(line.upper() == b"DONE")  # RFC 2177 §3
