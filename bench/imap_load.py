@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import multiprocessing
 import os
 import random
 import re
@@ -60,8 +59,8 @@ from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
-from pop3_load import WORDS, count_messages, fill_stores, make_message, make_messages, tree_cpu
-from serving import Served
+from pop3_load import WORDS, count_messages, fill_stores, make_message, make_messages
+from serving import Served, run_clients
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PEERS = ROOT.parent / "shared" / "peers"
@@ -278,27 +277,14 @@ class Result:
 
 
 def load(name: str, port: int, users: list[str], seconds: float, pid: int | None) -> Result:
-    context = multiprocessing.get_context("fork")
-    start = context.Event()
-    deadline = context.Value("d", 0.0)
-    results: Queue[Tally] = context.Queue()
-    processes = [
-        context.Process(target=client_loop, args=(port, user, start, deadline, results))
-        for user in users
-    ]
-    for process in processes:
-        process.start()
-    time.sleep(0.5)
-    before = tree_cpu(pid) if pid is not None else 0.0
-    began = time.monotonic()
-    deadline.value = began + seconds
-    start.set()
-    tallies = [results.get(timeout=seconds + 300) for _ in processes]
-    after = tree_cpu(pid) if pid is not None else 0.0
-    for process in processes:
-        process.join(timeout=30)
-    elapsed = max(t.ended for t in tallies) - began
-    return Result(name, elapsed, tallies, after - before if pid is not None else None)
+    elapsed, tallies, server_cpu = run_clients(
+        client_loop,
+        lambda user, start, deadline, results: (port, user, start, deadline, results),
+        users,
+        seconds,
+        pid,
+    )
+    return Result(name, elapsed, tallies, server_cpu)
 
 
 def warm_up(name: str, port: int, users: list[str]) -> None:

@@ -54,7 +54,6 @@ import argparse
 import asyncio
 import dataclasses
 import io
-import multiprocessing
 import os
 import poplib
 import random
@@ -75,7 +74,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import cast
 
-from serving import Served
+from serving import Served, run_clients
 
 from postoffice.config.loader import load_config
 from postoffice.store import StoreFactory
@@ -87,7 +86,6 @@ HOST = "127.0.0.1"
 DOMAIN = "example.test"
 PASSWORD = "pass"
 POSTOFFICE = (sys.executable, "-m", "postoffice")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # -- the messages ---------------------------------------------------------------------
 
@@ -359,53 +357,15 @@ def warm_up(name: str, port: int, users: list[str]) -> None:
     )
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of PID and every process below it, children
-    that exited and were reaped included (``cutime``, ``cstime``).
-
-    A child that exits while the tree is read may be missed or counted twice:
-    a few milliseconds against the seconds of a run.
-    """
-    total = 0
-    pending = [pid]
-    while pending:
-        each = pending.pop()
-        try:
-            stat = Path(f"/proc/{each}/stat").read_text(encoding="ascii")
-            for task in Path(f"/proc/{each}/task").iterdir():
-                children = (task / "children").read_text(encoding="ascii").split()
-                pending += [int(child) for child in children]
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # gone meanwhile
-        values = stat.rsplit(")", 1)[1].split()
-        # utime, stime, cutime, cstime: fields 14 to 17 of proc(5); values[0] is field 3
-        total += sum(int(value) for value in values[11:15])
-    return total / CLOCK_TICKS
-
-
 def load(name: str, port: int, users: list[str], seconds: float, server_pid: int | None) -> Result:
     """One measured run: one client process per user, for SECONDS."""
-    context = multiprocessing.get_context("fork")
-    start = context.Event()
-    deadline = context.Value("d", 0.0)
-    results: Queue[Tally] = context.Queue()
-    processes = [
-        context.Process(target=client_loop, args=(port, user, start, deadline, results))
-        for user in users
-    ]
-    for process in processes:
-        process.start()
-    time.sleep(0.5)  # let every client reach start.wait()
-    cpu_before = tree_cpu(server_pid) if server_pid is not None else 0.0
-    began = time.monotonic()
-    deadline.value = began + seconds
-    start.set()
-    tallies = [results.get(timeout=seconds + 300) for _ in processes]
-    cpu_after = tree_cpu(server_pid) if server_pid is not None else 0.0
-    for process in processes:
-        process.join(timeout=30)
-    elapsed = max(t.ended for t in tallies) - began
-    server_cpu = cpu_after - cpu_before if server_pid is not None else None
+    elapsed, tallies, server_cpu = run_clients(
+        client_loop,
+        lambda user, start, deadline, results: (port, user, start, deadline, results),
+        users,
+        seconds,
+        server_pid,
+    )
     return Result(name, elapsed, tallies, server_cpu)
 
 

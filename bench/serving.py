@@ -9,14 +9,22 @@ minute). Not a test; CI does not run it.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
+from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 ROLES = ("smtp", "pop3", "pop3s", "imap", "imaps")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+T = TypeVar("T")
 
 
 class Served:
@@ -57,3 +65,62 @@ class Served:
                 self.process.kill()
                 self.process.wait()
         self.stderr.close()
+
+
+def run_clients(
+    target: Callable[..., None],
+    args_for: Callable[[str, Event, Synchronized[float], Queue[T]], tuple[object, ...]],
+    users: list[str],
+    seconds: float,
+    server_pid: int | None,
+) -> tuple[float, list[T], float | None]:
+    """One measured run: a client process per user runs ``target(*args_for(user, start,
+    deadline, results))`` until the deadline and puts one tally (with ``ended``, its
+    ``time.monotonic()`` at the end) on ``results``. Returns the run's length, the
+    tallies and the server's CPU seconds over the run (``tree_cpu``; None without
+    a PID)."""
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    deadline = context.Value("d", 0.0)
+    results: Queue[T] = context.Queue()
+    processes = [
+        context.Process(target=target, args=args_for(user, start, deadline, results))
+        for user in users
+    ]
+    for process in processes:
+        process.start()
+    time.sleep(0.5)  # let every client reach start.wait()
+    cpu_before = tree_cpu(server_pid) if server_pid is not None else 0.0
+    began = time.monotonic()
+    deadline.value = began + seconds
+    start.set()
+    tallies = [results.get(timeout=seconds + 300) for _ in processes]
+    cpu_after = tree_cpu(server_pid) if server_pid is not None else 0.0
+    for process in processes:
+        process.join(timeout=30)
+    elapsed = max(t.ended for t in tallies) - began
+    return elapsed, tallies, (cpu_after - cpu_before if server_pid is not None else None)
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of PID and every process below it, children
+    that exited and were reaped included (``cutime``, ``cstime``).
+
+    A child that exits while the tree is read may be missed or counted twice:
+    a few milliseconds against the seconds of a run.
+    """
+    total = 0
+    pending = [pid]
+    while pending:
+        each = pending.pop()
+        try:
+            stat = Path(f"/proc/{each}/stat").read_text(encoding="ascii")
+            for task in Path(f"/proc/{each}/task").iterdir():
+                children = (task / "children").read_text(encoding="ascii").split()
+                pending += [int(child) for child in children]
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # gone meanwhile
+        values = stat.rsplit(")", 1)[1].split()
+        # utime, stime, cutime, cstime: fields 14 to 17 of proc(5); values[0] is field 3
+        total += sum(int(value) for value in values[11:15])
+    return total / CLOCK_TICKS
