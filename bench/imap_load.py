@@ -20,12 +20,12 @@ and counts the tagged commands answered: commands per second, the figure
 the issue asks for. The mailbox ends each session as it began (the
 appended message is expunged again). Each run prints commands/s, sessions/s
 and the CPU time of the server per command (user + system of its process
-tree, ``pop3_load.tree_cpu``), then the medians and the ratio postoffice /
+tree, ``serving.tree_cpu``), then the medians and the ratio postoffice /
 Dovecot.
 
 1. postoffice: a fresh data directory (``init``, users user1..userN,
    password ``pass``), INBOXes filled through the store API with the same
-   generated messages (``pop3_load.make_messages``: realistic headers, CRLF),
+   generated messages (``messages.make_messages``: realistic headers, CRLF),
    ``[imap] plaintext_auth_on_loopback = true`` (the peer has no TLS, so both
    are measured in plaintext).
 2. The local-only Dovecot of ``shared/peers`` (IMAP on 127.0.0.1:10143,
@@ -59,7 +59,8 @@ from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 from pathlib import Path
 
-from pop3_load import WORDS, count_messages, fill_stores, make_message, make_messages
+from messages import WORDS, make_message, make_messages
+from pop3_load import count_messages, fill_stores
 from serving import Served, run_clients
 
 ROOT = Path(__file__).resolve().parents[1]
