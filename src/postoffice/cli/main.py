@@ -16,6 +16,7 @@ from postoffice.cli.account_commands import domain_group, user_group
 from postoffice.cli.context import CliState
 from postoffice.cli.init_command import init_command
 from postoffice.cli.queue_commands import mailq_command, queue_group
+from postoffice.cli.sendmail_command import link_arguments, sendmail_command
 from postoffice.cli.serve_command import serve_command
 from postoffice.cli.table_commands import (
     check_command,
@@ -48,11 +49,15 @@ for command in (
     domain_group,
     queue_group,
     mailq_command,
+    sendmail_command,
 ):
     cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the command; through a link named sendmail, mailq or newaliases, run that."""
+    if argv is None:
+        argv = link_arguments(sys.argv[0], sys.argv[1:])
     try:
         cli.main(args=argv, prog_name="postoffice", standalone_mode=False)
     except click.exceptions.Abort:

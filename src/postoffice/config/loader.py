@@ -127,4 +127,5 @@ def resolve_paths(config: Config, config_file: Path) -> Paths:
         mail_dir=data_dir / "mail",
         spool_mail_dir=data_dir / "spool" / "mail",
         queue_dir=data_dir / "spool" / "mqueue",
+        maildrop_dir=data_dir / "spool" / "maildrop",
     )

@@ -227,3 +227,4 @@ class Paths(BaseModel):
     mail_dir: Path
     spool_mail_dir: Path
     queue_dir: Path
+    maildrop_dir: Path  # where ``sendmail`` leaves mail for the server (queue.maildrop)

@@ -1,7 +1,8 @@
 """One serving process: a ``Daemon`` runs the server's work on one event loop.
 
 Owns what one process does while it serves: it opens the directory and the
-queue, runs the local delivery runner, serves the ``smtp``, ``pop3``, ``pop3s``,
+queue, runs the local delivery runner and (alone, or as worker 0) the pickup
+of the ``sendmail`` maildrop, serves the ``smtp``, ``pop3``, ``pop3s``,
 ``imap`` and ``imaps`` roles, and stops cleanly on SIGTERM and SIGINT. The other roles
 join as their issues land, and until then the maillog says they are
 configured but not served.
@@ -33,12 +34,14 @@ from postoffice.delivery.local import LocalDeliveryAgent
 from postoffice.directory.directory import Directory
 from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 from postoffice.queue import Queue
+from postoffice.queue.maildrop import ensure_maildrop
 from postoffice.server.change_relay import ChangeRelay
 from postoffice.server.imap_fetch import ContentLoader
 from postoffice.server.imap_service import ImapService
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.listener import Listener, SessionHandler
 from postoffice.server.login_penalty import LoginPenalty, SharedFailures
+from postoffice.server.pickup import Pickup
 from postoffice.server.pop3_maildrop import MessageFacts
 from postoffice.server.pop3_service import Pop3Service
 from postoffice.server.smtp_service import SmtpService
@@ -107,6 +110,7 @@ class Daemon:
         queue = await Queue.open(paths.queue_dir, clock, recover=self.seat is None)
         listeners: list[Listener] = []
         runner: asyncio.Future[None] | None = None
+        picker: asyncio.Future[None] | None = None
         pool: StorePool | None = None
         try:
             tls_context = server_tls_context(paths)
@@ -122,6 +126,15 @@ class Daemon:
             )
             queue.add_listener(agent.notice)
             runner = asyncio.ensure_future(agent.run(self._stop))
+            if self.seat is None or self.seat.index == 0:  # one process picks up
+                ensure_maildrop(paths.maildrop_dir)
+                pickup = Pickup(
+                    maildrop=paths.maildrop_dir,
+                    queue=queue,
+                    hostname=config.hostname,
+                    primary_domain=config.primary_domain,
+                )
+                picker = asyncio.ensure_future(pickup.run(self._stop))
             smtp = SmtpService(
                 config=config,
                 directory=self.directory,
@@ -205,6 +218,8 @@ class Daemon:
             self._stop.set()
             if runner is not None:
                 await runner
+            if picker is not None:
+                await picker
             await queue.close()
             if self.seat is not None and self.seat.relay is not None:
                 self.seat.relay.close()
@@ -270,6 +285,7 @@ def ensure_layout(data_dir: Path) -> None:
     for sub, mode in (
         ("spool/mail", 0o755),
         ("spool/mqueue", 0o700),
+        ("spool/maildrop", 0o1733),  # queue.maildrop: anyone may drop, none may list
         ("log", 0o755),
         ("mail", 0o700),
         ("lib/postoffice", 0o700),

@@ -1,0 +1,117 @@
+"""What a message gets when a local program or a mail client submits it.
+
+What this module owns: the header work of message submission (RFC 6409
+§8) that the ``sendmail`` command does, and later the submission service:
+
+- ``to_crlf_lines``: a program's message with LF (or CRLF) line ends, and
+  with sendmail's rule that a line of one dot ends it unless ``-i``;
+- ``header_recipients``: the addresses of To, Cc and Bcc (``sendmail -t``,
+  RFC 5322 §3.6.3), read with the same address parser as ENVELOPE;
+- ``complete_header``: Bcc fields removed (RFC 5322 §3.6.3: their
+  addresses must not reach the other recipients), and a missing From,
+  Date or Message-ID added (RFC 6409 §8.1-§8.3), in front of the header.
+
+Invariants: only the header section is rewritten, and only by removing
+whole fields or adding new ones; the body's octets are kept as they are.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Final
+
+from postoffice.mime.envelope import parse_addresses
+from postoffice.mime.headers import header_values
+from postoffice.mime.structure import parse_structure
+
+_FIELD_NAME: Final = re.compile(rb"([!-9;-~]+):")
+_RECIPIENT_FIELDS: Final = ("to", "cc", "bcc")
+
+
+def to_crlf_lines(data: bytes, *, dot_ends: bool) -> bytes:
+    """Lines ended by CRLF (a bare LF or CR becomes CRLF); with ``dot_ends``, a line
+    holding one ``.`` ends the message (sendmail without ``-i``/``-oi``)."""
+    lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    kept: list[bytes] = []
+    for line in lines:
+        if dot_ends and line == b".":
+            break
+        kept.append(line)
+    return b"".join(line + b"\r\n" for line in kept)
+
+
+def _header_end(data: bytes) -> int:
+    return parse_structure(data).body_start
+
+
+def header_recipients(data: bytes) -> list[str]:
+    """``local@domain`` of every address in To, Cc and Bcc, in order, once each."""
+    root = parse_structure(data)
+    found: dict[str, None] = {}
+    for name in _RECIPIENT_FIELDS:
+        for value in header_values(data, root, name):
+            for address in parse_addresses(value):
+                if not isinstance(address, list) or len(address) != 4:
+                    continue
+                mailbox, host = (_text(part) for part in address[2:4])
+                if host is None or not mailbox or mailbox == "MISSING_MAILBOX":
+                    continue  # a group's start or end, or no mailbox at all
+                # A bare name (``To: root``) is a local user, qualified by the caller.
+                found.setdefault(mailbox if host == "MISSING_DOMAIN" else f"{mailbox}@{host}", None)
+    return list(found)
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else None
+
+
+def _fields(header: bytes) -> list[tuple[bytes, bytes]]:
+    """(lower-case name, whole field with its continuation lines) of a header section."""
+    fields: list[tuple[bytes, bytes]] = []
+    for line in header.split(b"\r\n")[:-1]:
+        if line[:1] in (b" ", b"\t") and fields:
+            name, text = fields[-1]
+            fields[-1] = (name, text + line + b"\r\n")
+            continue
+        found = _FIELD_NAME.match(line)
+        fields.append(((found.group(1).lower() if found else b""), line + b"\r\n"))
+    return fields
+
+
+def complete_header(
+    data: bytes,
+    *,
+    sender: str,
+    full_name: str | None,
+    hostname: str,
+    now: datetime,
+) -> bytes:
+    """Remove Bcc; add From (with ``full_name``), Date and Message-ID where missing.
+    ``data`` has CRLF line ends (``to_crlf_lines``)."""
+    end = _header_end(data)
+    section = data[:end]
+    fields_text = section[:-2] if section.endswith(b"\r\n\r\n") or section == b"\r\n" else section
+    fields = _fields(fields_text)
+    present = {name for name, _ in fields}
+    added: list[bytes] = []
+    if b"from" not in present:
+        shown = sender or f"MAILER-DAEMON@{hostname}"
+        if full_name:
+            quoted = full_name.replace("\\", "\\\\").replace('"', '\\"')
+            added.append(f'From: "{quoted}" <{shown}>\r\n'.encode())
+        else:
+            added.append(f"From: {shown}\r\n".encode())
+    if b"date" not in present:
+        added.append(f"Date: {format_datetime(now)}\r\n".encode())  # RFC 6409 §8.2
+    if b"message-id" not in present:  # RFC 6409 §8.3
+        stamp = now.strftime("%Y%m%d%H%M%S")
+        added.append(f"Message-ID: <{stamp}.{secrets.token_hex(8)}@{hostname}>\r\n".encode())
+    kept = b"".join(text for name, text in fields if name != b"bcc")
+    return b"".join(added) + kept + b"\r\n" + data[end:]

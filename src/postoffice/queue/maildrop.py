@@ -1,0 +1,145 @@
+"""The maildrop: where the ``sendmail`` command leaves mail for the server to queue.
+
+What this module owns: the drop file, its format and its two ends. The
+``sendmail`` command (any local user, with or without a running server)
+writes one file per message with ``write_drop``; the server's pickup reads
+it with ``read_drop``, queues the message durably, and only then removes
+the file (Postfix's ``maildrop``/``pickup`` split, the classic way to take
+mail from programs on the host without trusting them with the queue).
+
+Format (all octets; the header lines are ASCII, UTF-8 for addresses):
+
+    postoffice-drop 1
+    uid 1000
+    sender alice@example.test        (empty after "sender" for <>)
+    recipient bob@example.test       (once per recipient)
+    <empty line>
+    the message, CRLF line ends
+
+Invariants:
+- a drop file appears under its final name only whole: it is written to
+  ``tmp-NAME``, fsync'd, renamed to ``NAME`` and the directory fsync'd
+  before ``write_drop`` returns (so ``sendmail`` exiting 0 means the mail
+  survives a crash, as a queue file would);
+- names are unique and unguessable (time, pid and 96 random bits), so one
+  user cannot predict or replace another's file;
+- ``read_drop`` accepts only this format, with at most ``MAX_RECIPIENTS``
+  recipients and a bounded header; anything else raises ``DropError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from postoffice.core.errors import PostofficeError
+
+MAGIC: Final = b"postoffice-drop 1\n"
+TMP_PREFIX: Final = "tmp-"
+MAX_RECIPIENTS: Final = 10_000
+MAX_HEADER_OCTETS: Final = 4 * 1024 * 1024
+DIRECTORY_MODE: Final = 0o1733  # like /var/spool/postfix/maildrop: anyone may drop, none may list
+
+
+class DropError(PostofficeError):
+    """A drop file that is not one (damaged, or written by something else)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    uid: int
+    sender: str  # "" for the null reverse-path
+    recipients: tuple[str, ...]
+    data: bytes
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_maildrop(path: Path) -> None:
+    """Create the maildrop directory with its sticky, write-only mode if it is missing."""
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, DIRECTORY_MODE)
+
+
+def write_drop(directory: Path, drop: Drop, *, fsync: bool = True) -> Path:
+    """Leave ``drop`` in ``directory`` (see the module docstring); its final path."""
+    for line in (drop.sender, *drop.recipients):
+        if "\n" in line or "\r" in line:
+            raise DropError("an address with a line break")
+    head = [MAGIC, b"uid %d\n" % drop.uid, b"sender " + drop.sender.encode("utf-8") + b"\n"]
+    head += [b"recipient " + r.encode("utf-8") + b"\n" for r in drop.recipients]
+    octets = b"".join(head) + b"\n" + drop.data
+    name = f"{time.time_ns():x}.{os.getpid()}.{secrets.token_hex(12)}"
+    tmp = directory / (TMP_PREFIX + name)
+    final = directory / name
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    try:
+        view = memoryview(octets)
+        while view:
+            view = view[os.write(fd, view) :]
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.rename(tmp, final)
+    if fsync:
+        _fsync_dir(directory)
+    return final
+
+
+def read_drop(path: Path) -> Drop:
+    """Read one drop file; ``DropError`` when it is not one."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as stream:
+        octets = stream.read()
+    if not octets.startswith(MAGIC):
+        raise DropError(f"{path.name}: not a drop file")
+    end = octets.find(b"\n\n", len(MAGIC) - 1)
+    if end < 0 or end > MAX_HEADER_OCTETS:
+        raise DropError(f"{path.name}: no end of the envelope")
+    uid: int | None = None
+    sender: str | None = None
+    recipients: list[str] = []
+    for raw in octets[len(MAGIC) : end].split(b"\n"):
+        key, _, value = raw.partition(b" ")
+        try:
+            text = value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DropError(f"{path.name}: an envelope line is not UTF-8") from exc
+        if key == b"uid" and uid is None and text.isdigit():
+            uid = int(text)
+        elif key == b"sender" and sender is None:
+            sender = text
+        elif key == b"recipient" and text and len(recipients) < MAX_RECIPIENTS:
+            recipients.append(text)
+        else:
+            raise DropError(f"{path.name}: unexpected envelope line {raw[:40]!r}")
+    if uid is None or sender is None or not recipients:
+        raise DropError(f"{path.name}: an incomplete envelope")
+    return Drop(uid, sender, tuple(recipients), octets[end + 2 :])
+
+
+def pending_drops(directory: Path) -> list[Path]:
+    """The drop files waiting, oldest first (names start with the time)."""
+    try:
+        with os.scandir(directory) as entries:
+            names = [e.name for e in entries if not e.name.startswith((TMP_PREFIX, "."))]
+    except FileNotFoundError:
+        return []
+    return [directory / name for name in sorted(names)]
