@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Final
 
 from postoffice.core.errors import PostofficeError
+from postoffice.queue.durable import write_all
 
 MAGIC: Final = b"postoffice-drop 1\n"
 TMP_PREFIX: Final = "tmp-"
@@ -86,9 +87,7 @@ def write_drop(directory: Path, drop: Drop, *, fsync: bool = True) -> Path:
     final = directory / name
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
     try:
-        view = memoryview(octets)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, octets)
         if fsync:
             os.fsync(fd)
     except BaseException:
