@@ -1,7 +1,7 @@
 """A ``postoffice serve`` process for the benchmarks: started on free ports, stopped cleanly.
 
 Owns what every benchmark script did alike: start ``serve`` with the
-``smtp``, ``pop3``, ``pop3s``, ``imap`` and ``imaps`` roles on port 0 (free ports, so that nothing
+served roles on port 0 (free ports, so that nothing
 the machine runs is disturbed), wait for the maillog's ``listening:`` line of
 the role measured and ``ready:``, and stop it (SIGTERM, then SIGKILL after a
 minute). Not a test; CI does not run it.
@@ -22,7 +22,7 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import IO, TypeVar
 
-ROLES = ("smtp", "pop3", "pop3s", "imap", "imaps")
+ROLES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
 

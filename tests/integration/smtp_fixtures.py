@@ -80,7 +80,7 @@ def set_config_values(config: Path, section: str, values: dict[str, object]) -> 
     config.write_text(head + marker + body + next_marker + tail, encoding="utf-8")
 
 
-ROLES = ("smtp", "pop3", "pop3s", "imap", "imaps")
+ROLES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
 
 
 @dataclass
@@ -98,6 +98,8 @@ class SmtpServer:
     pop3s_port: int = 0
     imap_port: int = 0
     imaps_port: int = 0
+    submission_port: int = 0
+    submissions_port: int = 0
     _stderr: io.BufferedWriter | None = None
 
     @property
@@ -180,6 +182,8 @@ class SmtpServer:
         ports = {role: int(port) for role, port in found}
         self.port, self.pop3_port, self.pop3s_port = (ports[r] for r in ("smtp", "pop3", "pop3s"))
         self.imap_port, self.imaps_port = ports["imap"], ports["imaps"]
+        self.submission_port = ports["submission"]
+        self.submissions_port = ports["submissions"]
         return self
 
     def stop(self) -> None:

@@ -25,7 +25,9 @@ def wait_for(predicate: object, timeout: float = 30.0) -> None:
 
 
 def start_serve(config: Path, *extra: str) -> subprocess.Popen[str]:
-    """``postoffice serve`` with its SMTP and POP3 listeners on free ports (port 0)."""
+    """``postoffice serve`` with every served listener on a free port (port 0); the
+    config's ``http`` listener stays as ``init`` wrote it (not served yet)."""
+    served = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
     return subprocess.Popen(
         [
             sys.executable,
@@ -34,12 +36,7 @@ def start_serve(config: Path, *extra: str) -> subprocess.Popen[str]:
             "-c",
             str(config),
             "serve",
-            "--listen",
-            "smtp=127.0.0.1:0",
-            "--listen",
-            "pop3=127.0.0.1:0",
-            "--listen",
-            "pop3s=127.0.0.1:0",
+            *(f"--listen={role}=127.0.0.1:0" for role in served),
             *extra,
         ],
         stdout=subprocess.PIPE,
@@ -65,7 +62,7 @@ def test_serve_reports_ready_and_stops_on_signal(setup_dir: Path, signum: int) -
     assert "postoffice/master[" in log
     assert "listening: smtp on 127.0.0.1:" in log
     assert "listening: smtp on 127.0.0.1:2525" not in log  # --listen replaced the config's
-    assert "configured but not served by this version: submission=127.0.0.1:2587" in log
+    assert "configured but not served by this version: http=127.0.0.1:2080" in log
     assert "terminating on signal" in log
 
 

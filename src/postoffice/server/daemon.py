@@ -2,8 +2,9 @@
 
 Owns what one process does while it serves: it opens the directory and the
 queue, runs the local delivery runner and (alone, or as worker 0) the pickup
-of the ``sendmail`` maildrop, serves the ``smtp``, ``pop3``, ``pop3s``,
-``imap`` and ``imaps`` roles, and stops cleanly on SIGTERM and SIGINT. The other roles
+of the ``sendmail`` maildrop, serves the ``smtp``, ``submission``,
+``submissions``, ``pop3``, ``pop3s``, ``imap`` and ``imaps`` roles, and stops
+cleanly on SIGTERM and SIGINT. The other roles
 join as their issues land, and until then the maillog says they are
 configured but not served.
 
@@ -51,7 +52,7 @@ from postoffice.store import StoreFactory
 from postoffice.store.layout import layout_from_config
 
 # The protocol roles this version serves; the others are configured only.
-SERVED_ROLES = ("smtp", "pop3", "pop3s", "imap", "imaps")
+SERVED_ROLES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,21 @@ class Daemon:
                 limiter=None if self.seat is None else self.seat.limiters["smtp"],
             )
             listeners.append(await self._listen("smtp", config.listen.smtp, smtp.handle))
+            for role, endpoints in (
+                ("submission", config.listen.submission),
+                ("submissions", config.listen.submissions),
+            ):
+                if not endpoints:
+                    continue
+                submission = SmtpService(
+                    config=config,
+                    directory=self.directory,
+                    queue=queue,
+                    tls_context=tls_context,
+                    limiter=None if self.seat is None else self.seat.limiters["smtp"],
+                    role=role,
+                )
+                listeners.append(await self._listen(role, endpoints, submission.handle))
             penalty = LoginPenalty(
                 config.pop3.login_failure_delay,
                 config.pop3.login_failure_delay_max,

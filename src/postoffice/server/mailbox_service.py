@@ -1,4 +1,5 @@
-"""What the mailbox services (POP3, IMAP) do alike with an accepted connection.
+"""What the mailbox services (POP3, IMAP) do alike with an accepted connection
+(and, for its implicit TLS, the ``submissions`` role).
 
 Owns the two steps around every session of ``pop3``/``pop3s`` and
 ``imap``/``imaps``: admitting the connection under the per-client limit
@@ -17,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from postoffice.core.maillog import log_event
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
+from postoffice.server.tls import TlsSessionInfo
 from postoffice.server.transport import Pipe
 
 
@@ -45,13 +47,13 @@ async def serve_admitted(
 
 async def implicit_tls(
     pipe: Pipe, context: ssl.SSLContext, timeout: float, component: str, ip: str
-) -> bool:
-    """The handshake of ``pop3s``/``imaps``; False (logged, closed) when it fails."""
+) -> TlsSessionInfo | None:
+    """The handshake of ``pop3s``/``imaps``/``submissions``; None (logged, closed)
+    when it fails."""
     pipe.prepare_tls()
     try:
-        await asyncio.wait_for(pipe.start_tls(context), timeout=timeout)
+        return await asyncio.wait_for(pipe.start_tls(context), timeout=timeout)
     except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
         log_event(component, f"TLS handshake failed: {exc}: rip={ip}")
         pipe.close()
-        return False
-    return True
+        return None

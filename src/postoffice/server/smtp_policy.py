@@ -29,6 +29,8 @@ from postoffice.directory.routing import NULL_SENDER, LocalDelivery, RemoteDeliv
 from postoffice.directory.tables.access import AccessAction
 
 RECIPIENT_OK = Reply(250, "2.1.5", "Ok")
+# RFC 6409 §4.3 and §5.1 (the MSA may refuse a sender the user may not use)
+SENDER_NOT_OWNED = Reply(553, "5.7.1", "Sender address rejected: not owned by the logged in user")
 SENDER_OK = Reply(250, "2.1.0", "Ok")
 RELAY_DENIED_TEMPORARY = Reply(454, "4.7.1", "Relay access denied")
 LOOPBACK_V4 = ipaddress.ip_network("127.0.0.0/8")
@@ -44,6 +46,7 @@ class ClientFacts:
     trusted: bool = False
     authenticated_as: str | None = None
     discard_all: bool = False  # an access DISCARD at connect or MAIL
+    submission: bool = False  # the submission roles: senders must be the user's own
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,10 @@ class SmtpPolicy:
         return None
 
     def on_mail(self, client: ClientFacts, sender: Address | None) -> Reply:
-        """``From:`` access rules at MAIL (sendmail check_mail)."""
+        """``From:`` access rules at MAIL (sendmail check_mail); on the submission
+        roles, only a sender the logged-in user owns (``owns``)."""
+        if client.submission and not self.owns(client.authenticated_as, sender):
+            return SENDER_NOT_OWNED
         rule = self.directory.tables.snapshot().access.check_from(
             sender, self.config.directory.detail_separator
         )
@@ -118,6 +124,20 @@ class SmtpPolicy:
         if result.discard or client.discard_all:
             return Verdict(RECIPIENT_OK, discard=True)
         return Verdict(RECIPIENT_OK)
+
+    def owns(self, login: str | None, sender: Address | None) -> bool:
+        """Whether the user ``login`` (an address key) may send as ``sender``: their own
+        address, or one that the aliases or virtusertable deliver to them (and to
+        others, for a list they are on). The null sender is anyone's."""
+        if login is None:
+            return False
+        if sender is None or sender.key == login:
+            return True
+        result = self.directory.route(sender)
+        return any(
+            isinstance(delivery, LocalDelivery) and delivery.account.key == login
+            for delivery in result.deliveries
+        )
 
     def login_address(self, username: str) -> Address | None:
         """The account a SASL user name names (a bare name is in the primary domain)."""

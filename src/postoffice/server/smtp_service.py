@@ -1,4 +1,5 @@
-"""The ``smtp`` role: the MX front door, from accepted socket to ``SmtpSession``.
+"""The ``smtp`` role (the MX front door) and the ``submission``/``submissions`` roles
+(RFC 6409, RFC 8314: mail from logged-in users), from accepted socket to ``SmtpSession``.
 
 Owns the per-connection setup: the connection limit per client address, the
 settings each client gets (EXPN for trusted networks, plaintext AUTH only
@@ -20,6 +21,7 @@ from postoffice.directory.directory import Directory
 from postoffice.protocol.smtp import SmtpServerConnection, SmtpServerSettings
 from postoffice.queue import Queue
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
+from postoffice.server.mailbox_service import implicit_tls
 from postoffice.server.smtp_policy import ClientFacts, SmtpPolicy, is_loopback
 from postoffice.server.smtp_session import COMPONENT, SmtpLimits, SmtpSession
 from postoffice.server.transport import Pipe
@@ -50,7 +52,15 @@ class SmtpService:
         queue: Queue,
         tls_context: ssl.SSLContext | None,
         limiter: ConnectionLimiter | SharedConnectionLimiter | None = None,
+        role: str = "smtp",
     ):
+        if role == "submissions" and tls_context is None:
+            raise ValueError("submissions needs a TLS certificate")
+        self.role = role
+        # RFC 6409: the submission roles take mail only from logged-in users,
+        # for senders of their own; submissions speaks TLS from the start (RFC 8314).
+        self.submission = role in ("submission", "submissions")
+        self.implicit_tls = role == "submissions"
         self.config = config
         self.directory = directory
         self.queue = queue
@@ -79,6 +89,8 @@ class SmtpService:
             starttls_available=self.tls_context is not None,
             auth_mechanisms=("PLAIN", "LOGIN"),
             auth_requires_tls=not loopback_auth,
+            auth_required=self.submission,
+            is_tls=self.implicit_tls,
             vrfy_enabled=smtp.vrfy_enabled,
             expn_enabled=smtp.expn_for_trusted and client.trusted,
             postmaster_domain=self.config.primary_domain,
@@ -86,7 +98,7 @@ class SmtpService:
 
     async def handle(self, pipe: Pipe) -> None:
         ip, port = pipe.peer
-        client = ClientFacts(ip=ip, trusted=self.policy.is_trusted(ip))
+        client = ClientFacts(ip=ip, trusted=self.policy.is_trusted(ip), submission=self.submission)
         admitted = self.limiter.admit(ip)
         try:
             await self._serve(pipe, client, port, admitted)
@@ -98,14 +110,23 @@ class SmtpService:
                 self.limiter.release(ip)
 
     async def _serve(self, pipe: Pipe, client: ClientFacts, port: int, admitted: bool) -> None:
+        info = ClientInfo(address=client.ip, port=port)
+        if self.implicit_tls:
+            assert self.tls_context is not None
+            tls = await implicit_tls(
+                pipe, self.tls_context, self.config.smtp.idle_timeout, COMPONENT, client.ip
+            )
+            if tls is None:
+                return
+            info = ClientInfo(
+                address=client.ip, port=port, tls_version=tls.version, tls_cipher=tls.cipher
+            )
         log_event(COMPONENT, f"connect from unknown[{client.ip}]")
         reject = self.policy.on_connect(client) if admitted else TOO_MANY_CONNECTIONS
         if reject is not None:
             reject = greeting_refusal(reject)
             log_event(COMPONENT, f"NOQUEUE: reject: CONNECT from unknown[{client.ip}]: {reject}")
-        connection = SmtpServerConnection(
-            self.settings_for(client), ClientInfo(address=client.ip, port=port)
-        )
+        connection = SmtpServerConnection(self.settings_for(client), info)
         session = SmtpSession(
             pipe=pipe,
             connection=connection,

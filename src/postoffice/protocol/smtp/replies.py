@@ -152,6 +152,7 @@ class SmtpReplies:
 
     # --- AUTH (RFC 4954 §4, §6) ---------------------------------------------
     AUTH_ABORTED: Final = Reply(501, "5.7.0", "Authentication aborted")
+    AUTH_REQUIRED: Final = Reply(530, "5.7.0", "Authentication required")  # RFC 4954 §6
     AUTH_BAD_BASE64: Final = Reply(501, "5.5.2", "Cannot decode authentication response")
     AUTH_MALFORMED: Final = Reply(501, "5.5.2", "Malformed authentication response")
     AUTH_FAILED: Final = Reply(535, "5.7.8", "Authentication credentials invalid")

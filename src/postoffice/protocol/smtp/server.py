@@ -206,6 +206,8 @@ class SmtpServerConnection(SmtpSessionCore):
 
     def do_mail(self, argument: str) -> None:
         settings = self.settings
+        if settings.auth_required and self._authenticated_as is None:
+            raise GrammarError(SmtpReplies.AUTH_REQUIRED)  # RFC 6409 §4.3, RFC 4954 §6
         path = parse_mail_argument(argument)
         params = validate_mail_parameters(
             path.parameters,

@@ -51,6 +51,7 @@ class SmtpServerSettings:
     is_tls: bool = False  # implicit TLS (submissions) or already wrapped
     auth_mechanisms: tuple[str, ...] = ()
     auth_requires_tls: bool = True  # smtpd_tls_auth_only; False for loopback when allowed
+    auth_required: bool = False  # submission (RFC 6409 §4.3): MAIL only after AUTH, else 530
     vrfy_enabled: bool = True  # False: 502 (disable_vrfy_command)
     expn_enabled: bool = False  # True only for trusted networks
     require_helo: bool = True  # MAIL before HELO/EHLO -> 503 (RFC 5321 §4.1.4 permits it)

@@ -1,0 +1,101 @@
+"""The submission roles (RFC 6409, RFC 8314): mail from logged-in users, for their own senders.
+
+``submission`` (port 587 style) offers STARTTLS and AUTH only after it;
+``submissions`` (port 465 style) is TLS from the first octet. Both refuse
+MAIL before AUTH (530) and a sender the user does not own (553 5.7.1); the
+user's own address and the aliases that reach them are theirs.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .smtp_fixtures import DOMAIN, HOST, PASSWORD, SmtpServer
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
+    data = tmp_path_factory.mktemp("submission") / "var"
+    srv = SmtpServer(data, users=("demo", "other")).setup()
+    aliases = srv.data / "etc" / "mail" / "aliases"
+    aliases.write_text(aliases.read_text() + "team: demo, other\nhelp: demo\n", encoding="utf-8")
+    try:
+        yield srv.start()
+    finally:
+        srv.stop()
+
+
+def tls(server: SmtpServer) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=server.cafile)
+    context.check_hostname = False
+    return context
+
+
+def logged_in(server: SmtpServer, user: str = "demo") -> smtplib.SMTP:
+    client = smtplib.SMTP(HOST, server.submission_port, timeout=10)
+    client.starttls(context=tls(server))
+    client.login(f"{user}@{DOMAIN}", PASSWORD)
+    return client
+
+
+def test_plaintext_offers_starttls_and_no_auth_and_takes_no_mail(server: SmtpServer) -> None:
+    with smtplib.SMTP(HOST, server.submission_port, timeout=10) as client:
+        client.ehlo()
+        assert client.has_extn("starttls")
+        assert not client.has_extn("auth")
+        assert client.mail(f"demo@{DOMAIN}")[0] == 530  # RFC 4954 §6
+        client.starttls(context=tls(server))
+        client.ehlo()
+        assert "PLAIN" in client.esmtp_features["auth"]
+        assert client.mail(f"demo@{DOMAIN}")[0] == 530  # TLS is not a login
+
+
+def test_only_senders_of_their_own(server: SmtpServer) -> None:
+    client = logged_in(server)
+    try:
+        code, text = client.mail(f"other@{DOMAIN}")
+        assert (code, text[:5]) == (553, b"5.7.1")
+        for own in (f"demo@{DOMAIN}", f"help@{DOMAIN}", f"team@{DOMAIN}", ""):
+            assert client.mail(own)[0] == 250, own  # own address, aliases, <>
+            client.rset()
+    finally:
+        client.quit()
+    client = logged_in(server, "other")
+    try:
+        assert client.mail(f"help@{DOMAIN}")[0] == 553  # help reaches demo only
+        assert client.mail(f"team@{DOMAIN}")[0] == 250  # a list other is on
+    finally:
+        client.quit()
+
+
+def test_submitted_mail_is_delivered_with_esmtpsa(server: SmtpServer) -> None:
+    client = logged_in(server)
+    try:
+        client.sendmail(
+            f"demo@{DOMAIN}",
+            [f"other@{DOMAIN}"],
+            f"From: demo@{DOMAIN}\r\nTo: other@{DOMAIN}\r\nSubject: via 587\r\n\r\nhello\r\n",
+        )
+        assert client.mail(f"demo@{DOMAIN}")[0] == 250
+        assert client.rcpt("someone@remote.test")[0] == 250  # an authenticated user relays
+        client.rset()
+    finally:
+        client.quit()
+    (message,) = server.wait_delivered(b"via 587", user="other")
+    assert b"with ESMTPSA id" in message  # RFC 3848
+
+
+def test_submissions_is_tls_from_the_start(server: SmtpServer, tmp_path: Path) -> None:
+    with smtplib.SMTP_SSL(HOST, server.submissions_port, context=tls(server), timeout=10) as client:
+        client.ehlo()
+        assert not client.has_extn("starttls")  # RFC 8314 §3.3: already TLS
+        assert client.mail(f"demo@{DOMAIN}")[0] == 530
+        client.login(f"demo@{DOMAIN}", PASSWORD)
+        client.sendmail(f"demo@{DOMAIN}", [f"other@{DOMAIN}"], "Subject: via 465\r\n\r\nhi\r\n")
+    (message,) = server.wait_delivered(b"via 465", user="other")
+    assert b"with ESMTPSA id" in message and b"(using TLS" in message
