@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,11 +18,17 @@ import pytest
 
 from .smtp_fixtures import DOMAIN, HOST, PASSWORD, SmtpServer
 
+FAIL_DELAY = 0.3
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpServer]:
     data = tmp_path_factory.mktemp("submission") / "var"
-    srv = SmtpServer(data, users=("demo", "other")).setup()
+    srv = SmtpServer(
+        data,
+        users=("demo", "other"),
+        smtp={"login_failure_delay": FAIL_DELAY, "login_failure_delay_max": 4 * FAIL_DELAY},
+    ).setup()
     aliases = srv.data / "etc" / "mail" / "aliases"
     aliases.write_text(aliases.read_text() + "team: demo, other\nhelp: demo\n", encoding="utf-8")
     try:
@@ -99,3 +106,17 @@ def test_submissions_is_tls_from_the_start(server: SmtpServer, tmp_path: Path) -
         client.sendmail(f"demo@{DOMAIN}", [f"other@{DOMAIN}"], "Subject: via 465\r\n\r\nhi\r\n")
     (message,) = server.wait_delivered(b"via 465", user="other")
     assert b"with ESMTPSA id" in message and b"(using TLS" in message
+
+
+def test_failed_logins_wait_and_unknown_users_look_the_same(server: SmtpServer) -> None:
+    answers = []
+    for user, password in ((f"demo@{DOMAIN}", "wrong"), (f"nobody@{DOMAIN}", PASSWORD)):
+        client = smtplib.SMTP(HOST, server.submission_port, timeout=10)
+        client.starttls(context=tls(server))
+        started = time.monotonic()
+        with pytest.raises(smtplib.SMTPAuthenticationError) as caught:
+            client.login(user, password)
+        answers.append((caught.value.smtp_code, time.monotonic() - started >= FAIL_DELAY * 0.9))
+        client.close()
+    assert answers == [(535, True), (535, True)]
+    assert "authentication failed (2 attempts)" in server.maillog()

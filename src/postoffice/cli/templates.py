@@ -72,6 +72,8 @@ vrfy_enabled = true             # VRFY answers 252 (false: 502)
 expn_for_trusted = false        # EXPN for mynetworks clients (others: 502)
 relay_denied_temporary = false  # true: 454 4.7.1 instead of 554 5.7.1
 plaintext_auth_on_loopback = false  # AUTH without TLS from this host only
+login_failure_delay = 2.0       # seconds a failed AUTH waits, doubled per failure...
+login_failure_delay_max = 15.0  # ...per client address, up to this
 
 [pop3]
 # Limits and policy of the POP3 server (defaults after Dovecot's and RFC 1939).

@@ -132,6 +132,8 @@ class SmtpConfig(_Section):
     expn_for_trusted: bool = False  # EXPN for mynetworks clients; others always get 502
     relay_denied_temporary: bool = False  # true: 454 4.7.1 instead of 554 5.7.1
     plaintext_auth_on_loopback: bool = False  # AUTH without TLS from 127.0.0.0/8 and ::1
+    login_failure_delay: float = Field(default=2.0, ge=0, le=60)  # a failed AUTH waits...
+    login_failure_delay_max: float = Field(default=15.0, ge=0, le=600)  # ...doubling to this
 
 
 class Pop3Config(_Section):

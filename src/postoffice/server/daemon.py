@@ -136,12 +136,19 @@ class Daemon:
                     primary_domain=config.primary_domain,
                 )
                 picker = asyncio.ensure_future(pickup.run(self._stop))
+            # Failed AUTHs of a client address count together on every SMTP role.
+            smtp_penalty = LoginPenalty(
+                config.smtp.login_failure_delay,
+                config.smtp.login_failure_delay_max,
+                table=None if self.seat is None else self.seat.failures,
+            )
             smtp = SmtpService(
                 config=config,
                 directory=self.directory,
                 queue=queue,
                 tls_context=tls_context,
                 limiter=None if self.seat is None else self.seat.limiters["smtp"],
+                penalty=smtp_penalty,
             )
             listeners.append(await self._listen("smtp", config.listen.smtp, smtp.handle))
             for role, endpoints in (
@@ -157,6 +164,7 @@ class Daemon:
                     tls_context=tls_context,
                     limiter=None if self.seat is None else self.seat.limiters["smtp"],
                     role=role,
+                    penalty=smtp_penalty,
                 )
                 listeners.append(await self._listen(role, endpoints, submission.handle))
             penalty = LoginPenalty(

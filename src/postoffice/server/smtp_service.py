@@ -21,6 +21,7 @@ from postoffice.directory.directory import Directory
 from postoffice.protocol.smtp import SmtpServerConnection, SmtpServerSettings
 from postoffice.queue import Queue
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
+from postoffice.server.login_penalty import LoginPenalty
 from postoffice.server.mailbox_service import implicit_tls
 from postoffice.server.smtp_policy import ClientFacts, SmtpPolicy, is_loopback
 from postoffice.server.smtp_session import COMPONENT, SmtpLimits, SmtpSession
@@ -53,6 +54,7 @@ class SmtpService:
         tls_context: ssl.SSLContext | None,
         limiter: ConnectionLimiter | SharedConnectionLimiter | None = None,
         role: str = "smtp",
+        penalty: LoginPenalty | None = None,
     ):
         if role == "submissions" and tls_context is None:
             raise ValueError("submissions needs a TLS certificate")
@@ -66,6 +68,9 @@ class SmtpService:
         self.queue = queue
         self.tls_context = tls_context
         self.policy = SmtpPolicy(directory, config)
+        self.penalty = penalty or LoginPenalty(
+            config.smtp.login_failure_delay, config.smtp.login_failure_delay_max
+        )
         # One process counts alone; the workers of one server share their counts.
         self.limiter = limiter or ConnectionLimiter(config.smtp.max_connections_per_client)
         smtp = config.smtp
@@ -137,6 +142,7 @@ class SmtpService:
             tls_context=self.tls_context,
             hostname=self.config.hostname,
             limits=self.limits,
+            penalty=self.penalty,
         )
         reason = await session.run(reject)
         log_event(

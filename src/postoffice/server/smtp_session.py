@@ -51,6 +51,7 @@ from postoffice.protocol.smtp import (
     Verify,
 )
 from postoffice.queue import IncomingMessage, Queue, QueueError
+from postoffice.server.login_penalty import LoginPenalty
 from postoffice.server.smtp_policy import ClientFacts, SmtpPolicy
 from postoffice.server.transport import Pipe
 
@@ -94,8 +95,10 @@ class SmtpSession:
         tls_context: ssl.SSLContext | None,
         hostname: str,
         limits: SmtpLimits,
+        penalty: LoginPenalty | None = None,
     ):
         self.pipe = pipe
+        self.penalty = penalty or LoginPenalty(0.0, 0.0)
         self.conn = connection
         self.client = client
         self.policy = policy
@@ -244,6 +247,7 @@ class SmtpSession:
         if address is not None and authzid_ok:
             ok = await asyncio.to_thread(self.accounts.verify_password, address, event.password)
         if ok:
+            self.penalty.succeeded(self.client.ip)
             self.client.authenticated_as = address.key if address else None
             log_event(
                 COMPONENT,
@@ -251,11 +255,16 @@ class SmtpSession:
             )
             await self._answer(SmtpReplies.AUTH_SUCCEEDED)
         else:
+            # As POP3 and IMAP: a failed login waits, longer for each failure from
+            # the same address (unknown users and wrong passwords alike).
+            delay = self.penalty.failed(self.client.ip)
             log_event(
                 COMPONENT,
-                f"{self._who()}: SASL {event.mechanism} authentication failed",
+                f"{self._who()}: SASL {event.mechanism} authentication failed "
+                f"({self.penalty.failures(self.client.ip)} attempts)",
                 level=logging.WARNING,
             )
+            await asyncio.sleep(delay)
             await self._answer(SmtpReplies.AUTH_FAILED)
 
     # -- the message ------------------------------------------------------------------
