@@ -120,3 +120,31 @@ def test_failed_logins_wait_and_unknown_users_look_the_same(server: SmtpServer) 
         client.close()
     assert answers == [(535, True), (535, True)]
     assert "authentication failed (2 attempts)" in server.maillog()
+
+
+def test_a_missing_date_and_message_id_are_added(server: SmtpServer) -> None:
+    """RFC 6409 §8.2, §8.3: the MSA adds them; what the client wrote is kept."""
+    client = logged_in(server)
+    try:
+        bare = "Subject: no date\r\n\r\nbody\r\n"
+        whole = (
+            "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <x@y>\r\n"
+            "Subject: dated\r\n\r\nb\r\n"
+        )
+        client.sendmail(f"demo@{DOMAIN}", [f"other@{DOMAIN}"], bare)
+        client.sendmail(f"demo@{DOMAIN}", [f"other@{DOMAIN}"], whole)
+        client.sendmail(f"demo@{DOMAIN}", [f"other@{DOMAIN}"], "Subject: only a header\r\n")
+    finally:
+        client.quit()
+    (added,) = server.wait_delivered(b"Subject: no date", user="other")
+    assert added.count(b"\r\nDate: ") == 1 and added.count(b"\r\nMessage-ID: <") == 1
+    assert added.endswith(b"Subject: no date\r\n\r\nbody\r\n")
+    (kept,) = server.wait_delivered(b"Subject: dated", user="other")
+    assert kept.count(b"Date: ") == 1 and b"Message-ID: <x@y>\r\n" in kept
+    (short,) = server.wait_delivered(b"only a header", user="other")
+    assert b"\r\nDate: " in short and short.endswith(b"Subject: only a header\r\n")
+    # The MX role adds nothing (RFC 6409 §8: that is the MSA's work).
+    with smtplib.SMTP(HOST, server.port, timeout=10) as mx:
+        mx.sendmail("someone@remote.test", [f"other@{DOMAIN}"], "Subject: via 25\r\n\r\nx\r\n")
+    (relayed,) = server.wait_delivered(b"via 25", user="other")
+    assert b"\r\nDate: " not in relayed and b"Message-ID" not in relayed

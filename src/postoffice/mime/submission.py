@@ -9,7 +9,9 @@ What this module owns: the header work of message submission (RFC 6409
   RFC 5322 §3.6.3), read with the same address parser as ENVELOPE;
 - ``complete_header``: Bcc fields removed (RFC 5322 §3.6.3: their
   addresses must not reach the other recipients), and a missing From,
-  Date or Message-ID added (RFC 6409 §8.1-§8.3), in front of the header.
+  Date or Message-ID added (RFC 6409 §8.1-§8.3), in front of the header;
+- ``missing_date_and_id``: the same Date and Message-ID for a message that
+  streams through the submission service, from its header section alone.
 
 Invariants: only the header section is rewritten, and only by removing
 whole fields or adding new ones; the body's octets are kept as they are.
@@ -85,6 +87,25 @@ def _fields(header: bytes) -> list[tuple[bytes, bytes]]:
     return fields
 
 
+def _date_and_id(present: set[bytes], hostname: str, now: datetime) -> bytes:
+    """Date and Message-ID fields for those not ``present`` (RFC 6409 §8.2, §8.3)."""
+    added = b""
+    if b"date" not in present:
+        added += f"Date: {format_datetime(now)}\r\n".encode()
+    if b"message-id" not in present:
+        stamp = now.strftime("%Y%m%d%H%M%S")
+        added += f"Message-ID: <{stamp}.{secrets.token_hex(8)}@{hostname}>\r\n".encode()
+    return added
+
+
+def missing_date_and_id(header: bytes, *, hostname: str, now: datetime) -> bytes:
+    """What a submission server puts in front of a message whose header section is
+    ``header`` (up to and with its empty line, or all a message without one has):
+    the Date and Message-ID fields it lacks (RFC 6409 §8.2, §8.3)."""
+    text = header[:-2] if header.endswith(b"\r\n\r\n") else header
+    return _date_and_id({name for name, _ in _fields(text)}, hostname, now)
+
+
 def complete_header(
     data: bytes,
     *,
@@ -108,10 +129,6 @@ def complete_header(
             added.append(f'From: "{quoted}" <{shown}>\r\n'.encode())
         else:
             added.append(f"From: {shown}\r\n".encode())
-    if b"date" not in present:
-        added.append(f"Date: {format_datetime(now)}\r\n".encode())  # RFC 6409 §8.2
-    if b"message-id" not in present:  # RFC 6409 §8.3
-        stamp = now.strftime("%Y%m%d%H%M%S")
-        added.append(f"Message-ID: <{stamp}.{secrets.token_hex(8)}@{hostname}>\r\n".encode())
+    added.append(_date_and_id(present, hostname, now))
     kept = b"".join(text for name, text in fields if name != b"bcc")
     return b"".join(added) + kept + b"\r\n" + data[end:]

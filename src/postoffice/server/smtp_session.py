@@ -32,6 +32,7 @@ from postoffice.core.envelope import Envelope
 from postoffice.core.maillog import log_event
 from postoffice.core.reply import Reply
 from postoffice.directory.accounts import AccountDatabase
+from postoffice.mime.submission import missing_date_and_id
 from postoffice.mime.trace import MAX_TRACE_SCAN, received_header, scan_trace
 from postoffice.protocol.smtp import (
     AuthCredentials,
@@ -62,6 +63,9 @@ DISCARDED = Reply(250, "2.0.0", "Ok: discarded")
 SLOW_DATA = Reply(421, "4.4.2", "Error: timeout exceeded")
 
 
+HEAD_HOLD = 256 * 1024  # submission: header octets held to see whether Date is there
+
+
 @dataclass
 class _Transaction:
     """What the driver keeps of the transaction the connection runs."""
@@ -71,6 +75,8 @@ class _Transaction:
     incoming: IncomingMessage | None = None
     head: bytearray = field(default_factory=bytearray)
     data_started: float = 0.0
+    held: bytearray = field(default_factory=bytearray)  # submission: the header, until whole
+    head_done: bool = False
 
 
 @dataclass(frozen=True)
@@ -276,6 +282,16 @@ class SmtpSession:
             envelope = self.conn.envelope
             txn.incoming = self.queue.begin(envelope)
             await txn.incoming.write(self._received(txn.incoming.queue_id, envelope))
+        if self.client.submission and not txn.head_done:
+            txn.held += data
+            held = txn.held
+            if b"\r\n\r\n" not in held and len(held) < HEAD_HOLD and not held.startswith(b"\r\n"):
+                return  # the header is not whole yet
+            data = self._release_header(txn)
+        await self._write_data(txn, data)
+
+    async def _write_data(self, txn: _Transaction, data: bytes) -> None:
+        assert txn.incoming is not None
         if len(txn.head) < MAX_TRACE_SCAN:
             txn.head += data[: MAX_TRACE_SCAN - len(txn.head)]
         try:
@@ -285,7 +301,21 @@ class SmtpSession:
             await self._abort_incoming()
             self.conn.fail_message(QUEUE_FAILURE)
 
+    def _release_header(self, txn: _Transaction) -> bytes:
+        """Submission (RFC 6409 §8.2, §8.3): the held header with a Date and a
+        Message-ID in front of it if it has none."""
+        held = bytes(txn.held)
+        end = held.find(b"\r\n\r\n")
+        header = held[: end + 4] if end >= 0 else (b"" if held.startswith(b"\r\n") else held)
+        added = missing_date_and_id(header, hostname=self.hostname, now=datetime.now(UTC))
+        txn.held.clear()
+        txn.head_done = True
+        return added + held
+
     async def _message_complete(self, envelope: Envelope) -> Reply:
+        txn = self.txn
+        if self.client.submission and txn.incoming is not None and not txn.head_done:
+            await self._write_data(txn, self._release_header(txn))  # all header, or short
         txn, self.txn = self.txn, _Transaction()
         final = self._final(envelope, txn)
         incoming = txn.incoming
@@ -301,6 +331,8 @@ class SmtpSession:
         if incoming is None:  # an empty message: nothing was streamed
             incoming = self.queue.begin(final)
             await incoming.write(self._received(incoming.queue_id, final))
+            if self.client.submission:
+                await incoming.write(self._release_header(txn))
         if scan_trace(bytes(txn.head)).received_count >= self.limits.max_received_headers:
             await incoming.abort()
             self._log_refusal("DATA", TOO_MANY_HOPS)
