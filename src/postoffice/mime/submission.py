@@ -19,17 +19,16 @@ whole fields or adding new ones; the body's octets are kept as they are.
 
 from __future__ import annotations
 
-import re
 import secrets
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Final
 
+from postoffice.mime.decoding import scan_header
 from postoffice.mime.envelope import parse_addresses
 from postoffice.mime.headers import header_values
 from postoffice.mime.structure import parse_structure
 
-_FIELD_NAME: Final = re.compile(rb"([!-9;-~]+):")
 _RECIPIENT_FIELDS: Final = ("to", "cc", "bcc")
 
 
@@ -45,10 +44,6 @@ def to_crlf_lines(data: bytes, *, dot_ends: bool) -> bytes:
             break
         kept.append(line)
     return b"".join(line + b"\r\n" for line in kept)
-
-
-def _header_end(data: bytes) -> int:
-    return parse_structure(data).body_start
 
 
 def header_recipients(data: bytes) -> list[str]:
@@ -74,19 +69,6 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _fields(header: bytes) -> list[tuple[bytes, bytes]]:
-    """(lower-case name, whole field with its continuation lines) of a header section."""
-    fields: list[tuple[bytes, bytes]] = []
-    for line in header.split(b"\r\n")[:-1]:
-        if line[:1] in (b" ", b"\t") and fields:
-            name, text = fields[-1]
-            fields[-1] = (name, text + line + b"\r\n")
-            continue
-        found = _FIELD_NAME.match(line)
-        fields.append(((found.group(1).lower() if found else b""), line + b"\r\n"))
-    return fields
-
-
 def _date_and_id(present: set[bytes], hostname: str, now: datetime) -> bytes:
     """Date and Message-ID fields for those not ``present`` (RFC 6409 §8.2, §8.3)."""
     added = b""
@@ -102,8 +84,8 @@ def missing_date_and_id(header: bytes, *, hostname: str, now: datetime) -> bytes
     """What a submission server puts in front of a message whose header section is
     ``header`` (up to and with its empty line, or all a message without one has):
     the Date and Message-ID fields it lacks (RFC 6409 §8.2, §8.3)."""
-    text = header[:-2] if header.endswith(b"\r\n\r\n") else header
-    return _date_and_id({name for name, _ in _fields(text)}, hostname, now)
+    block = scan_header(header, 0, len(header))
+    return _date_and_id({field.name for field in block.fields}, hostname, now)
 
 
 def complete_header(
@@ -116,11 +98,8 @@ def complete_header(
 ) -> bytes:
     """Remove Bcc; add From (with ``full_name``), Date and Message-ID where missing.
     ``data`` has CRLF line ends (``to_crlf_lines``)."""
-    end = _header_end(data)
-    section = data[:end]
-    fields_text = section[:-2] if section.endswith(b"\r\n\r\n") or section == b"\r\n" else section
-    fields = _fields(fields_text)
-    present = {name for name, _ in fields}
+    block = scan_header(data, 0, len(data))
+    present = {field.name for field in block.fields}
     added: list[bytes] = []
     if b"from" not in present:
         shown = sender or f"MAILER-DAEMON@{hostname}"
@@ -130,5 +109,5 @@ def complete_header(
         else:
             added.append(f"From: {shown}\r\n".encode())
     added.append(_date_and_id(present, hostname, now))
-    kept = b"".join(text for name, text in fields if name != b"bcc")
-    return b"".join(added) + kept + b"\r\n" + data[end:]
+    kept = b"".join(data[f.start : f.end] for f in block.fields if f.name != b"bcc")
+    return b"".join(added) + kept + b"\r\n" + data[block.body_start :]

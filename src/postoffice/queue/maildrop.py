@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Final
 
 from postoffice.core.errors import PostofficeError
-from postoffice.queue.durable import write_all
+from postoffice.queue.durable import FsHooks, sync_directory_path, write_all
 
 MAGIC: Final = b"postoffice-drop 1\n"
 TMP_PREFIX: Final = "tmp-"
@@ -57,14 +57,6 @@ class Drop:
     sender: str  # "" for the null reverse-path
     recipients: tuple[str, ...]
     data: bytes
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def ensure_maildrop(path: Path) -> None:
@@ -98,7 +90,7 @@ def write_drop(directory: Path, drop: Drop, *, fsync: bool = True) -> Path:
     os.close(fd)
     os.rename(tmp, final)
     if fsync:
-        _fsync_dir(directory)
+        sync_directory_path(directory, FsHooks())
     return final
 
 
