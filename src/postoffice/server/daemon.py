@@ -136,49 +136,34 @@ class Daemon:
                     primary_domain=config.primary_domain,
                 )
                 picker = asyncio.ensure_future(pickup.run(self._stop))
-            # Failed AUTHs of a client address count together on every SMTP role.
-            smtp_penalty = LoginPenalty(
-                config.smtp.login_failure_delay,
-                config.smtp.login_failure_delay_max,
-                table=None if self.seat is None else self.seat.failures,
+            # A failed login from one address is counted across the roles of one
+            # service (and across the workers); so are the connections of a client.
+            smtp_penalty = self._penalty(
+                config.smtp.login_failure_delay, config.smtp.login_failure_delay_max
             )
-            smtp = SmtpService(
-                config=config,
-                directory=self.directory,
-                queue=queue,
-                tls_context=tls_context,
-                limiter=None if self.seat is None else self.seat.limiters["smtp"],
-                penalty=smtp_penalty,
-            )
-            listeners.append(await self._listen("smtp", config.listen.smtp, smtp.handle))
+            smtp_limiter = self._limiter("smtp", config.smtp.max_connections_per_client)
             for role, endpoints in (
+                ("smtp", config.listen.smtp),
                 ("submission", config.listen.submission),
                 ("submissions", config.listen.submissions),
             ):
-                if not endpoints:
-                    continue
-                submission = SmtpService(
+                if role != "smtp" and not endpoints:
+                    continue  # submissions needs a certificate only when it listens
+                smtp = SmtpService(
                     config=config,
                     directory=self.directory,
                     queue=queue,
                     tls_context=tls_context,
-                    limiter=None if self.seat is None else self.seat.limiters["smtp"],
+                    limiter=smtp_limiter,
                     role=role,
                     penalty=smtp_penalty,
                 )
-                listeners.append(await self._listen(role, endpoints, submission.handle))
-            penalty = LoginPenalty(
-                config.pop3.login_failure_delay,
-                config.pop3.login_failure_delay_max,
-                table=None if self.seat is None else self.seat.failures,
+                listeners.append(await self._listen(role, endpoints, smtp.handle))
+            pop3_penalty = self._penalty(
+                config.pop3.login_failure_delay, config.pop3.login_failure_delay_max
             )
+            pop3_limiter = self._limiter("pop3", config.pop3.max_connections_per_client)
             facts = MessageFacts()
-            # pop3 and pop3s count the connections of a client together.
-            pop3_limiter = (
-                ConnectionLimiter(config.pop3.max_connections_per_client)
-                if self.seat is None
-                else self.seat.limiters["pop3"]
-            )
             for role, endpoints in (("pop3", config.listen.pop3), ("pop3s", config.listen.pop3s)):
                 pop3 = Pop3Service(
                     config=config,
@@ -187,23 +172,16 @@ class Daemon:
                     tls_context=tls_context,
                     implicit_tls=role == "pop3s",
                     limiter=pop3_limiter,
-                    penalty=penalty,
+                    penalty=pop3_penalty,
                     facts=facts,
                 )
                 listeners.append(await self._listen(role, endpoints, pop3.handle))
-            imap_penalty = LoginPenalty(
-                config.imap.login_failure_delay,
-                config.imap.login_failure_delay_max,
-                table=None if self.seat is None else self.seat.failures,
+            imap_penalty = self._penalty(
+                config.imap.login_failure_delay, config.imap.login_failure_delay_max
             )
+            imap_limiter = self._limiter("imap", config.imap.max_connections_per_client)
             contents = ContentLoader()
             pool = StorePool(stores)  # imap and imaps sessions share their users' stores
-            # imap and imaps count the connections of a client together.
-            imap_limiter = (
-                ConnectionLimiter(config.imap.max_connections_per_client)
-                if self.seat is None
-                else self.seat.limiters["imap"]
-            )
             for role, endpoints in (("imap", config.listen.imap), ("imaps", config.listen.imaps)):
                 imap = ImapService(
                     config=config,
@@ -248,6 +226,18 @@ class Daemon:
             if self.seat is not None and self.seat.relay is not None:
                 self.seat.relay.close()
             self.directory.close()
+
+    def _penalty(self, delay: float, delay_max: float) -> LoginPenalty:
+        """A service's failed-login delays; a worker counts with the others."""
+        return LoginPenalty(
+            delay, delay_max, table=None if self.seat is None else self.seat.failures
+        )
+
+    def _limiter(
+        self, service: str, per_client: int
+    ) -> ConnectionLimiter | SharedConnectionLimiter:
+        """A service's connections per client; a worker's face of the shared counts."""
+        return ConnectionLimiter(per_client) if self.seat is None else self.seat.limiters[service]
 
     async def _listen(self, role: str, endpoints: list[str], handler: SessionHandler) -> Listener:
         listener = Listener(role, handler)
