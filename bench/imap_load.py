@@ -61,7 +61,7 @@ from pathlib import Path
 
 from messages import WORDS, make_message, make_messages
 from pop3_load import count_messages, fill_stores
-from serving import Served, run_clients
+from serving import Served, repeat_sessions, run_clients
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PEERS = ROOT.parent / "shared" / "peers"
@@ -218,21 +218,16 @@ def client_loop(
     extra = make_message(random.Random(7), 1, 4096).replace(
         b"MIME-Version", b"X-Bench-Append: " + user.encode() + b"\r\nMIME-Version", 1
     )
-    start.wait()
-    end = deadline.value
     tally = Tally()
-    cpu = time.process_time()
-    while time.monotonic() < end:
-        try:
-            one_session(port, user, rng, tally, extra)
-        except (OSError, ImapError, StopIteration, ValueError) as exc:
-            tally.errors += 1
-            if not tally.first_error:
-                tally.first_error = f"{user}: {type(exc).__name__}: {exc}"
-            time.sleep(0.05)
-    tally.cpu = time.process_time() - cpu
-    tally.ended = time.monotonic()
-    results.put(tally)
+    repeat_sessions(
+        user,
+        start,
+        deadline,
+        results,
+        tally,
+        lambda _end: one_session(port, user, rng, tally, extra),
+        (OSError, ImapError, StopIteration, ValueError),
+    )
 
 
 @dataclass

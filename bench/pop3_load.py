@@ -72,7 +72,7 @@ from pathlib import Path
 from typing import cast
 
 from messages import make_messages
-from serving import Served, run_clients
+from serving import Served, repeat_sessions, run_clients
 
 from postoffice.config.loader import load_config
 from postoffice.store import StoreFactory
@@ -163,21 +163,16 @@ def client_loop(
     deadline: Synchronized[float],
     results: Queue[Tally],
 ) -> None:
-    start.wait()
-    end = deadline.value
     tally = Tally()
-    cpu = time.process_time()
-    while time.monotonic() < end:
-        try:
-            one_session(port, user, end, tally)
-        except (OSError, EOFError, poplib.error_proto) as exc:
-            tally.errors += 1
-            if not tally.first_error:
-                tally.first_error = f"{user}: {type(exc).__name__}: {exc}"
-            time.sleep(0.05)
-    tally.cpu = time.process_time() - cpu
-    tally.ended = time.monotonic()
-    results.put(tally)
+    repeat_sessions(
+        user,
+        start,
+        deadline,
+        results,
+        tally,
+        lambda end: one_session(port, user, end, tally),
+        (OSError, EOFError, poplib.error_proto),
+    )
 
 
 @dataclass

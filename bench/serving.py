@@ -20,7 +20,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Protocol, TypeVar
 
 ROLES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -124,3 +124,41 @@ def tree_cpu(pid: int) -> float:
         # utime, stime, cutime, cstime: fields 14 to 17 of proc(5); values[0] is field 3
         total += sum(int(value) for value in values[11:15])
     return total / CLOCK_TICKS
+
+
+class ClientTally(Protocol):
+    """What ``repeat_sessions`` keeps in a client's tally."""
+
+    errors: int
+    first_error: str
+    cpu: float
+    ended: float
+
+
+def repeat_sessions(
+    user: str,
+    start: Event,
+    deadline: Synchronized[float],
+    results: Queue[T],
+    tally: T,
+    session: Callable[[float], None],
+    errors: tuple[type[BaseException], ...],
+) -> None:
+    """A client process's run: wait for the start, call ``session(end)`` until the
+    deadline (an error counted, its first kept, then a short pause), then put the
+    tally (with its CPU time and ``ended``) on ``results``."""
+    counted: ClientTally = tally  # type: ignore[assignment]
+    start.wait()
+    end = deadline.value
+    cpu = time.process_time()
+    while time.monotonic() < end:
+        try:
+            session(end)
+        except errors as exc:
+            counted.errors += 1
+            if not counted.first_error:
+                counted.first_error = f"{user}: {type(exc).__name__}: {exc}"
+            time.sleep(0.05)
+    counted.cpu = time.process_time() - cpu
+    counted.ended = time.monotonic()
+    results.put(tally)
