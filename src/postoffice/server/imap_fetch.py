@@ -59,6 +59,11 @@ class MessageContent:
         return len(self.data)
 
 
+def _box(owner: str, mailbox: str) -> str:
+    """One user's mailbox, as the caches' keys name it (with UIDVALIDITY and UID)."""
+    return owner + "\x00" + mailbox
+
+
 class ContentLoader:
     """Reads messages for FETCH and SEARCH; their part trees are computed once.
 
@@ -94,7 +99,7 @@ class ContentLoader:
 
     @staticmethod
     def _key(owner: str, mailbox: str, uidvalidity: int, uid: int) -> tuple[str, int, int]:
-        return (owner + "\x00" + mailbox, uidvalidity, uid)
+        return (_box(owner, mailbox), uidvalidity, uid)
 
     def _remember(self, key: tuple[str, int, int], root: Part) -> None:
         self._trees[key] = root
@@ -157,7 +162,7 @@ class ContentLoader:
         self._remember(key, root)
         if data is raw:
             self._remember_header(key, data[: root.body_start])
-        fresh = self._fresh.setdefault((owner + "\x00" + mailbox, uidvalidity), [])
+        fresh = self._fresh.setdefault((_box(owner, mailbox), uidvalidity), [])
         if len(fresh) < self.capacity:  # bounded even if no ``keep`` ever comes
             fresh.append((uid, root))
         return MessageContent(data, root)
@@ -175,7 +180,7 @@ class ContentLoader:
     ) -> list[str]:
         """``mime.headers.header_values`` of one top-level field, kept: a client that
         searches by a header once tends to do it again."""
-        key = (owner + "\x00" + mailbox, uidvalidity, uid, field.lower())
+        key = (_box(owner, mailbox), uidvalidity, uid, field.lower())
         found = self._fields.get(key)
         if found is not None:
             self._fields.move_to_end(key)
@@ -191,7 +196,7 @@ class ContentLoader:
 
     async def keep(self, store: MailStore, mailbox: str, uidvalidity: int, owner: str) -> None:
         """Write the trees computed since the last ``keep`` to the index."""
-        fresh = self._fresh.pop((owner + "\x00" + mailbox, uidvalidity), None)
+        fresh = self._fresh.pop((_box(owner, mailbox), uidvalidity), None)
         if fresh:
             await store.save_structures(
                 mailbox, [(uid, encode_structure(root)) for uid, root in fresh]

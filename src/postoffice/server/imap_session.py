@@ -206,10 +206,10 @@ class ImapSession:
             reply = Reply("NO", "Temporary failure; try again", "UNAVAILABLE")
         if reply is None:
             return  # the command ended itself (LOGOUT, IDLE, AUTHENTICATE)
-        await self._report_changes(word)
+        await self._report_changes(word, by_uid=getattr(command, "uid", False))
         self.conn.finish(command, reply.status, reply.text, reply.code)
 
-    async def _report_changes(self, word: str) -> None:
+    async def _report_changes(self, word: str, *, by_uid: bool = False) -> None:
         """Tell the client what changed in its mailbox (RFC 9051 §7.5.1: no EXPUNGE
         while answering FETCH, STORE or SEARCH by number)."""
         state = self.state
@@ -242,12 +242,11 @@ class ImapSession:
         if status.highestmodseq != view.highestmodseq or status.messages != len(view):
             uids, changed = await state.store.changed_since(view.name, view.highestmodseq)
             view.catch_up(uids, changed, status.highestmodseq, status.uidnext)
-        allow = word not in ("FETCH", "STORE", "SEARCH") or getattr(self._current, "uid", False)
+        allow = word not in ("FETCH", "STORE", "SEARCH") or by_uid
         for line in view.updates(allow_expunge=allow):
             self.conn.send(line)
 
     async def _dispatch(self, command: Command, word: str) -> Reply | None:
-        self._current = command
         state = self.state
         if word == "CAPABILITY":
             self.conn.send(capability(self.capabilities()))
@@ -499,5 +498,3 @@ class ImapSession:
 
     def _component(self) -> str:
         return LOGIN_COMPONENT if self.state.user is None else f"imap({self.state.user})"
-
-    _current: Command | None = None

@@ -146,7 +146,6 @@ _DATE_WORDS: Final = {
     "SENTON": (True, "ON"),
     "SENTSINCE": (True, "SINCE"),
 }
-_FLAG_ATOM: Final = re.compile(rb"[^(){ \x00-\x1f\x7f%*\"\\\]\x80-\xff]+")
 
 
 class SearchParser:
@@ -216,7 +215,7 @@ class SearchParser:
             return FlagKey(flag, present)
         if word in ("KEYWORD", "UNKEYWORD"):
             reader.sp()
-            keyword = reader.run(_FLAG_ATOM, "a keyword")
+            keyword = reader.atom("a keyword")
             return FlagKey(keyword, word == "KEYWORD")
         if word in ("RECENT", "NEW"):
             return RecentKey(True) if word == "RECENT" else AndKey((RecentKey(True), _UNSEEN))
