@@ -117,8 +117,10 @@ class Pickup:
             await incoming.abort()
             log_event(COMPONENT, f"{path.name}: not queued: {exc}", level=logging.ERROR)
             return False
+        # The line is logged before the file goes, so whoever sees the drop
+        # gone also finds the line that says where it went.
+        log_event(COMPONENT, f"{queue_id}: uid={drop.uid} from=<{drop.sender}>")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         self.picked += 1
-        log_event(COMPONENT, f"{queue_id}: uid={drop.uid} from=<{drop.sender}>")
         return True
