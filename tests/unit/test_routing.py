@@ -478,6 +478,7 @@ def test_directory_route_reads_one_snapshot_per_decision(
         mail_dir=tmp_path / "mail-store",
         spool_mail_dir=tmp_path / "spool",
         queue_dir=tmp_path / "queue",
+        dkim_keys_dir=tmp_path / "dkim",
         maildrop_dir=tmp_path / "maildrop",
     )
     directory = Directory(config, paths)

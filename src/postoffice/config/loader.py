@@ -127,5 +127,6 @@ def resolve_paths(config: Config, config_file: Path) -> Paths:
         mail_dir=data_dir / "mail",
         spool_mail_dir=data_dir / "spool" / "mail",
         queue_dir=data_dir / "spool" / "mqueue",
+        dkim_keys_dir=under(config.dkim.keys_dir),
         maildrop_dir=data_dir / "spool" / "maildrop",
     )

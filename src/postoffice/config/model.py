@@ -173,6 +173,63 @@ class ImapConfig(_Section):
     max_bad_after_login: int = Field(default=20, ge=1)
 
 
+class QueueConfig(_Section):
+    """The retry schedule of deferred mail, in seconds (Postfix's names and defaults)."""
+
+    minimal_backoff: float = Field(default=300.0, ge=0)  # minimal_backoff_time
+    maximal_backoff: float = Field(default=4000.0, ge=0)  # maximal_backoff_time
+    maximal_queue_lifetime: float = Field(default=5 * 86400.0, ge=0)  # ... then it bounces
+    bounce_queue_lifetime: float = Field(default=5 * 86400.0, ge=0)  # for mail from <>
+    delay_warning: float = Field(default=0.0, ge=0)  # delay_warning_time; 0: no warning
+    bounce_size_limit: int = Field(default=50_000, ge=0)  # larger returns send headers only
+
+
+class DeliveryConfig(_Section):
+    """Delivery to other mail hosts: DNS, the SMTP client, TLS and the smart host."""
+
+    # A smart host for all remote mail, mailertable syntax: "[smart.test]:587"
+    # (no MX lookup) or "relay.test" (its MX). Empty: deliver by MX.
+    relayhost: str = ""
+    relayhost_username: str = ""
+    relayhost_password: str = ""
+    smtp_port: int = Field(default=25, ge=1, le=65535)  # where MX hosts are reached
+    bind_address: str = ""  # local address for outgoing connections; empty: any
+    helo_name: str = ""  # EHLO name; empty: the hostname
+    nameservers: list[str] = Field(default_factory=list)  # "127.0.0.1:5353"; empty: the system's
+    dns_timeout: float = Field(default=10.0, gt=0)
+    connect_timeout: float = Field(default=30.0, gt=0)  # smtp_connect_timeout
+    command_timeout: float = Field(default=300.0, gt=0)  # the longest wait for one reply
+    tls: Literal["none", "may", "must"] = "may"  # STARTTLS: never, when offered, required
+    tls_must_domains: list[str] = Field(default_factory=list)  # "must" for these domains
+    max_per_destination: int = Field(default=20, ge=1, le=1000)  # default_destination_..._limit
+    max_messages_per_connection: int = Field(default=100, ge=1)  # connection reuse
+    max_mx_addresses: int = Field(default=5, ge=1, le=50)  # RFC 5321 §5.1: tried per attempt
+
+    @field_validator("nameservers")
+    @classmethod
+    def _nameservers(cls, value: list[str]) -> list[str]:
+        for endpoint in value:
+            host, _ = parse_endpoint(endpoint)
+            ipaddress.ip_address(host)
+        return value
+
+    @field_validator("tls_must_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        try:
+            return [canonical_domain(domain) for domain in value]
+        except AddressError as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class DkimConfig(_Section):
+    """DKIM signing of mail leaving for other hosts (RFC 6376)."""
+
+    sign: bool = True  # sign when the sender's domain has a key in keys_dir
+    selector: str = Field(default="postoffice", pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
+    keys_dir: str = "etc/dkim"  # DOMAIN.key (PEM, RSA) per signing domain
+
+
 class ServerConfig(_Section):
     """The serving processes."""
 
@@ -203,6 +260,9 @@ class Config(_Section):
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     pop3: Pop3Config = Field(default_factory=Pop3Config)
     imap: ImapConfig = Field(default_factory=ImapConfig)
+    queue: QueueConfig = Field(default_factory=QueueConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    dkim: DkimConfig = Field(default_factory=DkimConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
     @field_validator("hostname", "primary_domain")
@@ -229,4 +289,5 @@ class Paths(BaseModel):
     mail_dir: Path
     spool_mail_dir: Path
     queue_dir: Path
+    dkim_keys_dir: Path
     maildrop_dir: Path  # where ``sendmail`` leaves mail for the server (queue.maildrop)
