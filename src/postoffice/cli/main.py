@@ -14,6 +14,7 @@ import click
 from postoffice import __version__
 from postoffice.cli.account_commands import domain_group, user_group
 from postoffice.cli.context import CliState
+from postoffice.cli.dns_commands import dkim_group, dns_command
 from postoffice.cli.init_command import init_command
 from postoffice.cli.queue_commands import mailq_command, queue_group
 from postoffice.cli.sendmail_command import link_arguments, sendmail_command
@@ -50,6 +51,8 @@ for command in (
     queue_group,
     mailq_command,
     sendmail_command,
+    dkim_group,
+    dns_command,
 ):
     cli.add_command(command)
 
