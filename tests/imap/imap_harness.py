@@ -59,11 +59,11 @@ from argon2 import PasswordHasher
 from postoffice.core.address import parse_address
 from postoffice.core.clock import FixedClock
 from postoffice.directory.accounts import AccountDatabase
+from postoffice.net.pipe import Pipe
 from postoffice.protocol.imap.connection import ImapServerConnection, ImapSettings
 from postoffice.server.imap_context import ImapContext
 from postoffice.server.imap_session import ImapSession
 from postoffice.server.login_penalty import LoginPenalty
-from postoffice.server.transport import Pipe
 from postoffice.store import FileMailStore, StoreFactory, StoreLayout
 from postoffice.store.layout import StoreFormat
 

@@ -21,6 +21,7 @@ RANK = {
     "directory": 4,
     "queue": 4,
     "mailauth": 4,
+    "net": 4,
     "delivery": 5,
     "server": 6,
     "cli": 7,

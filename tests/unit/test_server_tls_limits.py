@@ -14,8 +14,9 @@ from postoffice.cli.selfsigned import write_self_signed
 from postoffice.config.loader import load_config
 from postoffice.config.model import Paths
 from postoffice.core.errors import ConfigError
+from postoffice.net.pipe import TlsSessionInfo, session_info
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionCounts
-from postoffice.server.tls import TlsSessionInfo, server_tls_context, session_info
+from postoffice.server.tls import server_tls_context
 
 CONFIG = 'hostname = "mail.example.test"\nprimary_domain = "example.test"\n'
 

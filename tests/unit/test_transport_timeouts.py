@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from postoffice.server.transport import Pipe
+from postoffice.net.pipe import Pipe
 
 
 async def test_a_read_times_out_and_data_in_time_is_read() -> None:

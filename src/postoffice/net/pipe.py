@@ -11,12 +11,26 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+from dataclasses import dataclass
 from typing import cast
-
-from postoffice.server.tls import TlsSessionInfo, session_info
 
 HIGH_WATER = 256 * 1024
 TIMER_SLACK = 0.001  # a timer may run this early (the loop's clock resolution)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSessionInfo:
+    """What a finished handshake tells the protocol and the Received header."""
+
+    version: str
+    cipher: str
+    bits: int | None
+
+
+def session_info(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> TlsSessionInfo:
+    cipher = ssl_object.cipher()
+    name, _, bits = cipher if cipher else ("unknown", "", None)
+    return TlsSessionInfo(ssl_object.version() or "unknown", name, bits)
 
 
 class Pipe(asyncio.Protocol):
@@ -185,11 +199,26 @@ class Pipe(asyncio.Protocol):
             self.transport.pause_reading()
         return self.discard_buffered()
 
-    async def start_tls(self, context: ssl.SSLContext) -> TlsSessionInfo:
-        """Switch this connection to TLS as the server (after ``prepare_tls``)."""
+    async def start_tls(
+        self,
+        context: ssl.SSLContext,
+        *,
+        server_side: bool = True,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> TlsSessionInfo:
+        """Switch this connection to TLS (after ``prepare_tls``): as the server, or as
+        the client of ``server_hostname`` (remote delivery)."""
         assert self.transport is not None
         loop = asyncio.get_running_loop()
-        tls_transport = await loop.start_tls(self.transport, self, context, server_side=True)
+        tls_transport = await loop.start_tls(
+            self.transport,
+            self,
+            context,
+            server_side=server_side,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=timeout,
+        )
         if tls_transport is None:
             raise ConnectionError("the TLS handshake did not produce a transport")
         self.transport = tls_transport
@@ -205,3 +234,17 @@ class Pipe(asyncio.Protocol):
     @property
     def at_eof(self) -> bool:
         return self._eof and not self._buffer
+
+
+async def connect(host: str, port: int, *, timeout: float, bind_address: str | None = None) -> Pipe:
+    """A ``Pipe`` over a new TCP connection to ``host``:``port`` (an IP address).
+
+    ``OSError`` when the connection is refused or unreachable, ``TimeoutError``
+    after ``timeout`` seconds; ``bind_address`` chooses the local address (so a
+    mail host on 127.0.0.2 speaks from 127.0.0.2).
+    """
+    loop = asyncio.get_running_loop()
+    local = (bind_address, 0) if bind_address else None
+    async with asyncio.timeout(timeout):
+        _, pipe = await loop.create_connection(Pipe, host, port, local_addr=local)
+    return pipe

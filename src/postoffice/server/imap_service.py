@@ -14,6 +14,7 @@ import ssl
 from postoffice.config.model import Config
 from postoffice.core.maillog import log_event
 from postoffice.directory.directory import Directory
+from postoffice.net.pipe import Pipe
 from postoffice.protocol.imap.connection import ImapServerConnection, ImapSettings
 from postoffice.protocol.imap.responses import untagged_status
 from postoffice.server.imap_context import ImapContext
@@ -24,7 +25,6 @@ from postoffice.server.login_penalty import LoginPenalty
 from postoffice.server.mailbox_service import implicit_tls, serve_admitted
 from postoffice.server.smtp_policy import is_loopback
 from postoffice.server.store_pool import StorePool
-from postoffice.server.transport import Pipe
 from postoffice.store import StoreFactory
 
 

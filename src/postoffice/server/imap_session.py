@@ -25,6 +25,7 @@ import time
 from postoffice.core.address import Address, parse_address
 from postoffice.core.errors import AddressError, StoreError
 from postoffice.core.maillog import log_event
+from postoffice.net.pipe import Pipe
 from postoffice.protocol.imap.commands import (
     Append,
     Authenticate,
@@ -69,7 +70,6 @@ from postoffice.protocol.sasl import (
 )
 from postoffice.server import imap_mailboxes, imap_selected
 from postoffice.server.imap_context import ImapContext, Reply, SessionState
-from postoffice.server.transport import Pipe
 
 LOGIN_COMPONENT = "imap-login"
 DISK_CHECK_INTERVAL = 5.0  # seconds between looks at the disk for other programs' changes

@@ -12,7 +12,7 @@ import contextlib
 import socket
 from collections.abc import Awaitable, Callable
 
-from postoffice.server.transport import Pipe
+from postoffice.net.pipe import Pipe
 
 SessionHandler = Callable[[Pipe], Awaitable[None]]
 BACKLOG = 512

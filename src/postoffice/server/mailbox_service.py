@@ -17,9 +17,8 @@ import ssl
 from collections.abc import Awaitable, Callable
 
 from postoffice.core.maillog import log_event
+from postoffice.net.pipe import Pipe, TlsSessionInfo
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
-from postoffice.server.tls import TlsSessionInfo
-from postoffice.server.transport import Pipe
 
 
 async def serve_admitted(

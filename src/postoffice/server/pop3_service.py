@@ -14,6 +14,7 @@ import ssl
 from postoffice.config.model import Config
 from postoffice.core.maillog import log_event
 from postoffice.directory.directory import Directory
+from postoffice.net.pipe import Pipe
 from postoffice.protocol.pop3 import Pop3ServerConnection, Pop3Settings
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
 from postoffice.server.login_penalty import LoginPenalty
@@ -21,7 +22,6 @@ from postoffice.server.mailbox_service import implicit_tls, serve_admitted
 from postoffice.server.pop3_maildrop import MessageFacts
 from postoffice.server.pop3_session import LOGIN_COMPONENT, Pop3Context, Pop3Session
 from postoffice.server.smtp_policy import is_loopback
-from postoffice.server.transport import Pipe
 from postoffice.store import StoreFactory
 
 

@@ -27,6 +27,7 @@ from postoffice.core.address import Address, parse_address
 from postoffice.core.errors import AddressError, StoreError
 from postoffice.core.maillog import log_event
 from postoffice.directory.accounts import AccountDatabase
+from postoffice.net.pipe import Pipe
 from postoffice.protocol.pop3 import (
     Authenticate,
     Closed,
@@ -38,7 +39,6 @@ from postoffice.protocol.pop3 import (
 )
 from postoffice.server.login_penalty import LoginPenalty
 from postoffice.server.pop3_maildrop import Maildrop, MaildropInUse, MessageFacts
-from postoffice.server.transport import Pipe
 from postoffice.store import StoreFactory
 
 LOGIN_COMPONENT = "pop3-login"

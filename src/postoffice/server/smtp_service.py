@@ -18,6 +18,7 @@ from postoffice.core.envelope import ClientInfo
 from postoffice.core.maillog import log_event
 from postoffice.core.reply import Reply
 from postoffice.directory.directory import Directory
+from postoffice.net.pipe import Pipe
 from postoffice.protocol.smtp import SmtpServerConnection, SmtpServerSettings
 from postoffice.queue import Queue
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
@@ -25,7 +26,6 @@ from postoffice.server.login_penalty import LoginPenalty
 from postoffice.server.mailbox_service import implicit_tls
 from postoffice.server.smtp_policy import ClientFacts, SmtpPolicy, is_loopback
 from postoffice.server.smtp_session import COMPONENT, SmtpLimits, SmtpSession
-from postoffice.server.transport import Pipe
 
 TOO_MANY_CONNECTIONS = Reply(421, "4.7.0", "Error: too many connections from your address")
 

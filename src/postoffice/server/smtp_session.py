@@ -34,6 +34,7 @@ from postoffice.core.reply import Reply
 from postoffice.directory.accounts import AccountDatabase
 from postoffice.mime.submission import missing_date_and_id
 from postoffice.mime.trace import MAX_TRACE_SCAN, received_header, scan_trace
+from postoffice.net.pipe import Pipe
 from postoffice.protocol.smtp import (
     AuthCredentials,
     Closed,
@@ -54,7 +55,6 @@ from postoffice.protocol.smtp import (
 from postoffice.queue import IncomingMessage, Queue, QueueError
 from postoffice.server.login_penalty import LoginPenalty
 from postoffice.server.smtp_policy import ClientFacts, SmtpPolicy
-from postoffice.server.transport import Pipe
 
 COMPONENT = "smtpd"
 TOO_MANY_HOPS = Reply(554, "5.4.6", "Too many hops: mail forwarding loop")

@@ -9,7 +9,6 @@ name the file, so ``serve`` and ``check`` say what is wrong.
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
 
 from postoffice.config.model import Paths
 from postoffice.core.errors import ConfigError
@@ -31,18 +30,3 @@ def server_tls_context(paths: Paths) -> ssl.SSLContext:
             key="tls",
         ) from exc
     return context
-
-
-@dataclass(frozen=True, slots=True)
-class TlsSessionInfo:
-    """What a finished handshake tells the protocol and the Received header."""
-
-    version: str
-    cipher: str
-    bits: int | None
-
-
-def session_info(ssl_object: ssl.SSLObject | ssl.SSLSocket) -> TlsSessionInfo:
-    cipher = ssl_object.cipher()
-    name, _, bits = cipher if cipher else ("unknown", "", None)
-    return TlsSessionInfo(ssl_object.version() or "unknown", name, bits)
