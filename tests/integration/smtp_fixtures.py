@@ -80,6 +80,14 @@ def set_config_values(config: Path, section: str, values: dict[str, object]) -> 
     config.write_text(head + marker + body + next_marker + tail, encoding="utf-8")
 
 
+def add_config_values(config: Path, section: str, values: dict[str, object]) -> None:
+    """Set ``key = value`` lines of ``[section]``, adding the section when it is missing."""
+    text = config.read_text(encoding="utf-8")
+    if f"[{section}]\n" not in text:
+        config.write_text(text.rstrip("\n") + f"\n\n[{section}]\n", encoding="utf-8")
+    set_config_values(config, section, values)
+
+
 ROLES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
 
 
@@ -100,6 +108,11 @@ class SmtpServer:
     imaps_port: int = 0
     submission_port: int = 0
     submissions_port: int = 0
+    host: str = HOST  # every role listens here
+    domain: str = DOMAIN
+    hostname: str | None = None  # ``init --hostname``; None: init's default
+    sections: dict[str, dict[str, object]] = field(default_factory=dict)  # more config
+    fixed_ports: dict[str, int] = field(default_factory=dict)  # role -> port (else 0)
     _stderr: io.BufferedWriter | None = None
 
     @property
@@ -131,7 +144,8 @@ class SmtpServer:
 
     def setup(self) -> SmtpServer:
         """``postoffice init``, the users, the ``[smtp]`` values."""
-        run_main("init", "--data-dir", str(self.data), "--domain", DOMAIN)
+        named = ("--hostname", self.hostname) if self.hostname else ()
+        run_main("init", "--data-dir", str(self.data), "--domain", self.domain, *named)
         if self.store_format is not None:
             set_config_values(self.config, "store", {"format": self.store_format})
         for user in self.users:
@@ -140,12 +154,14 @@ class SmtpServer:
                 str(self.config),
                 "user",
                 "add",
-                f"{user}@{DOMAIN}",
+                f"{user}@{self.domain}",
                 "--password",
                 self.password,
             )
         if self.smtp:
             set_config_values(self.config, "smtp", self.smtp)
+        for section, values in self.sections.items():
+            add_config_values(self.config, section, values)
         return self
 
     def start(self) -> SmtpServer:
@@ -157,7 +173,7 @@ class SmtpServer:
         self._stderr = open(self.data / "serve.stderr", "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [*SERVE, "-c", str(self.config), "serve"]
-            + [f"--listen={role}={HOST}:0" for role in ROLES],
+            + [f"--listen={role}={self.host}:{self.fixed_ports.get(role, 0)}" for role in ROLES],
             stdin=subprocess.DEVNULL,
             stdout=self._stderr,
             stderr=self._stderr,
@@ -171,7 +187,7 @@ class SmtpServer:
             if not self.maillog_path.exists():
                 return False
             text = self.maillog_path.read_text(encoding="utf-8", errors="replace")[offset:]
-            found[:] = re.findall(rf"listening: (\w+) on {re.escape(HOST)}:(\d+)", text)
+            found[:] = re.findall(rf"listening: (\w+) on {re.escape(self.host)}:(\d+)", text)
             return bool(found) and "ready:" in text
 
         try:
@@ -226,7 +242,7 @@ class SmtpServer:
         return found[-1]
 
     def maildir(self, user: str = "demo") -> Path:
-        return self.data / "mail" / DOMAIN / user
+        return self.data / "mail" / self.domain / user
 
     def mailbox(self, user: str = "demo") -> list[bytes]:
         """The messages delivered to ``user``'s INBOX (new/ and cur/), oldest first."""

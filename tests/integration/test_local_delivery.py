@@ -17,6 +17,7 @@ from postoffice.core.address import parse_address
 from postoffice.core.clock import FixedClock
 from postoffice.core.envelope import Envelope, EnvelopeRecipient
 from postoffice.delivery.local import LocalDeliveryAgent
+from postoffice.delivery.runner import QueueRunner
 from postoffice.directory.accounts import AccountDatabase
 from postoffice.directory.directory import Directory
 from postoffice.queue import Queue, RecipientState
@@ -32,7 +33,7 @@ class Site:
     directory: Directory
     queue: Queue
     stores: StoreFactory
-    agent: LocalDeliveryAgent
+    agent: QueueRunner
     tables: Path
     clock: FixedClock
 
@@ -50,7 +51,8 @@ class SiteConfig:
         clock = FixedClock(1_800_000_000.0)
         queue = await Queue.open(loaded.paths.queue_dir, clock)
         stores = StoreFactory(layout_from_config(loaded.config, loaded.paths), clock=clock)
-        agent = LocalDeliveryAgent(queue=queue, directory=directory, stores=stores, clock=clock)
+        local = LocalDeliveryAgent(queue=queue, stores=stores, clock=clock)
+        agent = QueueRunner(queue=queue, directory=directory, local=local, clock=clock)
         try:
             yield Site(directory, queue, stores, agent, loaded.paths.tables_dir, clock)
         finally:

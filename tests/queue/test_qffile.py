@@ -54,8 +54,11 @@ def test_every_field_round_trips_with_hostile_values() -> None:
             attempts=3,
             next_attempt=1_700_001_000.25,
             delay_warned=True,
+            remote_mta="mx 1.example\r\nreply=forged",
         ),
-        RecipientStatus.failed("550 5.1.1 <x@y>: unknown\x00", at=1_700_000_301.0, attempts=2),
+        RecipientStatus.failed(
+            "550 5.1.1 <x@y>: unknown\x00", at=1_700_000_301.0, attempts=2, remote_mta="[::1]"
+        ),
         RecipientStatus.delivered("250 2.0.0 Ok: queued as ABC", at=1_700_000_302.0),
     )
     entry = replace(entry_for(env, statuses), held=True)

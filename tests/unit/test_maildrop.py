@@ -17,6 +17,8 @@ from postoffice.queue.maildrop import (
     ensure_maildrop,
     pending_drops,
     read_drop,
+    request_flush,
+    take_flush_request,
     write_drop,
 )
 
@@ -60,3 +62,13 @@ def test_an_address_with_a_line_break_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DropError):
         write_drop(tmp_path, Drop(0, "a@b\nrecipient evil@x", ("c@d",), b""))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_flush_request_is_taken_once_and_is_not_a_drop(tmp_path: Path) -> None:
+    ensure_maildrop(tmp_path)
+    assert not take_flush_request(tmp_path)
+    request_flush(tmp_path)
+    request_flush(tmp_path)  # asked twice before the server looked: one scan
+    assert pending_drops(tmp_path) == []
+    assert take_flush_request(tmp_path)
+    assert not take_flush_request(tmp_path)

@@ -55,6 +55,7 @@ from postoffice.queue import (
     UnknownQueueId,
     is_queue_id,
 )
+from postoffice.queue.maildrop import request_flush
 
 _T = TypeVar("_T")
 
@@ -325,19 +326,21 @@ def queue_flush(ctx: click.Context) -> None:
     Every deferred recipient's next attempt is set to now, like sendmail -q
     or postqueue -f.
 
-    Messages on hold are left alone. There is no control socket to the server
-    yet: a running server delivers the flushed messages at its next queue
-    scan (at most a minute away), not at once.
+    Messages on hold are left alone. A running server is asked to scan its
+    queue at once (through the maildrop, within a second); a stopped one
+    delivers them when it starts.
     """
     loaded = load(ctx)
     with admin_maillog(loaded):
         recipients, messages, held = with_queue(
             loaded, lambda queue: make_deferred_due(queue, time.time())
         )
+    with contextlib.suppress(OSError):  # no maildrop yet: no server ever ran here
+        request_flush(loaded.paths.maildrop_dir)
     if recipients:
         click.echo(
             f"{plural(recipients, 'deferred recipient')} in {plural(messages, 'message')} "
-            "made due now; a running server delivers them at its next queue scan"
+            "made due now"
         )
     else:
         click.echo("no deferred recipients to flush")

@@ -134,3 +134,26 @@ def pending_drops(directory: Path) -> list[Path]:
     except FileNotFoundError:
         return []
     return [directory / name for name in sorted(names)]
+
+
+FLUSH_REQUEST = ".flush"  # a file the server's pickup takes as "scan the queue now"
+
+
+def request_flush(directory: Path) -> None:
+    """Ask a running server to scan its queue at once (``queue flush``, ``sendmail -q``).
+
+    The pickup, which looks at the maildrop every second, removes the file and
+    wakes the queue runner; with no server running the file waits for it.
+    """
+    path = directory / FLUSH_REQUEST
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+
+
+def take_flush_request(directory: Path) -> bool:
+    """True (once) when a flush was requested since the last call."""
+    try:
+        os.unlink(directory / FLUSH_REQUEST)
+    except FileNotFoundError:
+        return False
+    return True

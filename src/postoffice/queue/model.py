@@ -54,7 +54,8 @@ class RecipientStatus:
 
     ``attempts`` counts delivery attempts made; ``last_attempt`` and
     ``next_attempt`` are epoch seconds; ``reply`` is the last reply seen (the
-    remote one, or the local delivery's), kept for ``mailq`` and for DSNs;
+    remote one, or the local delivery's), kept for ``mailq`` and for DSNs, and
+    ``remote_mta`` names the host that said it (RFC 3464 §2.3.5 Remote-MTA);
     ``delay_warned`` is set once a "delayed" DSN has gone out (RFC 3464), so
     it is sent once.
     """
@@ -65,6 +66,7 @@ class RecipientStatus:
     next_attempt: float | None = None
     reply: str | None = None
     delay_warned: bool = False
+    remote_mta: str | None = None  # the host that gave ``reply``, for mailq and DSNs
 
     def __post_init__(self) -> None:
         if self.attempts < 0:
@@ -76,12 +78,28 @@ class RecipientStatus:
             object.__setattr__(self, "reply", cut)
 
     @classmethod
-    def delivered(cls, reply: str, *, at: float, attempts: int = 1) -> RecipientStatus:
-        return cls(RecipientState.DELIVERED, attempts=attempts, last_attempt=at, reply=reply)
+    def delivered(
+        cls, reply: str, *, at: float, attempts: int = 1, remote_mta: str | None = None
+    ) -> RecipientStatus:
+        return cls(
+            RecipientState.DELIVERED,
+            attempts=attempts,
+            last_attempt=at,
+            reply=reply,
+            remote_mta=remote_mta,
+        )
 
     @classmethod
-    def failed(cls, reply: str, *, at: float, attempts: int = 1) -> RecipientStatus:
-        return cls(RecipientState.FAILED, attempts=attempts, last_attempt=at, reply=reply)
+    def failed(
+        cls, reply: str, *, at: float, attempts: int = 1, remote_mta: str | None = None
+    ) -> RecipientStatus:
+        return cls(
+            RecipientState.FAILED,
+            attempts=attempts,
+            last_attempt=at,
+            reply=reply,
+            remote_mta=remote_mta,
+        )
 
     @classmethod
     def deferred(
@@ -92,6 +110,7 @@ class RecipientStatus:
         attempts: int,
         next_attempt: float,
         delay_warned: bool = False,
+        remote_mta: str | None = None,
     ) -> RecipientStatus:
         return cls(
             RecipientState.DEFERRED,
@@ -100,6 +119,7 @@ class RecipientStatus:
             next_attempt=next_attempt,
             reply=reply,
             delay_warned=delay_warned,
+            remote_mta=remote_mta,
         )
 
     def due_at(self) -> float | None:

@@ -16,7 +16,8 @@ own qf text, readable with ``cat``::
     client-protocol ESMTPS
     client-helo client.example.net
     rcpt bob@example.test notify=SUCCESS,FAILURE orcpt=rfc822;bob@example.test state=pending
-    rcpt carol@example.org state=deferred attempts=2 next-attempt=... reply=451%204.4.1%20...
+    rcpt carol@example.org state=deferred attempts=2 next-attempt=... remote-mta=mx.example.org
+        reply=451%204.4.1%20...                              (one line in the file)
     checksum sha256 1b4f0e...
 
 Invariants:
@@ -182,6 +183,8 @@ def _render_recipient(recipient: EnvelopeRecipient, status: RecipientStatus) -> 
         tokens.append(f"next-attempt={_float_text(status.next_attempt)}")
     if status.delay_warned:
         tokens.append("delay-warned=yes")
+    if status.remote_mta is not None:
+        tokens.append(f"remote-mta={escape(status.remote_mta)}")
     if status.reply is not None:
         tokens.append(f"reply={escape(status.reply)}")
     return " ".join(tokens)
@@ -375,6 +378,7 @@ _RCPT_ATTRS = frozenset(
         "last-attempt",
         "next-attempt",
         "delay-warned",
+        "remote-mta",
         "reply",
     }
 )
@@ -416,5 +420,6 @@ def _parse_recipient(value: str) -> tuple[EnvelopeRecipient, RecipientStatus]:
         delay_warned=(
             _parse_bool(attrs["delay-warned"], "delay-warned") if "delay-warned" in attrs else False
         ),
+        remote_mta=unescape(attrs["remote-mta"]) if "remote-mta" in attrs else None,
     )
     return EnvelopeRecipient(address=address, notify=notify, orcpt=orcpt), status

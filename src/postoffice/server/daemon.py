@@ -1,10 +1,10 @@
 """One serving process: a ``Daemon`` runs the server's work on one event loop.
 
 Owns what one process does while it serves: it opens the directory and the
-queue, runs the local delivery runner and (alone, or as worker 0) the pickup
-of the ``sendmail`` maildrop, serves the ``smtp``, ``submission``,
-``submissions``, ``pop3``, ``pop3s``, ``imap`` and ``imaps`` roles, and stops
-cleanly on SIGTERM and SIGINT. The other roles
+queue, runs the queue runner (local and remote delivery, bounces) and
+(alone, or as worker 0) the pickup of the ``sendmail`` maildrop, serves the
+``smtp``, ``submission``, ``submissions``, ``pop3``, ``pop3s``, ``imap`` and
+``imaps`` roles, and stops cleanly on SIGTERM and SIGINT. The other roles
 join as their issues land, and until then the maillog says they are
 configured but not served.
 
@@ -31,12 +31,12 @@ from postoffice.config.model import Config, parse_endpoint
 from postoffice.core.clock import SystemClock
 from postoffice.core.errors import ConfigError, PostofficeError
 from postoffice.core.maillog import log_event
-from postoffice.delivery.local import LocalDeliveryAgent
 from postoffice.directory.directory import Directory
 from postoffice.directory.tables.tableset import SERVER_CHECK_INTERVAL
 from postoffice.queue import Queue
 from postoffice.queue.maildrop import ensure_maildrop
 from postoffice.server.change_relay import ChangeRelay
+from postoffice.server.delivery_setup import build_queue_runner
 from postoffice.server.imap_fetch import ContentLoader
 from postoffice.server.imap_service import ImapService
 from postoffice.server.limits import ConnectionLimiter, SharedConnectionLimiter
@@ -118,15 +118,11 @@ class Daemon:
             stores = StoreFactory(layout_from_config(config, paths), clock=clock)
             if self.seat is not None and self.seat.relay is not None:
                 self.seat.relay.attach(stores.hub)
-            agent = LocalDeliveryAgent(
-                queue=queue,
-                directory=self.directory,
-                stores=stores,
-                clock=clock,
-                loop_received_limit=config.smtp.loop_received_headers,
+            queue_runner = build_queue_runner(
+                self.loaded, queue=queue, directory=self.directory, stores=stores, clock=clock
             )
-            queue.add_listener(agent.notice)
-            runner = asyncio.ensure_future(agent.run(self._stop))
+            queue.add_listener(queue_runner.notice)
+            runner = asyncio.ensure_future(queue_runner.run(self._stop))
             if self.seat is None or self.seat.index == 0:  # one process picks up
                 ensure_maildrop(paths.maildrop_dir)
                 pickup = Pickup(
@@ -134,6 +130,7 @@ class Daemon:
                     queue=queue,
                     hostname=config.hostname,
                     primary_domain=config.primary_domain,
+                    on_flush=queue_runner.wake,
                 )
                 picker = asyncio.ensure_future(pickup.run(self._stop))
             # A failed login from one address is counted across the roles of one

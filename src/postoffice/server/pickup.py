@@ -6,7 +6,8 @@ What this module owns: ``Pickup``, which takes each drop file
 id, and only then removes the file (Postfix's pickup daemon). It runs in
 one process of the server (the lone daemon, or worker 0), at start and
 then every ``interval`` seconds: a directory scan that finds nothing costs
-one ``getdents``.
+one ``getdents``. The same look finds a flush request (``postoffice queue
+flush``) and wakes the queue runner.
 
 Invariants: a drop file leaves the maildrop only after its message is in
 the queue (a crash in between queues it twice, never loses it); a file
@@ -22,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +34,13 @@ from postoffice.core.maillog import log_event
 from postoffice.mime.trace import received_header
 from postoffice.queue import Queue
 from postoffice.queue.errors import QueueError
-from postoffice.queue.maildrop import Drop, DropError, pending_drops, read_drop
+from postoffice.queue.maildrop import (
+    Drop,
+    DropError,
+    pending_drops,
+    read_drop,
+    take_flush_request,
+)
 
 COMPONENT = "pickup"
 INTERVAL = 1.0
@@ -49,12 +57,14 @@ class Pickup:
         hostname: str,
         primary_domain: str,
         interval: float = INTERVAL,
+        on_flush: Callable[[], None] | None = None,
     ):
         self.maildrop = maildrop
         self.queue = queue
         self.hostname = hostname
         self.primary_domain = primary_domain
         self.interval = interval
+        self.on_flush = on_flush
         self.picked = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -65,7 +75,11 @@ class Pickup:
                 await asyncio.wait_for(stop.wait(), timeout=self.interval)
 
     async def pick_all(self) -> int:
-        """Queue every drop file waiting; how many were queued."""
+        """Queue every drop file waiting; how many were queued. A flush request
+        (``queue.maildrop.request_flush``) wakes the queue runner."""
+        if take_flush_request(self.maildrop) and self.on_flush is not None:
+            log_event(COMPONENT, "queue flush requested")
+            self.on_flush()
         count = 0
         for path in pending_drops(self.maildrop):
             if await self._pick(path):

@@ -149,6 +149,15 @@ def _parse_hosts(line: TableLine, text: str, wildcard_ok: bool) -> tuple[RelayHo
     return tuple(hosts)
 
 
+def parse_relay_hosts(text: str, *, source: str) -> tuple[RelayHost, ...]:
+    """The hosts of a smart-host setting (``[smart.test]:587``, ``relay.test``), in the
+    syntax of a mailertable route's host part; ``TableError`` naming ``source`` if bad."""
+    line = TableLine(Origin(source, 1), text)
+    if not text.strip():
+        raise line.error("no host given")
+    return _parse_hosts(line, text.strip(), wildcard_ok=False)
+
+
 def _parse_host(line: TableLine, part: str, wildcard_ok: bool) -> RelayHost:
     bracketed = len(part) >= 2 and part.startswith("[") and part.endswith("]")
     name = part[1:-1] if bracketed else part
