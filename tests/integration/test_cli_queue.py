@@ -544,10 +544,10 @@ def test_flush_on_an_empty_queue(setup_dir: Path, run_cli: CliRunner) -> None:
     assert (result.code, result.out) == (0, "no deferred recipients to flush\n")
 
 
-def test_flush_help_says_there_is_no_control_socket(run_cli: CliRunner) -> None:
+def test_flush_help_says_how_a_running_server_learns_of_it(run_cli: CliRunner) -> None:
     result = run_cli("queue", "flush", "--help")
     assert result.code == 0
-    assert "no control socket" in " ".join(result.out.split())
+    assert "through the maildrop, within a second" in " ".join(result.out.split())
 
 
 def test_queue_help_lists_every_command(run_cli: CliRunner) -> None:

@@ -8,6 +8,7 @@ user's own address and the aliases that reach them are theirs.
 
 from __future__ import annotations
 
+import re
 import smtplib
 import ssl
 import time
@@ -78,6 +79,25 @@ def test_only_senders_of_their_own(server: SmtpServer) -> None:
         assert client.mail(f"team@{DOMAIN}")[0] == 250  # a list other is on
     finally:
         client.quit()
+
+
+def test_a_from_header_of_someone_else_is_refused_after_the_data(server: SmtpServer) -> None:
+    client = logged_in(server)
+    try:
+        for author, code in ((f"other@{DOMAIN}", 553), (f"Team <team@{DOMAIN}>", 250)):
+            client.mail(f"demo@{DOMAIN}")
+            client.rcpt(f"other@{DOMAIN}")
+            reply = client.data(
+                f"From: {author}\r\nTo: other@{DOMAIN}\r\nSubject: as {author}\r\n\r\nhi\r\n"
+            )
+            assert reply[0] == code, (author, reply)
+            if code == 553:
+                assert reply[1].startswith(b"5.7.1 From: header")
+    finally:
+        client.quit()
+    server.wait_delivered(b"Subject: as Team", user="other")
+    assert not server.messages_with(b"Subject: as other@", user="other")
+    assert re.search(r"reject: DATA from .*From: header.*sasl_username=<demo@", server.maillog())
 
 
 def test_submitted_mail_is_delivered_with_esmtpsa(server: SmtpServer) -> None:

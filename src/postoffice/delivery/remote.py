@@ -27,9 +27,11 @@ import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from postoffice.core.address import Address
 from postoffice.core.clock import Clock
+from postoffice.core.envelope import BodyType
 from postoffice.core.maillog import log_delivery
 from postoffice.core.reply import Reply
 from postoffice.delivery.mx import MailTarget, RouteFailure, mail_hosts, relay_hosts
@@ -38,10 +40,20 @@ from postoffice.delivery.resolver import Resolver
 from postoffice.delivery.runner import RemoteOutcome, RemoteRecipient
 from postoffice.delivery.smtp_session import SessionFailed, SessionPolicy, SmtpSession
 from postoffice.directory.tables.mailertable import MailertableRoute, RelayHost
-from postoffice.protocol.smtp.client import Transaction, TransactionRecipient, needs_smtputf8
+from postoffice.protocol.smtp.client import (
+    ServerExtensions,
+    Transaction,
+    TransactionRecipient,
+    needs_smtputf8,
+)
 from postoffice.queue import QueueEntry
 
 COMPONENT = "smtp"
+_BODY: dict[BodyType, Literal["7BIT", "8BITMIME", "BINARYMIME"]] = {
+    BodyType.SEVEN_BIT: "7BIT",
+    BodyType.EIGHT_BIT_MIME: "8BITMIME",
+    BodyType.BINARY_MIME: "BINARYMIME",
+}
 IDLE_SECONDS = 5.0
 NO_8BITMIME = Reply(554, "5.6.3", "8-bit message content, and {host} does not support 8BITMIME")
 NO_SMTPUTF8 = Reply(553, "5.6.7", "UTF-8 address, and {host} does not support SMTPUTF8")
@@ -160,7 +172,6 @@ class RemoteDeliveryAgent:
         targets: tuple[MailTarget, ...],
     ) -> dict[int, RemoteOutcome]:
         message = await self.preparer.prepare(entry)
-        transaction = self._transaction(entry, recipients, len(message))
         eight_bit = not message.isascii()
         session_policy = self._session_policy(domain, route)
         last = Reply(451, "4.4.1", f"no mail host for {domain} could be reached")
@@ -172,6 +183,7 @@ class RemoteDeliveryAgent:
                 continue
             extensions = session.extensions
             assert extensions is not None
+            transaction = self._transaction(entry, recipients, len(message), extensions)
             refusal: Reply | None = None
             if eight_bit and not extensions.eight_bit_mime:
                 refusal = NO_8BITMIME
@@ -194,9 +206,16 @@ class RemoteDeliveryAgent:
         return self._all(entry, recipients, last, None, relay="none")
 
     def _transaction(
-        self, entry: QueueEntry, recipients: Sequence[RemoteRecipient], size: int
+        self,
+        entry: QueueEntry,
+        recipients: Sequence[RemoteRecipient],
+        size: int,
+        extensions: ServerExtensions,
     ) -> Transaction:
         envelope = entry.envelope
+        body = None if envelope.body is None else _BODY[envelope.body]
+        if not extensions.accepts_body(body):
+            body = None  # BINARYMIME without CHUNKING: sent as DATA, checked as 8-bit
         sender = self.preparer.envelope_sender(entry)
         return Transaction(
             sender="" if sender is None else str(sender),
@@ -213,7 +232,7 @@ class RemoteDeliveryAgent:
                 for member in recipients
             ),
             size=size,
-            body=None if envelope.body is None else envelope.body.value,
+            body=body,
             smtputf8=envelope.smtputf8,
             ret=None if envelope.ret is None else envelope.ret.value,
             envid=envelope.envid,

@@ -353,7 +353,8 @@ class QueueRunner:
                 if warn:
                     attempt.delayed.append(Notice(queued.index, queued.recipient, status, reply))
                 return
-            reply = Reply(reply.code + 100, "5.4.7", f"Delivery time expired: {reply.text}")
+            # RFC 3463 X.4.7; the last reply stays in the text for the sender.
+            reply = Reply(554, "5.4.7", f"Delivery time expired, the last attempt got: {reply}")
             self._log(entry, queued.recipient.address, reply, "expired", relay="none")
         if reply.is_permanent:
             status = RecipientStatus.failed(

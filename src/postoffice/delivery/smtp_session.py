@@ -217,20 +217,20 @@ class SmtpSession:
         self.conn.begin(transaction)
         sent_data = False
         while True:
-            event = await self._event(before_mail=False)
+            try:
+                event = await self._event(before_mail=False)
+                if isinstance(event, ev.SendMessage):
+                    sent_data = True
+                    await self._send_message(message)
+                    continue
+            except SessionFailed as lost:
+                return self._broken(order, replies, lost, sent_data)
             if isinstance(event, ev.RecipientResult):
                 index = order[event.index]
                 if 200 <= event.reply.code < 300:
                     accepted.append(index)
                 else:
                     replies[index] = event.reply
-            elif isinstance(event, ev.SendMessage):
-                sent_data = True
-                for start in range(0, len(message), CHUNK):
-                    self.conn.send_message_data(message[start : start + CHUNK])
-                    await self._flush()
-                self.conn.end_message()
-                await self._flush()
             elif isinstance(event, ev.MessageAccepted | ev.MessageRefused):
                 for index in accepted:
                     replies[index] = event.reply
@@ -240,20 +240,34 @@ class SmtpSession:
             elif isinstance(event, ev.Ready):
                 return TransactionResult(replies, reusable=True)
             else:
-                reply = self._failure(event, "end of data" if sent_data else "MAIL").reply
-                if sent_data:
-                    # RFC 5321 §4.1.1.4: without the reply to the final dot the
-                    # message may or may not have arrived: deferred, perhaps twice.
-                    reply = Reply(
-                        451,
-                        "4.4.2",
-                        f"lost connection with {self.where} while sending end of data: "
-                        f"{reply.text}; the message may be sent more than once",
-                    )
-                for index in order:
-                    replies.setdefault(index, reply)
-                self.abort()
-                return TransactionResult(replies, reusable=False)
+                unexpected = self._failure(event, "end of data" if sent_data else "MAIL")
+                return self._broken(order, replies, unexpected, sent_data)
+
+    def _broken(
+        self, order: list[int], replies: dict[int, Reply], failure: SessionFailed, sent_data: bool
+    ) -> TransactionResult:
+        """The transaction ended without its final reply: the rest get ``failure``'s."""
+        reply = failure.reply
+        if sent_data:
+            # RFC 5321 §4.1.1.4: without the reply to the final dot the message
+            # may or may not have arrived: deferred, and perhaps sent twice.
+            reply = Reply(
+                451,
+                "4.4.2",
+                f"lost connection with {self.where} while sending end of data: "
+                f"{reply.text}; the message may be sent more than once",
+            )
+        for index in order:
+            replies.setdefault(index, reply)
+        self.abort()
+        return TransactionResult(replies, reusable=False)
+
+    async def _send_message(self, message: bytes) -> None:
+        for start in range(0, len(message), CHUNK):
+            self.conn.send_message_data(message[start : start + CHUNK])
+            await self._flush()
+        self.conn.end_message()
+        await self._flush()
 
     # -- the end ----------------------------------------------------------------------
 
@@ -286,10 +300,11 @@ class SmtpSession:
 
     async def _event(self, *, before_mail: bool = True, timeout: float | None = None) -> object:
         """The next protocol event, reading (bounded in time) as needed."""
-        await self._flush()
         wait = self.policy.command_timeout if timeout is None else timeout
         while True:
             event = self.conn.next_event()
+            # A reply may have released the next command (no PIPELINING): send it.
+            await self._flush()
             if not isinstance(event, ev.NeedData):
                 return event
             try:

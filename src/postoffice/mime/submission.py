@@ -48,9 +48,19 @@ def to_crlf_lines(data: bytes, *, dot_ends: bool) -> bytes:
 
 def header_recipients(data: bytes) -> list[str]:
     """``local@domain`` of every address in To, Cc and Bcc, in order, once each."""
+    return header_addresses(data, _RECIPIENT_FIELDS)
+
+
+def header_senders(data: bytes) -> list[str]:
+    """``local@domain`` of every author in From (RFC 5322 §3.6.2 allows several)."""
+    return header_addresses(data, ("from",))
+
+
+def header_addresses(data: bytes, fields: tuple[str, ...]) -> list[str]:
+    """``local@domain`` of every address in the named fields, in order, once each."""
     root = parse_structure(data)
     found: dict[str, None] = {}
-    for name in _RECIPIENT_FIELDS:
+    for name in fields:
         for value in header_values(data, root, name):
             for address in parse_addresses(value):
                 if not isinstance(address, list) or len(address) != 4:

@@ -27,10 +27,12 @@ from postoffice.core.reply import Replies, Reply
 from postoffice.directory.directory import Directory
 from postoffice.directory.routing import NULL_SENDER, LocalDelivery, RemoteDelivery
 from postoffice.directory.tables.access import AccessAction
+from postoffice.mime.submission import header_senders
 
 RECIPIENT_OK = Reply(250, "2.1.5", "Ok")
 # RFC 6409 §4.3 and §5.1 (the MSA may refuse a sender the user may not use)
 SENDER_NOT_OWNED = Reply(553, "5.7.1", "Sender address rejected: not owned by the logged in user")
+FROM_NOT_OWNED = Reply(553, "5.7.1", "From: header address not owned by the logged in user")
 SENDER_OK = Reply(250, "2.1.0", "Ok")
 RELAY_DENIED_TEMPORARY = Reply(454, "4.7.1", "Relay access denied")
 LOOPBACK_V4 = ipaddress.ip_network("127.0.0.0/8")
@@ -103,6 +105,20 @@ class SmtpPolicy:
         if rule is not None and rule.action is AccessAction.DISCARD:
             client.discard_all = True
         return SENDER_OK
+
+    def on_header(self, client: ClientFacts, head: bytes) -> Reply | None:
+        """Submission: every ``From:`` author must be the logged-in user's own (as the
+        envelope sender must); the refusal, or None. ``head`` is the message's start."""
+        if not client.submission:
+            return None
+        for text in header_senders(head):
+            try:
+                author = parse_address(text, default_domain=self.config.primary_domain)
+            except AddressError:
+                return FROM_NOT_OWNED
+            if not self.owns(client.authenticated_as, author):
+                return FROM_NOT_OWNED
+        return None
 
     def on_rcpt(self, client: ClientFacts, sender: Address | None, recipient: Address) -> Verdict:
         """Access, routing and relay permission for one recipient (sendmail check_rcpt)."""

@@ -337,6 +337,11 @@ class SmtpSession:
             await incoming.abort()
             self._log_refusal("DATA", TOO_MANY_HOPS)
             return TOO_MANY_HOPS
+        refused = self.policy.on_header(self.client, bytes(txn.head))
+        if refused is not None:
+            await incoming.abort()
+            self._log_refusal("DATA", refused, f"sasl_username=<{self.client.authenticated_as}>")
+            return refused
         try:
             incoming.set_envelope(final)  # DISCARDed recipients left out
             queue_id = await incoming.commit()
