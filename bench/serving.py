@@ -30,12 +30,23 @@ T = TypeVar("T")
 class Served:
     """One ``postoffice serve`` over ``config``, whose maillog is under ``data``."""
 
-    def __init__(self, command: list[str], config: Path, data: Path, role: str):
+    def __init__(
+        self,
+        command: list[str],
+        config: Path,
+        data: Path,
+        role: str,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ):
+        """``role`` listens on ``host``:``port`` (0: a free one), the others on free ports."""
         self.data = data
+        self.host = host
         self.stderr: IO[bytes] = open(data / "serve.stderr", "wb")  # noqa: SIM115 (stop closes)
         self.process = subprocess.Popen(
             [*command, "-c", str(config), "serve"]
-            + [f"--listen={name}=127.0.0.1:0" for name in ROLES],
+            + [f"--listen={name}={host}:{port if name == role else 0}" for name in ROLES],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self.stderr,
@@ -44,7 +55,7 @@ class Served:
 
     def _wait_ready(self, role: str) -> int:
         maillog = self.data / "log" / "maillog"
-        listening = re.compile(rf"listening: {role} on 127\.0\.0\.1:(\d+)")
+        listening = re.compile(rf"listening: {role} on {re.escape(self.host)}:(\d+)")
         deadline = time.monotonic() + 60
         while True:
             log = maillog.read_text(encoding="utf-8") if maillog.exists() else ""

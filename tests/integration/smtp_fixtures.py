@@ -41,6 +41,7 @@ OUTSIDER = "127.0.0.2"  # an Internet client (DESIGN.md §5)
 DOMAIN = "example.test"
 SERVE = (sys.executable, "-m", "postoffice")
 PASSWORD = "pw"
+NO_DNS: dict[str, object] = {"nameservers": ["127.0.0.1:9"], "dns_timeout": 1.0}
 
 
 def run_main(*args: str) -> str:
@@ -160,7 +161,12 @@ class SmtpServer:
             )
         if self.smtp:
             set_config_values(self.config, "smtp", self.smtp)
-        for section, values in self.sections.items():
+        # Mail for other domains must never look for a real mail host: unless a test
+        # serves DNS itself, the resolver asks a loopback port where nothing
+        # listens, so remote recipients wait in the queue (deferred).
+        sections = {**self.sections}
+        sections["delivery"] = {**NO_DNS, **sections.get("delivery", {})}
+        for section, values in sections.items():
             add_config_values(self.config, section, values)
         return self
 
