@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import getpass
 import os
+import pwd
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from postoffice.cli.main import main
 from postoffice.cli.sendmail_command import SendmailUsage, parse_options
 
 from .smtp_fixtures import DOMAIN, SmtpServer, wait_for
@@ -56,7 +61,8 @@ def test_options_as_scripts_write_them() -> None:
     )
     assert parse_options(["-i", "--", "-odd"]).recipients == ["-odd"]
     assert parse_options(["-bp"]).mode == "p" and parse_options(["-q"]).mode == "q"
-    for bad in (["-f"], ["-bz"], ["-Z"], ["-bs"]):
+    assert parse_options(["-bs"]).mode == "s"
+    for bad in (["-f"], ["-bz"], ["-Z"]):
         with pytest.raises(SendmailUsage):
             parse_options(bad)
 
@@ -129,3 +135,98 @@ def test_links_named_sendmail_and_mailq(server: SmtpServer, tmp_path: Path) -> N
     assert b"empty" in listed.stdout.lower() or b"Mail queue" in listed.stdout
     server.start()
     assert server.wait_delivered(b"through the link")
+
+
+def test_bs_speaks_smtp_on_stdin_and_the_server_delivers_what_it_left(
+    server: SmtpServer,
+) -> None:
+    session = (
+        b"EHLO localhost\r\nMAIL FROM:<cron@example.test>\r\n"
+        b"RCPT TO:<demo@example.test>\r\nRCPT TO:<ops@example.test>\r\nDATA\r\n"
+        b"Subject: via -bs\r\n\r\n..dotted\r\n.\r\nQUIT\r\n"
+    )
+    done = sendmail(server, ["-bs"], session)
+    assert done.returncode == 0, done.stderr
+    replies = done.stdout.decode().splitlines()
+    assert replies[0].startswith("220 ") and "ESMTP" in replies[0]
+    assert any(line.startswith("250-PIPELINING") for line in replies)
+    assert [line[:3] for line in replies if not line.startswith("250-")][-6:] == [
+        "250",
+        "250",
+        "250",
+        "354",
+        "250",
+        "221",
+    ]
+    assert len(list((server.data / "spool" / "maildrop").iterdir())) == 1
+    server.start()
+    (delivered,) = server.wait_delivered(b"via -bs")
+    (copy,) = server.wait_delivered(b"via -bs", user="ops")
+    assert copy.replace(b"Delivered-To: ops@", b"Delivered-To: demo@") == delivered
+    assert delivered.endswith(b"\r\n\r\n.dotted\r\n")
+    assert b"Return-Path: <cron@example.test>" in delivered
+    assert re.search(rb"\r\nMessage-ID: <", delivered)
+
+
+def as_user(user: pwd.struct_passwd, args: list[str], stdin: bytes) -> int:
+    """``postoffice ARGS`` in a forked child that has become ``user``; its exit status.
+
+    The child keeps this interpreter (no exec: the venv's Python may live where
+    an unprivileged user cannot reach it), drops every privilege, then runs."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        code = 70
+        try:
+            os.close(write_end)
+            os.dup2(read_end, 0)
+            sys.stdin = os.fdopen(0, "r")  # pytest's capture stands in for it otherwise
+            os.setgroups([])
+            os.setgid(user.pw_gid)
+            os.setuid(user.pw_uid)
+            os.environ.update(HOME="/", USER=user.pw_name, LOGNAME=user.pw_name)
+            try:
+                main(args)
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()  # the test shows why the child failed
+        finally:
+            os._exit(code)
+    os.close(read_end)
+    os.write(write_end, stdin)
+    os.close(write_end)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)
+
+
+def test_an_unprivileged_user_leaves_mail_with_the_server_stopped(tmp_path: Path) -> None:
+    """``sendmail -t`` as ``nobody``: the maildrop (mode 1733) takes it; the server,
+    started later, delivers it and records who sent it."""
+    if os.geteuid() != 0:
+        pytest.skip("switching to an unprivileged user needs root (CI runs as root)")
+    base = Path(tempfile.mkdtemp(prefix="po-unpriv-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        srv = SmtpServer(base / "var", users=("demo",)).setup()
+        for path in (srv.data, srv.data / "etc", srv.config):
+            path.chmod(path.stat().st_mode | 0o005)
+        nobody = pwd.getpwnam("nobody")
+        status = as_user(
+            nobody,
+            ["-c", str(srv.config), "sendmail", "-t"],
+            b"To: demo@example.test\nSubject: from nobody\n\nhello\n",
+        )
+        assert status == 0
+        (drop,) = (srv.data / "spool" / "maildrop").iterdir()
+        assert drop.stat().st_uid == nobody.pw_uid
+        try:
+            srv.start()
+            (delivered,) = srv.wait_delivered(b"from nobody")
+            assert b"Return-Path: <nobody@example.test>" in delivered
+            assert re.search(rf"pickup\[\d+\]: \w+: uid={nobody.pw_uid} from=<", srv.maillog())
+        finally:
+            srv.stop()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -40,6 +40,25 @@ def test_received_with_tls_and_one_recipient() -> None:
     )
 
 
+def test_received_can_withhold_the_submitting_client() -> None:
+    client = ClientInfo(
+        address="198.51.100.7",
+        hostname="home.example.net",
+        helo="laptop.home",
+        protocol="ESMTPSA",
+        authenticated_as="alice@example.test",
+    )
+    header = received_header(
+        client=client, by_host="mx.test", queue_id="Q2", when=WHEN, withhold_client=True
+    )
+    assert header == (
+        b"Received: from authenticated-client (client details withheld)\r\n"
+        b"\tby mx.test (postoffice) with ESMTPSA id Q2; Thu, 26 Nov 2026 17:30:00 +0000\r\n"
+    )
+    shown = received_header(client=client, by_host="mx.test", queue_id="Q2", when=WHEN)
+    assert b"laptop.home (home.example.net [198.51.100.7])" in shown
+
+
 def test_received_without_recipient_and_ipv6() -> None:
     client = ClientInfo(address="::1", hostname="localhost", helo="h.test", protocol="ESMTP")
     header = received_header(client=client, by_host="mx.test", queue_id="Q1", when=WHEN)

@@ -12,7 +12,8 @@ server and no privileges beyond writing to the maildrop.
 Options: ``-t`` (recipients from To/Cc/Bcc, Bcc removed), ``-i``/``-oi``
 (a line of one dot does not end the message), ``-f FROM`` (envelope
 sender; ``<>`` for none), ``-F NAME`` (full name in a From: it adds),
-``-bm`` (the default: deliver), ``-bp`` (= mailq), ``-bi`` (= newaliases),
+``-bm`` (the default: deliver), ``-bs`` (an SMTP session on standard input
+and output, ``sendmail_smtp``), ``-bp`` (= mailq), ``-bi`` (= newaliases),
 ``-q`` (= queue flush), ``-bv`` (= explain, per recipient), ``-v`` and
 other ``-o`` options accepted and ignored.
 
@@ -33,6 +34,7 @@ import click
 
 from postoffice.cli.context import config_option, load
 from postoffice.cli.queue_commands import mailq_command, queue_flush
+from postoffice.cli.sendmail_smtp import speak_smtp
 from postoffice.cli.table_commands import explain_command, newaliases_command
 from postoffice.core.address import parse_address
 from postoffice.core.errors import AddressError
@@ -56,7 +58,7 @@ class SendmailUsage(Exception):
 
 @dataclass
 class SendmailOptions:
-    mode: str = "m"  # -bm deliver, -bp list, -bi aliases, -bv verify, -q flush
+    mode: str = "m"  # -bm deliver, -bs SMTP, -bp list, -bi aliases, -bv verify, -q flush
     extract: bool = False  # -t
     dot_ends: bool = True  # cleared by -i / -oi
     sender: str | None = None  # -f
@@ -98,8 +100,6 @@ def parse_options(args: list[str]) -> SendmailOptions:
         elif flag == "b":
             if rest not in ("m", "p", "i", "v", "s"):
                 raise SendmailUsage(f"unknown mode -b{rest}")
-            if rest == "s":
-                raise SendmailUsage("-bs (SMTP on standard input) is not supported")
             options.mode = rest
         elif flag == "q":
             options.mode = "q"
@@ -131,8 +131,8 @@ def sendmail_command(ctx: click.Context, args: tuple[str, ...]) -> None:
     """The sendmail interface: read a message on stdin and hand it to the mail system.
 
     -t recipients from the header, -i/-oi a lone dot is no end, -f FROM sender,
-    -F NAME full name, -bp list the queue, -bi check aliases, -q flush the queue,
-    -bv show where mail for the recipients goes.
+    -F NAME full name, -bs SMTP on stdin/stdout, -bp list the queue, -bi check
+    aliases, -q flush the queue, -bv show where mail for the recipients goes.
     """
     try:
         options = parse_options(list(args))
@@ -151,6 +151,17 @@ def _run(ctx: click.Context, options: SendmailOptions) -> int:
         return 0
     if options.mode == "q":
         ctx.invoke(queue_flush)
+        return 0
+    if options.mode == "s":
+        loaded = load(ctx)
+        speak_smtp(
+            sys.stdin.buffer,
+            sys.stdout.buffer,
+            hostname=loaded.config.hostname,
+            full_name=options.full_name,
+            maildrop=loaded.paths.maildrop_dir,
+            max_size=MAX_MESSAGE_OCTETS,
+        )
         return 0
     if options.mode == "v":
         if not options.recipients:

@@ -74,6 +74,40 @@ relay_denied_temporary = false  # true: 454 4.7.1 instead of 554 5.7.1
 plaintext_auth_on_loopback = false  # AUTH without TLS from this host only
 login_failure_delay = 2.0       # seconds a failed AUTH waits, doubled per failure...
 login_failure_delay_max = 15.0  # ...per client address, up to this
+submission_received = "full"    # Received: of logged-in submissions: "full" or "withhold"
+
+[queue]
+# When deferred mail is tried again, in seconds (Postfix's names and defaults).
+minimal_backoff = 300.0         # the first retry; the wait doubles after each failure...
+maximal_backoff = 4000.0        # ...up to this
+maximal_queue_lifetime = 432000.0   # 5 days, then the sender gets a bounce
+bounce_queue_lifetime = 432000.0    # the same for bounces that cannot be delivered
+delay_warning = 0.0             # seconds before a "still trying" notice; 0: none
+bounce_size_limit = 50000       # octets of the original a bounce returns, else headers
+
+[delivery]
+# Mail for other domains: found by DNS MX records and sent over SMTP.
+relayhost = ""                  # a smart host for everything: "[smtp.isp.test]:587"
+relayhost_username = ""         # AUTH to the smart host, if it wants a login
+relayhost_password = ""
+smtp_port = 25                  # the port of other domains' mail hosts
+bind_address = ""               # the local address to send from; "": any
+helo_name = ""                  # the EHLO name; "": the hostname
+nameservers = []                # ["192.0.2.53:53"]; []: the system's (/etc/resolv.conf)
+dns_timeout = 10.0
+connect_timeout = 30.0
+command_timeout = 300.0
+tls = "may"                     # STARTTLS: "may" (when offered), "must", "none"
+tls_must_domains = []           # domains that must be reached over TLS
+max_per_destination = 20        # simultaneous connections to one domain
+max_messages_per_connection = 100   # messages over one connection before a new one
+max_mx_addresses = 5            # addresses tried per attempt (RFC 5321 §5.1)
+
+[dkim]
+# DKIM signatures on mail leaving for other domains (RFC 6376).
+sign = true                     # sign when the sender's domain has a key
+selector = "postoffice"         # publish SELECTOR._domainkey.DOMAIN: see `postoffice dkim`
+keys_dir = "etc/dkim"           # DOMAIN.key per signing domain (`postoffice dkim keygen`)
 
 [pop3]
 # Limits and policy of the POP3 server (defaults after Dovecot's and RFC 1939).

@@ -134,6 +134,9 @@ class SmtpConfig(_Section):
     plaintext_auth_on_loopback: bool = False  # AUTH without TLS from 127.0.0.0/8 and ::1
     login_failure_delay: float = Field(default=2.0, ge=0, le=60)  # a failed AUTH waits...
     login_failure_delay_max: float = Field(default=15.0, ge=0, le=600)  # ...doubling to this
+    # The Received: header of an authenticated submission names the client's
+    # HELO, reverse name and address ("full"), or withholds them ("withhold").
+    submission_received: Literal["full", "withhold"] = "full"
 
 
 class Pop3Config(_Section):

@@ -44,14 +44,20 @@ def received_header(
     queue_id: str,
     when: datetime,
     recipient: Address | None = None,
+    withhold_client: bool = False,
 ) -> bytes:
     """The ``Received:`` header postoffice prepends at acceptance (RFC 5321 §4.4).
 
     ``recipient`` is named in a ``for`` clause only for single-recipient
     messages, as Postfix does, so that a message's other recipients stay private.
+    ``withhold_client``: the client's HELO name, reverse name and address are
+    not shown (an operator's choice for authenticated submission, where they
+    say where a user is rather than which host relayed).
     """
     helo = _clean(client.helo) if client.helo else "unknown"
-    if client.address is not None:
+    if withhold_client:
+        from_clause = "from authenticated-client (client details withheld)"
+    elif client.address is not None:
         shown_ip = f"IPv6:{client.address}" if ":" in client.address else client.address
         rdns = _clean(client.hostname) if client.hostname else "unknown"
         from_clause = f"from {helo} ({rdns} [{shown_ip}])"

@@ -20,7 +20,9 @@ Invariants:
 - a drop file appears under its final name only whole: it is written to
   ``tmp-NAME``, fsync'd, renamed to ``NAME`` and the directory fsync'd
   before ``write_drop`` returns (so ``sendmail`` exiting 0 means the mail
-  survives a crash, as a queue file would);
+  survives a crash, as a queue file would). A user who is not the
+  directory's owner cannot open it to fsync it (mode 1733 hides the list):
+  for them the file is fsync'd and the rename is left to the file system;
 - names are unique and unguessable (time, pid and 96 random bits), so one
   user cannot predict or replace another's file;
 - ``read_drop`` accepts only this format, with at most ``MAX_RECIPIENTS``
@@ -89,8 +91,12 @@ def write_drop(directory: Path, drop: Drop, *, fsync: bool = True) -> Path:
         raise
     os.close(fd)
     os.rename(tmp, final)
-    if fsync:
-        sync_directory_path(directory, FsHooks())
+    # Mode 1733: a user other than the owner may not open the directory to
+    # fsync it (Postfix's postdrop reads it by its setgid group). The file
+    # itself is on disk; the rename is as durable as the file system makes it.
+    with contextlib.suppress(PermissionError):
+        if fsync:
+            sync_directory_path(directory, FsHooks())
     return final
 
 

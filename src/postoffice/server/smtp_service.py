@@ -78,6 +78,7 @@ class SmtpService:
             idle_timeout=smtp.idle_timeout,
             min_data_rate=smtp.min_data_rate,
             max_received_headers=smtp.max_received_headers,
+            withhold_submission_client=smtp.submission_received == "withhold",
         )
 
     def settings_for(self, client: ClientFacts) -> SmtpServerSettings:

@@ -84,6 +84,7 @@ class SmtpLimits:
     idle_timeout: float
     min_data_rate: int
     max_received_headers: int
+    withhold_submission_client: bool = False  # [smtp] submission_received = "withhold"
 
 
 class SmtpSession:
@@ -363,6 +364,7 @@ class SmtpSession:
         only = envelope.recipients[0].address if len(envelope.recipients) == 1 else None
         return received_header(
             client=self.conn.client_info,
+            withhold_client=self.client.submission and self.limits.withhold_submission_client,
             by_host=self.hostname,
             queue_id=queue_id,
             when=datetime.now(UTC),
