@@ -183,3 +183,43 @@ async def test_a_delay_warning_goes_once_when_configured(
     assert delayed["Action"] == "delayed"
     assert delayed["Status"] == "4.2.1"
     assert "Will-Retry-Until" in delayed
+
+
+@pytest.mark.parametrize(
+    ("extensions", "action"),
+    [(("PIPELINING", "8BITMIME", "DSN"), None), (("PIPELINING", "8BITMIME"), "relayed")],
+    ids=["receiver-speaks-dsn", "receiver-without-dsn"],
+)
+async def test_notify_success_is_passed_on_or_reported_as_relayed(
+    site_config: Path, far: ScriptedSmtpServer, extensions: tuple[str, ...], action: str | None
+) -> None:
+    far.script = Script(extensions=extensions)
+    success = frozenset({Notify.SUCCESS, Notify.FAILURE})
+    async with outpost(site_config) as site:
+        await site.deliver(await site.enqueue("bob@far.test", notify=success))
+        notices = await site.notifications()
+        dsn = await site.dsn() if notices else None
+    ((_, params),) = far.messages[0].rcpts
+    if action is None:
+        assert dsn is None  # the far side reports success itself (RFC 3461 §6.2.4)
+        (notify,) = [p for p in params if p.startswith("NOTIFY=")]
+        assert set(notify.removeprefix("NOTIFY=").split(",")) == {"SUCCESS", "FAILURE"}
+    else:
+        assert not any(p.startswith("NOTIFY") for p in params)
+        assert dsn is not None
+        _, relayed = delivery_status(dsn)
+        assert relayed["Action"] == "relayed"
+        assert relayed["Status"].startswith("2.")
+
+
+async def test_notify_success_on_a_local_mailbox_reports_delivered(site_config: Path) -> None:
+    async with outpost(site_config) as site:
+        queue_id = await site.enqueue(
+            "alice@a.test", sender="alice@a.test", notify=frozenset({Notify.SUCCESS})
+        )
+        await site.deliver(queue_id)
+        dsn = await site.dsn()
+    assert "Successful" in str(dsn["Subject"])
+    _, delivered = delivery_status(dsn)
+    assert delivered["Action"] == "delivered"
+    assert delivered["Status"] == "2.0.0"

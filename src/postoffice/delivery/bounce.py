@@ -10,8 +10,8 @@ Rules:
   RFC 3461 §6.2): that is how bounce loops are avoided. The failure is
   logged instead.
 - The recipient's NOTIFY decides (RFC 3461 §4.1): NEVER gets nothing,
-  FAILURE or DELAY must be asked for when NOTIFY was given, and without
-  NOTIFY failures and delays are reported.
+  FAILURE, DELAY or SUCCESS must be asked for when NOTIFY was given, and
+  without NOTIFY failures and delays are reported (successes never).
 - RET (RFC 3461 §4.3) decides whether the whole message or only its header
   goes back; a message over ``size_limit`` returns its header only
   (Postfix's ``bounce_size_limit``).
@@ -36,6 +36,13 @@ from postoffice.queue.schedule import expires_at
 
 COMPONENT = "bounce"
 Action = Literal["failed", "delayed", "delivered", "relayed", "expanded"]
+_ACTIONS: dict[str, Action] = {
+    "failed": "failed",
+    "delayed": "delayed",
+    "delivered": "delivered",
+    "relayed": "relayed",
+    "expanded": "expanded",
+}
 
 
 class Bouncer:
@@ -59,7 +66,7 @@ class Bouncer:
 
     async def notify(self, entry: QueueEntry, action: str, notices: Sequence[Notice]) -> None:
         """Queue one notification of ``action`` for ``notices``, if anyone should get it."""
-        kind: Action = "delayed" if action == "delayed" else "failed"
+        kind: Action = _ACTIONS.get(action, "failed")
         wanted = [n for n in notices if wants_dsn(n.recipient.notify, kind)]
         if not wanted:
             return
@@ -107,7 +114,7 @@ class Bouncer:
         finally:
             reader.close()
         self.sent += 1
-        what = "delay" if kind == "delayed" else "non-delivery"
+        what = {"failed": "non-delivery", "delayed": "delay"}.get(kind, "success")
         log_event(COMPONENT, f"{entry.id}: sender {what} notification: {new_id}")
 
     @staticmethod

@@ -200,7 +200,7 @@ class RemoteDeliveryAgent:
             outcomes: dict[int, RemoteOutcome] = {}
             by_index = {member.index: member for member in recipients}
             for index, reply in result.replies.items():
-                outcomes[index] = RemoteOutcome(reply, session.remote_mta)
+                outcomes[index] = RemoteOutcome(reply, session.remote_mta, extensions.dsn)
                 self._log(entry, by_index[index].recipient.address, reply, session.where)
             return outcomes
         return self._all(entry, recipients, last, None, relay="none")

@@ -19,7 +19,9 @@ message under the queue's claim, and what an attempt decides per recipient:
 - recipients that failed in this attempt get one delivery status
   notification (``Bouncer``), committed to the queue before their failure is
   recorded: a crash in between sends a second one, never none. A "delayed"
-  notice goes once per recipient when ``delay_warning`` is configured.
+  notice goes once per recipient when ``delay_warning`` is configured, and
+  a success notice (delivered, expanded, or relayed to a host without DSN)
+  when the recipient asked for one with NOTIFY=SUCCESS (RFC 3461 §6.2.4).
 
 The queue file goes only when every recipient is final (DESIGN.md §5:
 at-least-once).
@@ -30,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from postoffice.core.address import Address
@@ -69,6 +71,7 @@ class RemoteOutcome:
 
     reply: Reply
     remote_mta: str | None = None
+    passed_on_dsn: bool = False  # the host offered DSN: success reports are its job
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +121,7 @@ class _Attempt:
     remote: dict[tuple[str, MailertableRoute | None], list[RemoteRecipient]]
     failed: list[Notice]
     delayed: list[Notice]
+    succeeded: dict[str, list[Notice]] = field(default_factory=dict)  # by DSN action
 
 
 class QueueRunner:
@@ -296,7 +300,11 @@ class QueueRunner:
         elif permanent is not None and len(deliveries) == 1:
             self._record(entry, queued, attempt, permanent)
         else:
-            self._record(entry, queued, attempt, FORWARDED if forwarded else DELIVERED)
+            # RFC 3461 §6.2.4: a list's expansion is "expanded", a mailbox "delivered".
+            success = "expanded" if forwarded else "delivered"
+            self._record(
+                entry, queued, attempt, FORWARDED if forwarded else DELIVERED, success=success
+            )
 
     async def _deliver_remote(
         self,
@@ -314,7 +322,14 @@ class QueueRunner:
             if outcome is None:  # the agent said nothing: try again later
                 outcome = RemoteOutcome(AWAITING_REMOTE)
             self._record(
-                entry, by_index[member.index], attempt, outcome.reply, remote_mta=outcome.remote_mta
+                entry,
+                by_index[member.index],
+                attempt,
+                outcome.reply,
+                remote_mta=outcome.remote_mta,
+                # RFC 3461 §6.2.4: a host that speaks DSN reports success itself;
+                # one that does not gets the message "relayed" in our report.
+                success=None if outcome.passed_on_dsn else "relayed",
             )
 
     def _record(
@@ -325,8 +340,10 @@ class QueueRunner:
         reply: Reply,
         *,
         remote_mta: str | None = None,
+        success: str | None = None,
     ) -> None:
-        """The recipient's new state after ``reply``, and any notice it calls for."""
+        """The recipient's new state after ``reply``, and any notice it calls for
+        (``success``: the DSN action a 2xx reports, for NOTIFY=SUCCESS)."""
         now = self.clock.now()
         attempts = queued.status.attempts + 1
         if reply.is_temporary:
@@ -365,6 +382,9 @@ class QueueRunner:
             status = RecipientStatus.delivered(
                 str(reply), at=now, attempts=attempts, remote_mta=remote_mta
             )
+            if success is not None:
+                notice = Notice(queued.index, queued.recipient, status, reply)
+                attempt.succeeded.setdefault(success, []).append(notice)
         attempt.updates[queued.index] = status
 
     async def _send_notices(self, entry: QueueEntry, attempt: _Attempt) -> None:
@@ -374,6 +394,8 @@ class QueueRunner:
             await self.notices.notify(entry, "failed", attempt.failed)
         if attempt.delayed:
             await self.notices.notify(entry, "delayed", attempt.delayed)
+        for action, notices in attempt.succeeded.items():
+            await self.notices.notify(entry, action, notices)
 
     async def _forward(self, entry: QueueEntry, recipients: Iterable[EnvelopeRecipient]) -> None:
         """Queue the message again for the remote addresses an alias expanded to."""
