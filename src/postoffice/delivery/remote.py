@@ -275,16 +275,18 @@ class RemoteDeliveryAgent:
             return
         key = (session.address, session.port, session.policy.tls + (session.policy.username or ""))
         pool = self._idle.setdefault(key, _Idle())
-        pool.sessions.append((session, self.clock.now()))
+        since = self.clock.now()
+        pool.sessions.append((session, since))
         loop = asyncio.get_running_loop()
-        loop.call_later(IDLE_SECONDS, self._expire, key, session)
+        loop.call_later(IDLE_SECONDS, self._expire, key, session, since)
 
-    def _expire(self, key: tuple[str, int, str], session: SmtpSession) -> None:
+    def _expire(self, key: tuple[str, int, str], session: SmtpSession, since: float) -> None:
+        """Close ``session`` if it is still idle since ``since`` (not reused meanwhile)."""
         pool = self._idle.get(key)
         if pool is None:
             return
-        for index, (held, _) in enumerate(pool.sessions):
-            if held is session:
+        for index, (held, idle_since) in enumerate(pool.sessions):
+            if held is session and idle_since == since:
                 del pool.sessions[index]
                 self._quit_later(session)
                 return

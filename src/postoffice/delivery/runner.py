@@ -41,7 +41,7 @@ from postoffice.core.envelope import Envelope, EnvelopeRecipient, OriginalRecipi
 from postoffice.core.errors import PostofficeError
 from postoffice.core.maillog import log_delivery, log_event
 from postoffice.core.reply import Reply
-from postoffice.delivery.local import DeliveryTrace, LocalDeliveryAgent
+from postoffice.delivery.local import DELIVERED, DeliveryTrace, LocalDeliveryAgent
 from postoffice.directory.directory import Directory
 from postoffice.directory.routing import NULL_SENDER, LocalDelivery, RemoteDelivery
 from postoffice.directory.tables.mailertable import MailertableRoute
@@ -60,7 +60,6 @@ from postoffice.queue.schedule import delay_warning_due
 COMPONENT = "qmgr"
 AWAITING_REMOTE = Reply(451, "4.4.1", "Queued for delivery to a remote host")
 TARGET_NOT_AVAILABLE = Reply(451, "4.3.0", "Program and file delivery are not available here")
-DELIVERED = Reply(250, "2.0.0", "Delivered")
 FORWARDED = Reply(250, "2.1.5", "Forwarded")
 DISCARDED = Reply(250, "2.0.0", "Discarded by the access table")
 
