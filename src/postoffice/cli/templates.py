@@ -84,6 +84,7 @@ maximal_queue_lifetime = 432000.0   # 5 days, then the sender gets a bounce
 bounce_queue_lifetime = 432000.0    # the same for bounces that cannot be delivered
 delay_warning = 0.0             # seconds before a "still trying" notice; 0: none
 bounce_size_limit = 50000       # octets of the original a bounce returns, else headers
+max_deliveries = 32             # messages in delivery at once, per worker process
 
 [delivery]
 # Mail for other domains: found by DNS MX records and sent over SMTP.

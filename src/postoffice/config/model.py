@@ -185,6 +185,7 @@ class QueueConfig(_Section):
     bounce_queue_lifetime: float = Field(default=5 * 86400.0, ge=0)  # for mail from <>
     delay_warning: float = Field(default=0.0, ge=0)  # delay_warning_time; 0: no warning
     bounce_size_limit: int = Field(default=50_000, ge=0)  # larger returns send headers only
+    max_deliveries: int = Field(default=32, ge=1, le=1000)  # messages in delivery at once
 
 
 class DeliveryConfig(_Section):

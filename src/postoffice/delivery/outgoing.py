@@ -34,6 +34,7 @@ from postoffice.mailauth.dkim_sign import DkimSigner
 from postoffice.queue import Queue, QueueEntry
 
 COMPONENT = "smtp"
+READ_ON_LOOP = 256 * 1024  # larger messages are read in a worker thread
 _REWRITTEN_FIELDS = (b"from", b"sender", b"reply-to")
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FIELD_START = re.compile(rb"^([!-9;-~]+):", re.MULTILINE)
@@ -68,7 +69,10 @@ class OutgoingPreparer:
     async def prepare(self, entry: QueueEntry) -> bytes:
         reader = self.queue.open_entry_data(entry)
         try:
-            data = await asyncio.to_thread(reader.read, -1)
+            if entry.size <= READ_ON_LOOP:
+                data = reader.read(-1)  # one read(2) of a small file: no thread handoff
+            else:
+                data = await asyncio.to_thread(reader.read, -1)
         finally:
             reader.close()
         data = self._rewrite_header(data)

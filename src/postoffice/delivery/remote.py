@@ -55,6 +55,8 @@ _BODY: dict[BodyType, Literal["7BIT", "8BITMIME", "BINARYMIME"]] = {
     BodyType.BINARY_MIME: "BINARYMIME",
 }
 IDLE_SECONDS = 5.0
+TARGETS_SECONDS = 30.0  # how long found mail hosts are used without asking DNS again
+MAX_KNOWN = 10_000  # destinations remembered at once
 NO_8BITMIME = Reply(554, "5.6.3", "8-bit message content, and {host} does not support 8BITMIME")
 NO_SMTPUTF8 = Reply(553, "5.6.7", "UTF-8 address, and {host} does not support SMTPUTF8")
 
@@ -107,6 +109,10 @@ class RemoteDeliveryAgent:
         self._limits: dict[str, asyncio.Semaphore] = {}
         self._idle: dict[tuple[str, int, str], _Idle] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # (domain, route) -> (until, destination, hosts): found hosts, kept a while.
+        self._known: dict[
+            tuple[str, MailertableRoute | None], tuple[float, str, tuple[MailTarget, ...]]
+        ] = {}
         self.connections = 0  # opened so far (tests and benchmarks read it)
 
     async def close(self) -> None:
@@ -135,6 +141,23 @@ class RemoteDeliveryAgent:
             return await self._deliver(entry, domain, route, recipients, targets)
 
     async def _targets(
+        self, domain: str, route: MailertableRoute | None
+    ) -> tuple[str, tuple[MailTarget, ...] | RouteFailure]:
+        """The destination's name and its hosts; found hosts are remembered for
+        ``TARGETS_SECONDS`` (a busy queue asks DNS once a while per domain)."""
+        key = (domain, route)
+        known = self._known.get(key)
+        now = self.clock.monotonic()
+        if known is not None and known[0] > now:
+            return known[1], known[2]
+        destination, found = await self._look_up(domain, route)
+        if not isinstance(found, RouteFailure):
+            if len(self._known) >= MAX_KNOWN:
+                self._known.clear()
+            self._known[key] = (now + TARGETS_SECONDS, destination, found)
+        return destination, found
+
+    async def _look_up(
         self, domain: str, route: MailertableRoute | None
     ) -> tuple[str, tuple[MailTarget, ...] | RouteFailure]:
         policy = self.policy

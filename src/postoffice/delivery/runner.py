@@ -136,7 +136,7 @@ class QueueRunner:
         remote: RemoteSender | None = None,
         notices: NoticeSender | None = None,
         retry_policy: RetryPolicy = DEFAULT_POLICY,
-        concurrency: int = 8,
+        concurrency: int = 32,  # messages in delivery at once (per process)
         rescan_interval: float = 60.0,
     ):
         self.queue = queue

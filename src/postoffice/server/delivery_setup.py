@@ -98,7 +98,10 @@ def build_queue_runner(
         loop_received_limit=config.smtp.loop_received_headers,
     )
     nameservers = [parse_endpoint(e) for e in config.delivery.nameservers] or None
-    resolver = DnsPythonResolver(nameservers=nameservers, timeout=config.delivery.dns_timeout)
+    # Answers are kept for their TTL: a busy queue asks once per domain, not per message.
+    resolver = DnsPythonResolver(
+        nameservers=nameservers, timeout=config.delivery.dns_timeout, cache=True
+    )
     signer = DkimSigner(paths.dkim_keys_dir, config.dkim.selector) if config.dkim.sign else None
     remote = RemoteDeliveryAgent(
         resolver=resolver,
@@ -121,4 +124,5 @@ def build_queue_runner(
         notices=bouncer,
         clock=clock,
         retry_policy=policy,
+        concurrency=config.queue.max_deliveries,
     )
