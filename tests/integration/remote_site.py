@@ -38,7 +38,9 @@ MESSAGE = (
 )
 
 
-def write_config(data: Path, *, dns_port: int, smtp_port: int, extra: str = "") -> Path:
+def write_config(
+    data: Path, *, dns_port: int, smtp_port: int, extra: str = "", command_timeout: float = 5.0
+) -> Path:
     config = data / "postoffice.toml"
     data.mkdir(parents=True, exist_ok=True)
     config.write_text(
@@ -47,7 +49,7 @@ def write_config(data: Path, *, dns_port: int, smtp_port: int, extra: str = "") 
         f'nameservers = ["127.0.0.1:{dns_port}"]\n'
         f"smtp_port = {smtp_port}\n"
         'bind_address = "127.0.0.2"\n'
-        "dns_timeout = 1.0\nconnect_timeout = 2.0\ncommand_timeout = 5.0\n" + extra,
+        f"dns_timeout = 1.0\nconnect_timeout = 2.0\ncommand_timeout = {command_timeout}\n" + extra,
         encoding="utf-8",
     )
     loaded = load_config(config)

@@ -188,8 +188,10 @@ def test_dns_after_keygen(setup_dir: Path, run_cli: CliRunner) -> None:
 
 
 def test_dns_uses_the_configured_selector(setup_dir: Path, run_cli: CliRunner) -> None:
-    with setup_dir.open("a", encoding="utf-8") as config:
-        config.write('\n[dkim]\nselector = "s2025"\nsign = false\n')
+    text = setup_dir.read_text(encoding="utf-8")
+    text = text.replace('selector = "postoffice"', 'selector = "s2025"', 1)
+    text = text.replace("sign = true", "sign = false", 1)
+    setup_dir.write_text(text, encoding="utf-8")
     made = txt_values(parse_zone(keygen(run_cli, setup_dir, DOMAIN)), f"s2025._domainkey.{DOMAIN}.")
     result = run_cli("-c", str(setup_dir), "dns", DOMAIN)
     zone = parse_zone(result.out)

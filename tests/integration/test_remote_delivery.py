@@ -7,6 +7,8 @@ plays. Each test runs attempts one at a time with a clock it moves.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -245,3 +247,86 @@ async def test_genericstable_rewrites_the_envelope_and_header_sender(
     assert received.mail_from == "alice.smith@public.test"
     assert received.data is not None
     assert b"\r\nFrom: Alice <alice.smith@public.test>\r\n" in b"\r\n" + received.data
+
+
+@pytest.mark.parametrize(
+    "script",
+    [
+        Script(greeting="554 5.7.1 go away"),
+        Script(data_reply="250 2.0.0 Ok but I took nothing"),
+        Script(final_reply=lambda _: "354 more please"),
+    ],
+    ids=["5xx-greeting", "250-to-DATA", "354-to-the-dot"],
+)
+async def test_a_host_that_refuses_to_talk_or_breaks_the_protocol_defers_never_delivers(
+    tmp_path: Path, dns_server: LoopbackDnsServer, far: ScriptedSmtpServer, script: Script
+) -> None:
+    far.script = script
+    async with outpost(config(tmp_path, dns_server, far)) as site:
+        queue_id = await site.enqueue("bob@far.test")
+        await site.deliver(queue_id)
+        entry = await site.entry(queue_id)
+        assert entry is not None
+        (status,) = entry.statuses
+        assert status.state is RecipientState.DEFERRED, status.reply
+        assert (status.reply or "").startswith("451 ")
+        assert await site.notifications() == []
+
+
+async def test_a_smart_host_refusing_the_password_defers_the_mail(
+    tmp_path: Path, dns_server: LoopbackDnsServer, far: ScriptedSmtpServer
+) -> None:
+    far.script = Script(tls_context=self_signed_context(tmp_path), auth=("relayuser", "right"))
+    extra = (
+        f'relayhost = "[{FAR}]:{far.port}"\nrelayhost_username = "relayuser"\n'
+        'relayhost_password = "wrong"\n'
+    )
+    async with outpost(config(tmp_path, dns_server, far, extra)) as site:
+        queue_id = await site.enqueue("someone@elsewhere.test")
+        await site.deliver(queue_id)
+        entry = await site.entry(queue_id)
+        assert entry is not None
+        assert entry.statuses[0].state is RecipientState.DEFERRED
+        assert "535" in (entry.statuses[0].reply or "")  # the host's words are kept
+    assert far.messages == []
+
+
+async def test_a_host_that_never_answers_the_dot_times_out_and_defers(
+    tmp_path: Path, dns_server: LoopbackDnsServer, far: ScriptedSmtpServer
+) -> None:
+    release = threading.Event()
+
+    def stall(_: int) -> str:
+        release.wait(10)
+        return "250 2.0.0 too late"
+
+    far.script = Script(final_reply=stall)
+    site_config = write_config(
+        tmp_path / "a", dns_port=dns_server.port, smtp_port=far.port, command_timeout=0.5
+    )
+    try:
+        async with outpost(site_config) as site:
+            queue_id = await site.enqueue("bob@far.test")
+            started = time.monotonic()
+            await site.deliver(queue_id)
+            assert time.monotonic() - started < 5
+            entry = await site.entry(queue_id)
+            assert entry is not None
+            assert entry.statuses[0].state is RecipientState.DEFERRED
+            assert "4.4.2" in (entry.statuses[0].reply or "")
+    finally:
+        release.set()
+
+
+async def test_from_as_the_last_header_field_is_rewritten_without_harm(
+    tmp_path: Path, dns_server: LoopbackDnsServer, far: ScriptedSmtpServer
+) -> None:
+    site_config = config(tmp_path, dns_server, far)
+    tables = tmp_path / "a" / "etc" / "mail"
+    (tables / "genericstable").write_text("alice@a.test  alice.smith@public.test\n")
+    data = b"Subject: last\r\nTo: bob@far.test\r\nFrom: alice@a.test\r\n\r\nbody\r\n"
+    async with outpost(site_config) as site:
+        await site.deliver(await site.enqueue("bob@far.test", data=data))
+    (received,) = far.messages
+    assert received.data is not None
+    assert received.data.endswith(b"\r\nFrom: alice.smith@public.test\r\n\r\nbody\r\n")

@@ -441,3 +441,44 @@ def test_commands_out_of_state() -> None:
     with pytest.raises(ClientStateError):
         h.conn.authenticate("PLAIN", "a", "b")
     assert h.conn.state is ClientState.ENVELOPE
+
+
+def test_a_250_to_data_is_no_acceptance_of_a_message_never_sent(mode: str) -> None:
+    h = greeted(PIPELINED, mode=mode)
+    h.conn.begin(transaction("bob@b.test"))
+    h.converse("""
+        C: MAIL FROM:<alice@a.test>
+        C: RCPT TO:<bob@b.test>
+        C: DATA
+        S: 250 2.1.0 Ok
+        S: 250 2.1.5 Ok
+        S: 250 2.0.0 Ok: queued as NOTHING
+        E: RecipientResult 0 250 2.1.5
+        E: ProtocolViolation
+    """)
+    assert not any(isinstance(e, ev.MessageAccepted) for e in h.events)
+
+
+def test_a_354_to_the_final_dot_is_no_acceptance_either(mode: str) -> None:
+    h = greeted(PIPELINED, mode=mode)
+    h.conn.begin(transaction("bob@b.test"))
+    h.converse("""
+        C: MAIL FROM:<alice@a.test>
+        C: RCPT TO:<bob@b.test>
+        C: DATA
+        S: 250 2.1.0 Ok
+        S: 250 2.1.5 Ok
+        S: 354 go on
+        E: RecipientResult 0 250 2.1.5
+        E: SendMessage 354
+    """)
+    send_message(h)
+    h.converse("""
+        C: Subject: hi
+        C:
+        C: hello
+        C: .
+        S: 354 again
+        E: ProtocolViolation
+    """)
+    assert not any(isinstance(e, ev.MessageAccepted) for e in h.events)

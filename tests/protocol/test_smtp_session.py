@@ -527,6 +527,8 @@ def test_esmtp_parameter_errors(mode: str) -> None:
         S: 501 5.5.4 Invalid parameter syntax
         C: MAIL FROM:<a@dbc.test> ENVID=bad+zz
         S: 501 5.5.4 Invalid ENVID parameter
+        C: MAIL FROM:<a@dbc.test> ENVID=a+0D+0Ab
+        S: 501 5.5.4 Invalid ENVID parameter
         C: MAIL FROM:<a@dbc.test> AUTH=<>
         S: 555 5.5.4 Unsupported parameter: AUTH
         C: MAIL FROM:<a@dbc.test> BODY=8BITMIME

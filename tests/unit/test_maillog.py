@@ -82,3 +82,23 @@ def test_a_maillog_that_cannot_be_written_never_fails_the_caller() -> None:
     finally:
         teardown_maillog(handlers)
     assert getattr(handlers[0], "lost", 0) == 2
+
+
+def test_a_hostile_reply_cannot_forge_a_line(tmp_path: Path) -> None:
+    path = tmp_path / "maillog"
+    handlers = setup_maillog(path, hostname="mail", foreground=False)
+    try:
+        log_delivery(
+            "smtp",
+            "4ABCD",
+            recipient="bob@far.test",
+            relay="mx.far.test",
+            delay=1,
+            dsn="5.0.0",
+            status="bounced",
+            detail="550 no\r\nJan  1 00:00:00 mail postoffice/smtp[1]: X: status=sent\x1b[2J",
+        )
+    finally:
+        teardown_maillog(handlers)
+    (line,) = path.read_text(encoding="utf-8").splitlines()
+    assert "status=bounced (550 no|Jan  1" in line and "\x1b" not in line

@@ -64,6 +64,7 @@ def speak_smtp(
             max_message_size=max_size,
             forbid_unauth_pipelining=False,  # a program on the host, not a spammer
             chunking=False,
+            dsn=False,  # a drop keeps no NOTIFY, RET or ENVID: not offered
         )
     )
     out = bytearray(conn.start())

@@ -53,6 +53,11 @@ class MaillogFormatter(logging.Formatter):
         return line
 
 
+# Control characters in a logged text become "?" (and a line break "|"), so one
+# event is always one line of the maillog.
+_CONTROLS = dict.fromkeys((*range(32), 127), "?") | {10: "|", 13: None}
+
+
 class MaillogHandler(logging.Handler):
     """Writes each line once to the maillog file (``O_APPEND``) and, if asked, to stderr."""
 
@@ -86,6 +91,9 @@ class MaillogHandler(logging.Handler):
             "error: " if level >= logging.ERROR else "warning: " if level >= logging.WARNING else ""
         )
         host = self.formatter_.hostname
+        if not message.isprintable():
+            # A remote reply or a client's text must not start a line of its own.
+            message = message.translate(_CONTROLS)
         self._write(
             f"{self._stamp[1]} {host} postoffice/{component}[{os.getpid()}]: {prefix}{message}"
         )

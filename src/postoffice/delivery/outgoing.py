@@ -91,7 +91,8 @@ class OutgoingPreparer:
         if not len(self.directory.tables.snapshot().genericstable):
             return data
         end = _HEADER_END.search(data)
-        head_end = end.start() if end else len(data)
+        # The header section ends after its last field's own line end.
+        head_end = len(data) if end is None else end.start() + (2 if data[end.start()] == 13 else 1)
         head = data[:head_end]
         starts = [m.start() for m in _FIELD_START.finditer(head)] + [len(head)]
         out: list[bytes] = []
@@ -114,6 +115,8 @@ class OutgoingPreparer:
     def _rewrite_field(self, field: bytes) -> bytes | None:
         name, _, value = field.partition(b":")
         text = value.decode("utf-8", "surrogateescape")
+        if ";" in text or "=?" in text:
+            return None  # a group (RFC 5322 §3.4) or encoded words: left as written
         line_end = "\r\n" if text.endswith("\r\n") else "\n"
         pairs = email.utils.getaddresses([text])
         rewritten = []

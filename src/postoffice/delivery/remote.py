@@ -59,6 +59,9 @@ TARGETS_SECONDS = 30.0  # how long found mail hosts are used without asking DNS 
 MAX_KNOWN = 10_000  # destinations remembered at once
 NO_8BITMIME = Reply(554, "5.6.3", "8-bit message content, and {host} does not support 8BITMIME")
 NO_SMTPUTF8 = Reply(553, "5.6.7", "UTF-8 address, and {host} does not support SMTPUTF8")
+NO_BINARYMIME = Reply(554, "5.6.3", "Binary content, and {host} does not support BINARYMIME")
+SETUP_TIMEOUTS = 4  # greeting, EHLO, STARTTLS and AUTH: this many command timeouts at most
+TRANSACTION_TIMEOUTS = 3  # a whole transaction, data included (Postfix: 300 s + 600 s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +109,8 @@ class RemoteDeliveryAgent:
         self.preparer = preparer
         self.clock = clock
         self.rng = rng or random.Random()
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        # destination -> (its connection limit, one entry per delivery using it)
+        self._limits: dict[str, tuple[asyncio.Semaphore, list[int]]] = {}
         self._idle: dict[tuple[str, int, str], _Idle] = {}
         self._closing: set[asyncio.Task[None]] = set()
         # (domain, route) -> (until, destination, hosts): found hosts, kept a while.
@@ -134,11 +138,23 @@ class RemoteDeliveryAgent:
         destination, targets = await self._targets(domain, route)
         if isinstance(targets, RouteFailure):
             return self._all(entry, recipients, targets.reply, None, relay="none")
-        limit = self._limits.setdefault(
-            destination, asyncio.Semaphore(self.policy.max_per_destination)
-        )
-        async with limit:
-            return await self._deliver(entry, domain, route, recipients, targets)
+        limit = self._limits.get(destination)
+        if limit is None:
+            if len(self._limits) >= MAX_KNOWN:  # forget destinations nobody is sending to
+                for name, (_, users) in list(self._limits.items()):
+                    if not users:
+                        del self._limits[name]
+            limit = self._limits[destination] = (
+                asyncio.Semaphore(self.policy.max_per_destination),
+                [],
+            )
+        semaphore, users = limit
+        users.append(1)
+        try:
+            async with semaphore:
+                return await self._deliver(entry, domain, route, recipients, targets)
+        finally:
+            users.pop()
 
     async def _targets(
         self, domain: str, route: MailertableRoute | None
@@ -200,16 +216,27 @@ class RemoteDeliveryAgent:
         last = Reply(451, "4.4.1", f"no mail host for {domain} could be reached")
         for target in targets:
             try:
-                session = await self._session(target, session_policy)
+                async with asyncio.timeout(SETUP_TIMEOUTS * self.policy.command_timeout):
+                    session = await self._session(target, session_policy)
             except SessionFailed as failure:
                 last = failure.reply
                 continue
+            except TimeoutError:
+                last = Reply(451, "4.4.2", f"no usable session with {target.host} in time")
+                continue
             extensions = session.extensions
             assert extensions is not None
-            transaction = self._transaction(entry, recipients, len(message), extensions)
+            try:
+                transaction = self._transaction(entry, recipients, len(message), extensions)
+            except ValueError as exc:  # an envelope value no command may carry
+                self._release(session)
+                reply = Reply(554, "5.6.0", f"the envelope cannot be sent: {exc}")
+                return self._all(entry, recipients, reply, None, relay="none")
             refusal: Reply | None = None
             if eight_bit and not extensions.eight_bit_mime:
                 refusal = NO_8BITMIME
+            elif entry.envelope.body is BodyType.BINARY_MIME and transaction.body is None:
+                refusal = NO_BINARYMIME  # RFC 3030 §3: never sent by DATA, never changed
             elif needs_smtputf8(transaction) and not extensions.smtputf8:
                 refusal = NO_SMTPUTF8
             if refusal is not None:
@@ -217,7 +244,18 @@ class RemoteDeliveryAgent:
                 reply = Reply(refusal.code, refusal.enhanced, refusal.text.format(host=target.host))
                 return self._all(entry, recipients, reply, target.host, relay=session.where)
             indexes = [member.index for member in recipients]
-            result = await session.send(transaction, indexes, message)
+            try:
+                # The whole transaction is bounded too: a host that drips one
+                # octet per command timeout would otherwise never time out.
+                async with asyncio.timeout(TRANSACTION_TIMEOUTS * self.policy.command_timeout):
+                    result = await session.send(transaction, indexes, message)
+            except TimeoutError:
+                session.abort()
+                reply = Reply(451, "4.4.2", f"conversation with {session.where} took too long")
+                return self._all(entry, recipients, reply, target.host, relay=session.where)
+            except BaseException:
+                session.abort()  # nothing half-used goes back to the pool
+                raise
             if result.reusable:
                 self._release(session)
             outcomes: dict[int, RemoteOutcome] = {}
@@ -283,6 +321,8 @@ class RemoteDeliveryAgent:
         now = self.clock.now()
         while pool is not None and pool.sessions:
             session, since = pool.sessions.pop()
+            if not pool.sessions:
+                del self._idle[key]
             if now - since < IDLE_SECONDS and not session.closed and not session.pipe.ready():
                 return session  # ready(): the host said something (421) or hung up
             self._quit_later(session)
@@ -311,6 +351,8 @@ class RemoteDeliveryAgent:
         for index, (held, idle_since) in enumerate(pool.sessions):
             if held is session and idle_since == since:
                 del pool.sessions[index]
+                if not pool.sessions:
+                    del self._idle[key]
                 self._quit_later(session)
                 return
 

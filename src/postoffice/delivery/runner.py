@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from postoffice.core.address import Address
 from postoffice.core.clock import Clock
@@ -58,6 +58,7 @@ from postoffice.queue import (
 from postoffice.queue.schedule import delay_warning_due
 
 COMPONENT = "qmgr"
+STOP_GRACE = 10.0  # seconds a stopping server lets deliveries in progress finish
 AWAITING_REMOTE = Reply(451, "4.4.1", "Queued for delivery to a remote host")
 TARGET_NOT_AVAILABLE = Reply(451, "4.3.0", "Program and file delivery are not available here")
 FORWARDED = Reply(250, "2.1.5", "Forwarded")
@@ -121,6 +122,7 @@ class _Attempt:
     failed: list[Notice]
     delayed: list[Notice]
     succeeded: dict[str, list[Notice]] = field(default_factory=dict)  # by DSN action
+    forwarded: list[int] = field(default_factory=list)  # recipients done by forwarding
 
 
 class QueueRunner:
@@ -150,6 +152,7 @@ class QueueRunner:
         self._slots = asyncio.Semaphore(concurrency)
         self._in_flight: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._holds: dict[asyncio.Task[Any] | None, list[bool]] = {}  # task -> [holds a slot]
         self._wake = asyncio.Event()
 
     # -- the loop -----------------------------------------------------------------
@@ -165,9 +168,9 @@ class QueueRunner:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver what is due now, then whatever arrives or falls due, until ``stop``."""
         while not stop.is_set():
+            self._wake.clear()  # before the scan: a flush asked during it scans again
             for queue_id in await self.queue.pending(self.clock.now()):
                 self._start(queue_id)
-            self._wake.clear()
             waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())}
             try:
                 await asyncio.wait(
@@ -176,10 +179,19 @@ class QueueRunner:
             finally:
                 for wait in waits:
                     wait.cancel()
-        await self.drain()
+        await self.drain(grace=STOP_GRACE)
 
-    async def drain(self) -> None:
-        """Wait for the attempts in progress, then close what they kept open."""
+    async def drain(self, grace: float | None = None) -> None:
+        """Wait for the attempts in progress, then close what they kept open.
+
+        With ``grace``, attempts still running after that many seconds (a slow
+        remote host) are cancelled: their claims end and their messages stay
+        queued as they were, to be tried again (at-least-once).
+        """
+        if grace is not None and self._tasks:
+            _, late = await asyncio.wait(list(self._tasks), timeout=grace)
+            for task in late:
+                task.cancel()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
         await self.local.close()
@@ -194,13 +206,38 @@ class QueueRunner:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _guarded(self, queue_id: str, fresh: bool) -> None:
+    async def _without_slot(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work()`` with this task's slot given back meanwhile."""
+        holds = self._holds.get(asyncio.current_task())
+        if holds is None or not holds[0]:  # deliver() called directly (tests)
+            await work()
+            return
+        holds[0] = False
+        self._slots.release()
         try:
-            async with self._slots:
-                await self.deliver(queue_id, fresh=fresh)
+            await work()
+        finally:
+            await self._slots.acquire()  # if cancelled here, the slot is not ours
+            holds[0] = True
+
+    async def _guarded(self, queue_id: str, fresh: bool) -> None:
+        task = asyncio.current_task()
+        holds = [False]  # whether this task holds a slot now
+        try:
+            await self._slots.acquire()
+            holds[0] = True
+            self._holds[task] = holds
+            await self.deliver(queue_id, fresh=fresh)
         except (PostofficeError, OSError) as exc:
             log_event(COMPONENT, f"{queue_id}: delivery attempt failed: {exc}", level=logging.ERROR)
+        except Exception as exc:  # a bug must not end the runner; the message stays queued
+            log_event(
+                COMPONENT, f"{queue_id}: delivery attempt failed: {exc!r}", level=logging.ERROR
+            )
         finally:
+            self._holds.pop(task, None)
+            if holds[0]:
+                self._slots.release()
             self._in_flight.discard(queue_id)
 
     # -- one message --------------------------------------------------------------
@@ -233,11 +270,26 @@ class QueueRunner:
             if due is not None and due > now:
                 continue
             await self._route_recipient(entry, queued, trace, attempt)
-        for (domain, route), batch in attempt.remote.items():
-            await self._deliver_remote(entry, domain, route, batch, attempt)
+        if attempt.remote:
+            # The slot is not held while other hosts are talked to: a slow
+            # destination must not stop local delivery (the remote agent has
+            # its own limits, per destination).
+            await self._without_slot(lambda: self._deliver_remotes(entry, attempt))
         if attempt.forwards:
-            await self._forward(entry, attempt.forwards)
-        await self._send_notices(entry, attempt)
+            try:
+                await self._forward(entry, attempt.forwards)
+            except (PostofficeError, OSError):
+                # Not forwarded: those recipients stay as they were, for the next try.
+                for index in attempt.forwarded:
+                    attempt.updates.pop(index, None)
+        try:
+            await self._send_notices(entry, attempt)
+        except (PostofficeError, OSError) as exc:
+            # No report queued: the failures are not recorded either, so the next
+            # attempt reports them; what was delivered is recorded (no resend).
+            log_event(COMPONENT, f"{entry.id}: notices not queued: {exc}", level=logging.ERROR)
+            for notice in (*attempt.failed, *attempt.delayed):
+                attempt.updates.pop(notice.index, None)
         if attempt.updates:
             await self.queue.finish(entry.id, attempt.updates)
         elif entry.is_complete:
@@ -301,9 +353,15 @@ class QueueRunner:
         else:
             # RFC 3461 §6.2.4: a list's expansion is "expanded", a mailbox "delivered".
             success = "expanded" if forwarded else "delivered"
+            if forwarded:
+                attempt.forwarded.append(queued.index)
             self._record(
                 entry, queued, attempt, FORWARDED if forwarded else DELIVERED, success=success
             )
+
+    async def _deliver_remotes(self, entry: QueueEntry, attempt: _Attempt) -> None:
+        for (domain, route), batch in attempt.remote.items():
+            await self._deliver_remote(entry, domain, route, batch, attempt)
 
     async def _deliver_remote(
         self,
@@ -343,6 +401,9 @@ class QueueRunner:
     ) -> None:
         """The recipient's new state after ``reply``, and any notice it calls for
         (``success``: the DSN action a 2xx reports, for NOTIFY=SUCCESS)."""
+        if not 200 <= reply.code < 600 or reply.code // 100 == 3:
+            # Only a 2xx says delivered (RFC 5321 §4.2.1); anything odd is tried again.
+            reply = Reply(451, "4.5.0", f"unexpected reply: {reply}")
         now = self.clock.now()
         attempts = queued.status.attempts + 1
         if reply.is_temporary:

@@ -24,6 +24,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -296,7 +297,15 @@ class SmtpSession:
                 raise SessionFailed(
                     Reply(451, "4.4.2", f"lost connection with {self.where}"), before_mail=False
                 )
-            await self.pipe.write(data)
+            try:
+                # A host that stops reading must not hold the delivery forever.
+                async with asyncio.timeout(self.policy.command_timeout):
+                    await self.pipe.write(data)
+            except TimeoutError:
+                raise SessionFailed(
+                    Reply(451, "4.4.2", f"{self.where} stopped reading what was sent"),
+                    before_mail=False,
+                ) from None
 
     async def _event(self, *, before_mail: bool = True, timeout: float | None = None) -> object:
         """The next protocol event, reading (bounded in time) as needed."""
@@ -325,8 +334,11 @@ class SmtpSession:
         """The ``SessionFailed`` for an unexpected event at ``stage``."""
         reply = getattr(event, "reply", None)
         if isinstance(reply, Reply):
+            # Before a transaction nothing the host says is about the message: a
+            # 5xx greeting, EHLO or AUTH refusal defers (the next host may take
+            # it, or this one later), as Postfix does; the text keeps the reason.
             said = f"host {self.where} said: {reply} (in reply to {stage})"
-            return SessionFailed(Reply(reply.code, reply.enhanced, said))
+            return SessionFailed(Reply(451, "4.4.2" if reply.code >= 500 else reply.enhanced, said))
         if isinstance(event, ev.ConnectionClosed):
             text = f"lost connection with {self.where} while waiting for the {stage} reply"
         elif isinstance(event, ev.ProtocolViolation):

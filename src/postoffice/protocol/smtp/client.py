@@ -241,6 +241,13 @@ class SmtpClientConnection(SmtpClientSession):
     # ----------------------------------------------------------- transaction
 
     def _answer(self, command: PendingCommand, reply: Reply) -> None:
+        if not _plausible(command.awaiting, reply.code):
+            # A 250 to DATA or a 354 to the final dot would otherwise pass for
+            # the server's word on the message: never take it.
+            self._finish(
+                ev.ProtocolViolation(f"{reply.code} is no reply to {command.awaiting.value}")
+            )
+            return
         _HANDLERS[command.awaiting](self, command, reply)
 
     def _fail_transaction(self) -> None:
@@ -415,6 +422,21 @@ class SmtpClientConnection(SmtpClientSession):
         self._events.append(ev.Closing(reply))
         self._machine.closing()
         self._drop_pending()
+
+
+def _plausible(awaiting: Awaiting, code: int) -> bool:
+    """Whether ``code`` can answer what is awaited (RFC 5321 §4.3.2, RFC 4954 §4):
+    354 only to DATA, 334 only within AUTH, 220 only as greeting or to STARTTLS,
+    2xx to anything but DATA; 4xx and 5xx to anything."""
+    if code >= 400:
+        return True
+    if awaiting is A.DATA:
+        return code == 354
+    if code == 354:
+        return False
+    if code // 100 == 3:
+        return awaiting in (A.AUTH, A.AUTH_CANCEL) and code == 334
+    return True
 
 
 _Handler = Callable[[SmtpClientConnection, PendingCommand, Reply], None]

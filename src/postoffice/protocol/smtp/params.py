@@ -127,9 +127,14 @@ def _decode_envid(value: str | None) -> str:
     if len(text) > MAX_ENVID_CHARS:
         raise bad
     try:
-        return decode_xtext(text)
+        envid = decode_xtext(text)
     except ValueError as exc:
         raise bad from exc
+    # RFC 3461 §4.4: ENVID is printable US-ASCII; a decoded CR or LF would
+    # otherwise travel into the next hop's MAIL command and into reports.
+    if not all(0x20 <= ord(c) < 0x7F for c in envid):
+        raise bad
+    return envid
 
 
 def _decode_auth(value: str | None) -> str:
