@@ -32,6 +32,7 @@ from postoffice.delivery.resolver import (
     MxAnswer,
     MxRecord,
     StaticResolver,
+    UnavailableResolver,
 )
 from postoffice.directory.tables.mailertable import RelayHost, parse_mailertable
 
@@ -408,3 +409,11 @@ async def test_static_resolver_nxdomain_nodata_and_failures() -> None:
 async def test_relay_route_without_hosts_is_kept_as_a_configuration_fault() -> None:
     result = failure(await relay_hosts((), StaticResolver(), rng=rng()))
     assert (result.reply.code, result.reply.enhanced) == (451, "4.3.0")
+
+
+async def test_without_dns_configuration_mail_waits_with_the_reason() -> None:
+    result = await mail_hosts(
+        "far.test", UnavailableResolver("no /etc/resolv.conf"), rng=random.Random(1)
+    )
+    assert isinstance(result, RouteFailure) and result.temporary
+    assert result.reply.enhanced == "4.4.3" and "no /etc/resolv.conf" in result.reply.text

@@ -272,6 +272,24 @@ def _nameserver(host: str, port: int) -> dns.nameserver.Do53Nameserver:
     return dns.nameserver.Do53Nameserver(str(address), port)
 
 
+class UnavailableResolver:
+    """A ``Resolver`` for a host whose DNS cannot be set up (no /etc/resolv.conf):
+    every question fails temporarily with the reason, so remote mail waits in
+    the queue, deferred with that reason, and local mail is not held up."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    async def mx(self, domain: str) -> MxAnswer:
+        raise DnsTemporaryError(self.reason)
+
+    async def addresses(self, host: str) -> AddressAnswer:
+        raise DnsTemporaryError(self.reason)
+
+    async def txt(self, name: str) -> list[str]:
+        raise DnsTemporaryError(self.reason)
+
+
 Kind = Literal["mx", "addresses", "txt"]
 
 

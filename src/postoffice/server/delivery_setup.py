@@ -12,21 +12,30 @@ its hostname and the addresses its ``smtp`` listeners are bound to.
 from __future__ import annotations
 
 import ipaddress
+import logging
 
 from postoffice.config.loader import LoadedConfig
 from postoffice.config.model import Config, parse_endpoint
 from postoffice.core.clock import Clock
+from postoffice.core.maillog import log_event
 from postoffice.delivery.bounce import Bouncer
 from postoffice.delivery.local import LocalDeliveryAgent
 from postoffice.delivery.outgoing import OutgoingPreparer
 from postoffice.delivery.remote import RemoteDeliveryAgent, RemotePolicy
-from postoffice.delivery.resolver import DnsPythonResolver
+from postoffice.delivery.resolver import (
+    DnsError,
+    DnsPythonResolver,
+    Resolver,
+    UnavailableResolver,
+)
 from postoffice.delivery.runner import QueueRunner
 from postoffice.directory.directory import Directory
 from postoffice.directory.tables.mailertable import parse_relay_hosts
 from postoffice.mailauth.dkim_sign import DkimSigner
 from postoffice.queue import Queue, RetryPolicy
 from postoffice.store import StoreFactory
+
+COMPONENT = "master"
 
 
 def retry_policy(config: Config) -> RetryPolicy:
@@ -99,9 +108,14 @@ def build_queue_runner(
     )
     nameservers = [parse_endpoint(e) for e in config.delivery.nameservers] or None
     # Answers are kept for their TTL: a busy queue asks once per domain, not per message.
-    resolver = DnsPythonResolver(
-        nameservers=nameservers, timeout=config.delivery.dns_timeout, cache=True
-    )
+    resolver: Resolver
+    try:
+        resolver = DnsPythonResolver(
+            nameservers=nameservers, timeout=config.delivery.dns_timeout, cache=True
+        )
+    except DnsError as exc:  # the server still serves and delivers locally
+        log_event(COMPONENT, f"remote delivery has no DNS: {exc}", level=logging.ERROR)
+        resolver = UnavailableResolver(str(exc))
     signer = DkimSigner(paths.dkim_keys_dir, config.dkim.selector) if config.dkim.sign else None
     remote = RemoteDeliveryAgent(
         resolver=resolver,
