@@ -268,6 +268,44 @@ def test_two_sessions_see_each_others_changes(server: SmtpServer, user: str) -> 
         second.logout()
 
 
+def test_condstore_with_imapclient_and_imaplib(server: SmtpServer, user: str) -> None:
+    """RFC 7162 §3.1 as two clients written by others read it: imapclient enables
+    CONDSTORE and reads HIGHESTMODSEQ, MODSEQ, FETCH CHANGEDSINCE, SEARCH MODSEQ's
+    (MODSEQ n) and STATUS HIGHESTMODSEQ after imaplib (maybe in the other worker
+    process) flagged a message; imaplib's STORE (UNCHANGEDSINCE) gets [MODIFIED]."""
+    deliver(server, user, "one", "two", "three")
+    aware, other = client_for(server, user), imaps(server, user)
+    try:
+        assert b"CONDSTORE" in aware.capabilities()
+        assert aware.enable("CONDSTORE") == [b"CONDSTORE"]
+        highest = aware.select_folder("INBOX")[b"HIGHESTMODSEQ"]
+        fetched = aware.fetch([1, 2, 3], ["MODSEQ"])
+        modseqs = {uid: data[b"MODSEQ"][0] for uid, data in fetched.items()}
+        assert sorted(modseqs) == [1, 2, 3] and max(modseqs.values()) == highest
+        other.select("INBOX")
+        other.store("2", "+FLAGS", "(\\Flagged)")
+        changed = aware.fetch([1, 2, 3], ["FLAGS"], modifiers=[f"CHANGEDSINCE {highest}"])
+        assert list(changed) == [2] and changed[2][b"FLAGS"] == (b"\\Flagged",)
+        flagged = changed[2][b"MODSEQ"][0]
+        assert flagged > highest
+        found = aware.search(["MODSEQ", str(highest + 1)])
+        assert list(found) == [2] and found.modseq == flagged
+        assert aware.folder_status("INBOX", ["HIGHESTMODSEQ"])[b"HIGHESTMODSEQ"] == flagged
+        typ, _ = other.uid("STORE", "1:3", f"(UNCHANGEDSINCE {highest})", "+FLAGS", "(\\Seen)")
+        assert typ == "OK"
+        assert other.response("MODIFIED") == ("MODIFIED", [b"2"])
+        seen = aware.fetch([1, 2, 3], ["FLAGS"])
+        assert [seen[uid][b"FLAGS"] for uid in (1, 2, 3)] == [
+            (b"\\Seen",),
+            (b"\\Flagged",),
+            (b"\\Seen",),
+        ]
+        assert all(seen[uid][b"MODSEQ"][0] > flagged for uid in (1, 3))
+    finally:
+        aware.logout()
+        other.logout()
+
+
 def test_idle_sees_a_delivery_within_a_second(server: SmtpServer, user: str) -> None:
     deliver(server, user, "before")
     with client_for(server, user) as client:

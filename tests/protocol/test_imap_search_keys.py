@@ -117,7 +117,7 @@ def test_search_or_with_groups() -> None:
     "text",
     [
         "FOO",
-        "MODSEQ 5",  # CONDSTORE is not announced
+        "MODSEQ",  # RFC 7162 §3.1.5: MODSEQ needs its value
         "$5",  # $ stands alone (RFC 5182 §3: seq-set or "$")
         "UID $1",
         "()",

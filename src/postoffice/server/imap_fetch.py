@@ -35,7 +35,14 @@ from postoffice.mime.structure import (
 )
 from postoffice.protocol.imap.dates import format_date_time
 from postoffice.protocol.imap.fetch_items import FetchItem, Section
-from postoffice.protocol.imap.responses import Literal, Literal8, atoms, encode, encode_string
+from postoffice.protocol.imap.responses import (
+    Literal,
+    Literal8,
+    atoms,
+    encode,
+    encode_string,
+    modseq_value,
+)
 from postoffice.server.imap_view import flag_names
 from postoffice.store.api import MailStore, MessageInfo
 
@@ -205,7 +212,9 @@ class ContentLoader:
 
 def needs_content(items: Sequence[FetchItem]) -> bool:
     """True when some item needs the message's octets (not only the index)."""
-    return any(item.name not in ("FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE") for item in items)
+    return any(
+        item.name not in ("FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "MODSEQ") for item in items
+    )
 
 
 def _partial(data: bytes, partial: tuple[int, int] | None) -> bytes:
@@ -252,6 +261,8 @@ def fetch_items(
             value = b"%d" % info.uid
         elif name == "FLAGS":
             value = atoms(flag_names(info))
+        elif name == "MODSEQ":
+            value = modseq_value(info.modseq)  # RFC 7162 §3.1.4.2
         elif name == "INTERNALDATE":
             value = encode_string(format_date_time(info.internal_date))
         elif name == "RFC822.SIZE":

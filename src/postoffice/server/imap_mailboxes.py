@@ -4,7 +4,8 @@ SUBSCRIBE, UNSUBSCRIBE, LIST, LSUB, NAMESPACE, STATUS, APPEND.
 What this module owns: carrying out those commands against the user's store
 and the untagged data each answers with (RFC 9051 §6.3; LIST-EXTENDED
 RFC 5258, LIST-STATUS RFC 5819, SPECIAL-USE RFC 6154, CHILDREN RFC 3348,
-UIDPLUS APPENDUID RFC 4315, MULTIAPPEND RFC 3502, STATUS=SIZE RFC 8438).
+UIDPLUS APPENDUID RFC 4315, MULTIAPPEND RFC 3502, STATUS=SIZE RFC 8438,
+CONDSTORE's HIGHESTMODSEQ RFC 7162 §3.1.2.1 and §3.1.7).
 
 Decisions:
 - one namespace, personal, prefix "" and delimiter "/" (RFC 2342);
@@ -43,10 +44,19 @@ from postoffice.protocol.imap.responses import (
 )
 from postoffice.protocol.imap.sequence import format_sequence
 from postoffice.server.imap_context import Reply, SessionState, store_failure
-from postoffice.server.imap_view import MailboxView
+from postoffice.server.imap_view import MailboxView, shown_modseq
 from postoffice.store.api import SYSTEM_FLAGS, FlagMode, MailboxInfo, keyword_set, special_use
 
-STATUS_ITEMS = ("MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE", "RECENT")
+STATUS_ITEMS = (
+    "MESSAGES",
+    "UIDNEXT",
+    "UIDVALIDITY",
+    "UNSEEN",
+    "DELETED",
+    "SIZE",
+    "RECENT",
+    "HIGHESTMODSEQ",  # RFC 7162 §3.1.7
+)
 LIST_SELECT_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 LIST_RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE"})
 
@@ -93,6 +103,8 @@ async def do_select(state: SessionState, command: Select) -> Reply:
             send(untagged_status("OK", "First unseen.", f"UNSEEN {first_unseen}"))
     send(untagged_status("OK", "UIDs valid.", f"UIDVALIDITY {view.uidvalidity}"))
     send(untagged_status("OK", "Predicted next UID.", f"UIDNEXT {view.uidnext}"))
+    if state.condstore:  # RFC 7162 §3.1.2.1 (§3.1.2.2 NOMODSEQ: every mailbox has MODSEQ)
+        send(untagged_status("OK", "Highest", f"HIGHESTMODSEQ {shown_modseq(view.highestmodseq)}"))
     if state.rev2:  # RFC 9051 §6.3.2: the mailbox name as the server knows it
         send(mailbox_list(b"LIST", (), DELIMITER, wire_name(state, status.name)))
     state.view = view
@@ -178,6 +190,9 @@ async def do_list(state: SessionState, command: ListMailboxes) -> Reply:
     )
     if unknown:
         return Reply("BAD", f"Unknown LIST option {sorted(unknown)[0]}")
+    odd = [item for item in command.status_items if item not in STATUS_ITEMS]
+    if odd:
+        return Reply("BAD", f"Unknown STATUS item {odd[0]}")
     if command.select_options == {"RECURSIVEMATCH"}:
         return Reply("BAD", "RECURSIVEMATCH needs another selection option")  # RFC 5258 §3
     word = b"LSUB" if command.lsub else b"LIST"
@@ -296,6 +311,7 @@ async def _send_status(state: SessionState, name: str, items: tuple[str, ...]) -
         "DELETED": deleted,
         "SIZE": status.size,
         "RECENT": 0,
+        "HIGHESTMODSEQ": shown_modseq(status.highestmodseq),
     }
     answer = [(item, values[item]) for item in items]
     state.conn.send(mailbox_status(wire_name(state, status.name), answer))

@@ -12,7 +12,9 @@ Rules (RFC 9051 §6.4.4 and RFC 3501 §6.4.4):
 - dates compare by calendar day, disregarding time and zone: BEFORE/ON/SINCE
   the internal date, SENT* the ``Date:`` header (a message without a
   readable one matches no SENT* key);
-- ``*`` in a sequence set key is the last message (numbers) or its UID.
+- ``*`` in a sequence set key is the last message (numbers) or its UID;
+- MODSEQ n (RFC 7162 §3.1.5) matches a MODSEQ of n or more; the message has
+  one MODSEQ, compared whatever flag entry the key names (§3.1.5 allows it).
 
 Invariants: the text of one message is searched up to ``TEXT_LIMIT``
 characters, so one huge message costs bounded time; a message is read at
@@ -31,6 +33,7 @@ from postoffice.protocol.imap.search_keys import (
     DateKey,
     FlagKey,
     HeaderKey,
+    ModSeqKey,
     NotKey,
     OrKey,
     RecentKey,
@@ -101,6 +104,8 @@ async def matches(key: SearchKey, message: Candidate) -> bool:
         return have == key.present
     if isinstance(key, RecentKey):
         return not key.recent  # nothing is \Recent here (search_keys.RecentKey)
+    if isinstance(key, ModSeqKey):
+        return info.modseq >= key.modseq  # RFC 7162 §3.1.5: one MODSEQ per message
     if isinstance(key, SizeKey):
         return info.size > key.size if key.larger else info.size < key.size
     if isinstance(key, SetKey):

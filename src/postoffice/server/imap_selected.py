@@ -1,6 +1,6 @@
 """IMAP commands of the selected state: FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE,
 UID EXPUNGE, CLOSE, UNSELECT, CHECK (RFC 9051 §6.4; UIDPLUS RFC 4315, MOVE
-RFC 6851, ESEARCH RFC 4731, BINARY RFC 3516).
+RFC 6851, ESEARCH RFC 4731, BINARY RFC 3516, CONDSTORE RFC 7162 §3.1).
 
 What this module owns: resolving a sequence set against the session's view
 (numbers or UIDs), carrying out each command against the store, and the
@@ -15,7 +15,10 @@ Decisions:
   first and then reports FLAGS with the message, as RFC 9051 §6.4.5 asks;
   in a mailbox opened with EXAMINE nothing is changed;
 - after ENABLE IMAP4rev2 every SEARCH answers with ESEARCH (RFC 9051
-  §7.3.4); before, only a SEARCH with RETURN options does (RFC 4731 §3.1).
+  §7.3.4); before, only a SEARCH with RETURN options does (RFC 4731 §3.1);
+- CONDSTORE (RFC 7162 §3.1): FETCH CHANGEDSINCE, STORE UNCHANGEDSINCE (the
+  store makes the MODSEQ test, see ``MailStore.store_flags_if_unchanged``),
+  the SEARCH MODSEQ answer; once the session enabled it, FLAGS go with MODSEQ.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from postoffice.protocol.imap.responses import (
     search,
     untagged_status,
 )
-from postoffice.protocol.imap.search_keys import SearchKey
+from postoffice.protocol.imap.search_keys import SearchKey, mentions_modseq
 from postoffice.protocol.imap.sequence import SavedResult, SequenceOrSaved, format_sequence
 from postoffice.server.imap_context import Reply, SessionState, store_failure
 from postoffice.server.imap_fetch import (
@@ -45,12 +48,24 @@ from postoffice.server.imap_mailboxes import split_flags
 from postoffice.server.imap_search import Candidate, matches
 from postoffice.server.imap_search import needs_content as search_needs_content
 from postoffice.server.imap_view import MailboxView
-from postoffice.store.api import SEEN, FlagMode
+from postoffice.store.api import SEEN, FlagMode, MessageInfo
 
 FLUSH_OCTETS = 256 * 1024  # FETCH output written out once this much is waiting
 ESEARCH_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})  # SAVE: RFC 5182
 _UID_ITEM = FetchItem("UID")
 _FLAGS_ITEM = FetchItem("FLAGS")
+_MODSEQ_ITEM = FetchItem("MODSEQ")
+
+
+def with_modseq(items: list[FetchItem], *, always: bool = False) -> list[FetchItem]:
+    """FETCH items once CONDSTORE is on: a response that carries FLAGS carries MODSEQ
+    too (RFC 7162 §3.1), and with ``always`` (CHANGEDSINCE, §3.1.4.1) every one
+    does; it goes after UID when UID leads, as in RFC 7162's examples."""
+    names = {item.name for item in items}
+    if "MODSEQ" in names or not (always or "FLAGS" in names):
+        return items
+    at = 1 if items[0].name == "UID" else 0
+    return [*items[:at], _MODSEQ_ITEM, *items[at:]]
 
 
 def targets(
@@ -104,6 +119,9 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
     assert view is not None and state.store is not None
     chosen = targets(view, command.sequence, uid=command.uid, saved=state.saved)
     items = list(command.items)
+    if command.changed_since is not None:
+        # RFC 7162 §3.1.4.1: only messages changed since (with MODSEQ, added below)
+        chosen = [(n, u) for n, u in chosen if view.infos[u].modseq > command.changed_since]
     if command.uid and not any(item.name == "UID" for item in items):
         items.insert(0, _UID_ITEM)  # RFC 9051 §6.4.9: UID FETCH always returns UID
     if any(item.sets_seen for item in items) and not view.read_only:
@@ -120,6 +138,8 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
             view.record_flags(changed)
             if not any(item.name == "FLAGS" for item in items):
                 items.append(_FLAGS_ITEM)
+    if state.condstore:  # always on with CHANGEDSINCE, which enables it (RFC 7162 §3.1)
+        items = with_modseq(items, always=command.changed_since is not None)
     wants_content = needs_content(items)
     if wants_content:
         await prepare_contents(state, view, [u for _, u in chosen])
@@ -165,19 +185,58 @@ async def do_store(state: SessionState, command: StoreFlags) -> Reply:
     ]
     live = [u for _, u in chosen if not view.is_expunged(u)]
     mode = {"+": FlagMode.ADD, "-": FlagMode.REMOVE, "": FlagMode.REPLACE}[command.mode]
+    modified: list[MessageInfo] = []
     try:
-        changed = await state.store.store_flags(view.name, live, system, keywords, mode)
+        if command.unchanged_since is None:
+            changed = await state.store.store_flags(view.name, live, system, keywords, mode)
+        else:
+            # RFC 7162 §3.1.3: the store compares each MODSEQ as it makes the change
+            result = await state.store.store_flags_if_unchanged(
+                view.name, live, command.unchanged_since, system, keywords, mode
+            )
+            changed, modified = result.stored, result.modified
     except (StoreError, OSError) as exc:
         return store_failure(exc)
-    view.record_flags(changed)
-    if not command.silent:
-        items = [_UID_ITEM, _FLAGS_ITEM] if command.uid else [_FLAGS_ITEM]
-        for info in changed:
-            number = view.number_of(info.uid)
-            if number is not None:
-                state.conn.send(fetch_response(number, fetch_items(items, info, None)))
+    view.record_flags([*changed, *modified])
+    _send_stored(state, view, command, changed, modified)
     state.count("store", len(changed))
-    return Reply("OK", f"{'UID ' if command.uid else ''}STORE completed")
+    prefix = "UID " if command.uid else ""
+    # RFC 7162 §3.1.3: what failed the test, as numbers (STORE) or UIDs (UID STORE).
+    # A message expunged meanwhile (by another session) failed it too: its state
+    # changed, and the client's FETCH or NOOP will show how.
+    done = {info.uid for info in changed}
+    failed = sorted((set(live) - done) | {u for _, u in chosen if view.is_expunged(u)})
+    if command.unchanged_since is None or not failed:
+        return Reply("OK", f"{prefix}STORE completed")
+    numbers = failed if command.uid else [view.number_of(u) or 0 for u in failed]
+    code = f"MODIFIED {format_sequence(numbers)}"
+    return Reply("OK", f"Conditional {prefix}STORE failed for some messages", code)
+
+
+def _send_stored(
+    state: SessionState,
+    view: MailboxView,
+    command: StoreFlags,
+    changed: Sequence[MessageInfo],
+    modified: Sequence[MessageInfo],
+) -> None:
+    """The FETCH responses of a STORE. Once CONDSTORE is on each carries MODSEQ, and
+    is sent even for .SILENT (without FLAGS then, RFC 7162 §3.1.3); a message that
+    failed the UNCHANGEDSINCE test is told with its present flags, so the client
+    knows what changed (RFC 7162 §3.1.3 recommends it, and shows it in an example)."""
+    uid_items = [_UID_ITEM] if command.uid else []
+    if state.condstore:
+        items = [*uid_items, _MODSEQ_ITEM, *([] if command.silent else [_FLAGS_ITEM])]
+    elif command.silent:
+        return
+    else:
+        items = [*uid_items, _FLAGS_ITEM]
+    both = [(info, items) for info in changed]
+    both += [(info, [*uid_items, _MODSEQ_ITEM, _FLAGS_ITEM]) for info in modified]
+    for info, wanted in sorted(both, key=lambda pair: pair[0].uid):
+        number = view.number_of(info.uid)
+        if number is not None:
+            state.conn.send(fetch_response(number, fetch_items(wanted, info, None)))
 
 
 # -- SEARCH ---------------------------------------------------------------------------------
@@ -229,6 +288,10 @@ async def do_search(state: SessionState, command: Search) -> Reply:
         state.saved = []  # RFC 5182 §2.1: a failed SEARCH leaves $ empty
     found = await search_matches(state, view, command.key)
     values = [u if command.uid else n for n, u in found]
+    # RFC 7162 §3.1.6: with a MODSEQ key the answer tells the highest MODSEQ found
+    modseqs: dict[int, int] | None = None
+    if mentions_modseq(command.key):
+        modseqs = {v: view.infos[u].modseq for v, (_, u) in zip(values, found, strict=True)}
     state.count("search")
     if saving:
         assert options is not None
@@ -238,14 +301,20 @@ async def do_search(state: SessionState, command: Search) -> Reply:
             # RFC 5182 §2.1: SAVE alone sends no ESEARCH
             return Reply("OK", f"{'UID ' if command.uid else ''}SEARCH completed, result saved")
     if options is None and not state.rev2:
-        state.conn.send(search(values))
+        state.conn.send(search(values, max(modseqs.values()) if modseqs else None))
     else:
-        state.conn.send(_esearch(command, values, options or ("ALL",)))
+        state.conn.send(_esearch(command, values, options or ("ALL",), modseqs))
     return Reply("OK", f"{'UID ' if command.uid else ''}SEARCH completed")
 
 
-def _esearch(command: Search, values: Sequence[int], options: Sequence[str]) -> bytes:
-    """RFC 4731 §3.1 / RFC 9051 §7.3.4: what each RETURN option asked for."""
+def _esearch(
+    command: Search,
+    values: Sequence[int],
+    options: Sequence[str],
+    modseqs: dict[int, int] | None,
+) -> bytes:
+    """RFC 4731 §3.1 / RFC 9051 §7.3.4: what each RETURN option asked for; with
+    ``modseqs`` (value -> MODSEQ, a MODSEQ key was used) the MODSEQ item too."""
     data: list[tuple[str, bytes]] = []
     if values:
         if "MIN" in options:
@@ -256,6 +325,14 @@ def _esearch(command: Search, values: Sequence[int], options: Sequence[str]) -> 
             data.append(("ALL", format_sequence(values).encode("ascii")))
     if "COUNT" in options:
         data.append(("COUNT", b"%d" % len(values)))
+    if modseqs and values:
+        # RFC 4731 §3.2 (RFC 7162 §3.1.10): the highest MODSEQ of the messages the
+        # answer returns: all found for ALL or COUNT, else the MIN and/or MAX one.
+        if "ALL" in options or "COUNT" in options:
+            returned: Sequence[int] = values
+        else:
+            returned = [v for o, v in (("MIN", min(values)), ("MAX", max(values))) if o in options]
+        data.append(("MODSEQ", b"%d" % max(modseqs[v] for v in returned)))
     return esearch(command.tag, uid=command.uid, data=data)
 
 

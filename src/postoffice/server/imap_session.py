@@ -8,7 +8,8 @@ passwords answered alike), the commands that need no mailbox (CAPABILITY,
 NOOP, ID, ENABLE, LOGOUT, IDLE), dispatching the others to
 ``imap_mailboxes`` and ``imap_selected``, and keeping the client told of
 changes to its selected mailbox: after every command, and while in IDLE as
-the store's change feed reports them (RFC 2177, RFC 9051 §7.5.1).
+the store's change feed reports them (RFC 2177, RFC 9051 §7.5.1), with
+their MODSEQ once a CONDSTORE enabling command was given (RFC 7162 §3.1).
 
 Maillog lines, in Dovecot's shape: ``imap-login: Login: user=<...>,
 method=..., rip=...``, ``imap-login: Aborted login (auth failed, N
@@ -44,6 +45,7 @@ from postoffice.protocol.imap.commands import (
     StoreFlags,
     Transfer,
     UidExpunge,
+    enables_condstore,
 )
 from postoffice.protocol.imap.connection import (
     Closed,
@@ -70,13 +72,14 @@ from postoffice.protocol.sasl import (
 )
 from postoffice.server import imap_mailboxes, imap_selected
 from postoffice.server.imap_context import ImapContext, Reply, SessionState
+from postoffice.server.imap_view import shown_modseq
 
 LOGIN_COMPONENT = "imap-login"
 DISK_CHECK_INTERVAL = 5.0  # seconds between looks at the disk for other programs' changes
 POLL_CHECK_INTERVAL = 1.0  # the same, for NOOP, CHECK and IDLE
 DISK_CHECKS_KEPT = 100_000
 SERVER_ID = (("name", "postoffice"), ("vendor", "postoffice"))
-ENABLEABLE = frozenset({"IMAP4REV2"})
+ENABLEABLE = frozenset({"IMAP4REV2", "CONDSTORE"})
 
 
 class ImapSession:
@@ -135,6 +138,7 @@ class ImapSession:
             "MULTIAPPEND",
             f"APPENDLIMIT={self.ctx.append_limit}",
             "STATUS=SIZE",
+            "CONDSTORE",
         ]
 
     def _capability_code(self, *, logged_in: bool | None = None) -> str:
@@ -197,6 +201,11 @@ class ImapSession:
     # -- commands -----------------------------------------------------------------------
 
     async def _carry_out(self, command: Command, word: str) -> None:
+        # RFC 7162 §3.1: a CONDSTORE enabling command turns MODSEQ reporting on for
+        # the rest of the session, this command's own answers included.
+        enabling = not self.state.condstore and enables_condstore(command)
+        if enabling:
+            self.state.condstore = True
         try:
             reply = await self._dispatch(command, word)
         except SequenceRangeError as exc:
@@ -207,6 +216,12 @@ class ImapSession:
         if reply is None:
             return  # the command ended itself (LOGOUT, IDLE, AUTHENTICATE)
         await self._report_changes(word, by_uid=getattr(command, "uid", False))
+        view = self.state.view
+        if enabling and view is not None and not isinstance(command, Select):
+            # Enabled with a mailbox selected whose SELECT said no HIGHESTMODSEQ: say it
+            # now, as of the news just reported, so the client has a starting point.
+            code = f"HIGHESTMODSEQ {shown_modseq(view.highestmodseq)}"
+            self.conn.send(untagged_status("OK", "Highest", code))
         self.conn.finish(command, reply.status, reply.text, reply.code)
 
     async def _report_changes(self, word: str, *, by_uid: bool = False) -> None:
@@ -243,7 +258,7 @@ class ImapSession:
             uids, changed = await state.store.changed_since(view.name, view.highestmodseq)
             view.catch_up(uids, changed, status.highestmodseq, status.uidnext)
         allow = word not in ("FETCH", "STORE", "SEARCH") or by_uid
-        for line in view.updates(allow_expunge=allow):
+        for line in view.updates(allow_expunge=allow, modseq=state.condstore):
             self.conn.send(line)
 
     async def _dispatch(self, command: Command, word: str) -> Reply | None:
@@ -439,6 +454,8 @@ class ImapSession:
             if name == "IMAP4REV2":
                 self.state.rev2 = True
                 self.conn.enable_utf8()  # RFC 9051 §6.3.1: names and strings are UTF-8
+            elif name == "CONDSTORE":
+                self.state.condstore = True  # RFC 7162 §3.1: ENABLE CONDSTORE
             self.state.enabled.add(name)
         self.conn.send(enabled("IMAP4rev2" if n == "IMAP4REV2" else n for n in newly))
         return Reply("OK", "ENABLE completed")

@@ -40,6 +40,16 @@ class Known:
     modseq: int
 
 
+def shown_modseq(highestmodseq: int) -> int:
+    """A mailbox's HIGHESTMODSEQ as IMAP shows it. The store's is 0 until the first
+    message arrives; RFC 7162 §7 has mod-sequence-value start at 1, and clients
+    take a HIGHESTMODSEQ of 0 for a mailbox without MODSEQ support and resync it
+    on every visit, so 0 is shown as 1. The first message then takes MODSEQ 1
+    without moving the value shown: a CONDSTORE client learns of new messages by
+    UIDNEXT and EXISTS, not by HIGHESTMODSEQ, so it loses nothing."""
+    return max(highestmodseq, 1)
+
+
 def flag_names(info: MessageInfo | Known) -> list[str]:
     """The FLAGS of a message, system flags first, in a stable order."""
     return sorted(info.flags) + sorted(info.keywords)
@@ -129,8 +139,11 @@ class MailboxView:
     def has_news(self) -> bool:
         return bool(self._vanished or self._new or self._changed)
 
-    def updates(self, *, allow_expunge: bool, with_uid: bool = True) -> list[bytes]:
-        """Untagged responses for the news (see the module docstring)."""
+    def updates(
+        self, *, allow_expunge: bool, with_uid: bool = True, modseq: bool = False
+    ) -> list[bytes]:
+        """Untagged responses for the news (see the module docstring); flag changes
+        carry their MODSEQ with ``modseq`` (CONDSTORE is on, RFC 7162 §3.1)."""
         out: list[bytes] = []
         if allow_expunge and self._vanished:
             # Highest number first: each EXPUNGE leaves the lower numbers as they are.
@@ -149,7 +162,14 @@ class MailboxView:
             known = self.known[uid]
             known.flags, known.keywords = info.flags, info.keywords
             self.keywords_seen.update(info.keywords)
-            out.append(fetch_flags(number, flag_names(info), uid if with_uid else None))
+            out.append(
+                fetch_flags(
+                    number,
+                    flag_names(info),
+                    uid if with_uid else None,
+                    info.modseq if modseq else None,
+                )
+            )
         self._changed.clear()
         if self._new:
             for info in self._new:

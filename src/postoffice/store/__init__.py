@@ -14,6 +14,7 @@ Entry points::
 from postoffice.store.api import (
     Change,
     ChangeKind,
+    ConditionalStoreResult,
     FlagMode,
     MailboxInfo,
     MailboxStatus,
@@ -29,6 +30,7 @@ __all__ = [
     "ChangeHub",
     "ChangeKind",
     "ChangeSubscription",
+    "ConditionalStoreResult",
     "FileMailStore",
     "FlagMode",
     "MailStore",

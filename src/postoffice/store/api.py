@@ -10,6 +10,10 @@ client:
   UIDVALIDITY stays the same (RFC 3501 §2.3.1.1).
 - Every change to a message (arrival, flag change, expunge) gets a new,
   higher MODSEQ; HIGHESTMODSEQ is the largest one given (RFC 7162 §3.1).
+- ``store_flags_if_unchanged`` is IMAP's conditional STORE (RFC 7162 §3.1.3):
+  each message's MODSEQ is compared with the limit and changed, or not, in
+  one index transaction under the user's lock, so no change made meanwhile
+  by another session or process slips between the test and the change.
 - ``size`` is the number of octets returned by ``read`` for the whole message,
   which is exactly what was appended (RFC 3501 §2.3.4 RFC822.SIZE).
 - Flags are the five storable system flags; keywords are IMAP atoms kept as
@@ -102,6 +106,17 @@ class MessageInfo:
     internal_date: datetime
     size: int
     modseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionalStoreResult:
+    """``store_flags_if_unchanged``: ``stored`` holds the messages the change was made
+    to (their new state; one the change left as it was is there too), ``modified``
+    those whose MODSEQ was above the limit, left untouched (their present state);
+    both in UID order. A UID that names no message is in neither."""
+
+    stored: list[MessageInfo]
+    modified: list[MessageInfo]
 
 
 class ChangeKind(enum.Enum):
@@ -234,6 +249,16 @@ class MailStore(Protocol):
         keywords: Iterable[str] = (),
         mode: FlagMode = FlagMode.ADD,
     ) -> list[MessageInfo]: ...
+
+    async def store_flags_if_unchanged(
+        self,
+        name: str,
+        uids: Collection[int],
+        unchanged_since: int,
+        flags: Iterable[str] = (),
+        keywords: Iterable[str] = (),
+        mode: FlagMode = FlagMode.ADD,
+    ) -> ConditionalStoreResult: ...
 
     async def copy(self, src: str, uids: Collection[int], dst: str) -> dict[int, int]: ...
 

@@ -49,6 +49,7 @@ from postoffice.store.api import (
     DELETED_BIT,
     Change,
     ChangeKind,
+    ConditionalStoreResult,
     FlagMode,
     MailboxStatus,
     MessageInfo,
@@ -454,12 +455,18 @@ class UserEngine(MailboxTree, IndexReads):
         keywords: frozenset[str],
         mode: FlagMode,
         changes: list[Change],
-    ) -> list[MessageInfo]:
+        *,
+        unchanged_since: int | None = None,
+    ) -> ConditionalStoreResult:
+        """Change flags. With ``unchanged_since`` (RFC 7162 §3.1.3 UNCHANGEDSINCE) a
+        message whose MODSEQ is above it is left alone and reported in ``modified``;
+        the MODSEQ is read in the transaction that writes the change, under the
+        user lock, so a change made by any other store in between is seen."""
         name = names.mailbox_name(name)
 
         tried: list[bool] = []
 
-        def attempt() -> list[MessageInfo]:
+        def attempt() -> ConditionalStoreResult:
             staged: list[Change] = []
             first = not tried
             tried.append(True)
@@ -470,9 +477,13 @@ class UserEngine(MailboxTree, IndexReads):
                     self._sync_locked(self._box(name).name, changes)
                 box = self._row(name)
                 result = []
+                modified = []
                 # Flags are not mail: a power cut may undo a change (module docstring).
                 with self._index.transaction(durable=not self._fmt.immutable_messages):
                     for row in self._index.messages_by_uid(box.id, uids):
+                        if unchanged_since is not None and row.modseq > unchanged_since:
+                            modified.append(message_info(row))
+                            continue
                         new_bits, new_keywords = combine_flags(row, bits, keywords, mode)
                         old_keywords = keywords_of(row.keywords)
                         if new_bits == row.flags and new_keywords == old_keywords:
@@ -497,7 +508,7 @@ class UserEngine(MailboxTree, IndexReads):
                         )
                 self._finish(box)
             changes.extend(staged)
-            return result
+            return ConditionalStoreResult(result, modified)
 
         return self._retrying(name, attempt)
 

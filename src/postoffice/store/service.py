@@ -37,6 +37,7 @@ from postoffice.core.errors import AddressError, PostofficeError, StoreError
 from postoffice.store import names
 from postoffice.store.api import (
     Change,
+    ConditionalStoreResult,
     FlagMode,
     MailboxInfo,
     MailboxStatus,
@@ -303,8 +304,27 @@ class FileMailStore:
         """Change flags (RFC 3501 §6.4.6); returns the messages' new state, in UID order."""
         bits = flag_bits(flags)
         words = keyword_set(keywords)
-        return await self._run(
+        result = await self._run(
             "store", self._engine.store_flags, name, _uid_set(uids), bits, words, FlagMode(mode)
+        )
+        return result.stored
+
+    async def store_flags_if_unchanged(
+        self,
+        name: str,
+        uids: Collection[int],
+        unchanged_since: int,
+        flags: Iterable[str] = (),
+        keywords: Iterable[str] = (),
+        mode: FlagMode = FlagMode.ADD,
+    ) -> ConditionalStoreResult:
+        """Change flags of the messages whose MODSEQ is at most ``unchanged_since``
+        (RFC 7162 §3.1.3); the others are left as they are (see ``api``)."""
+        bits = flag_bits(flags)
+        words = keyword_set(keywords)
+        store = functools.partial(self._engine.store_flags, unchanged_since=unchanged_since)
+        return await self._run(
+            "conditional store", store, name, _uid_set(uids), bits, words, FlagMode(mode)
         )
 
     async def copy(self, src: str, uids: Collection[int], dst: str) -> dict[int, int]:

@@ -8,7 +8,8 @@ them; extension arguments follow their RFCs:
 LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CREATE-SPECIAL-USE
 (RFC 6154), MULTIAPPEND (RFC 3502), BINARY literal8 (RFC 3516), ESEARCH
 RETURN options (RFC 4731), SASL-IR (RFC 4959), ID (RFC 2971), UID EXPUNGE
-(RFC 4315), MOVE (RFC 6851).
+(RFC 4315), MOVE (RFC 6851), CONDSTORE's select parameter, FETCH and STORE
+modifiers (RFC 7162, read by ``modifiers``).
 
 Mailbox names come out decoded (``str``): from modified UTF-7 (RFC 3501
 §5.1.3), or from UTF-8 once the client enabled IMAP4rev2 or UTF8=ACCEPT
@@ -30,9 +31,14 @@ from postoffice.protocol.imap.dates import parse_date_time
 from postoffice.protocol.imap.errors import ImapSyntaxError, UnsupportedCharset
 from postoffice.protocol.imap.fetch_items import FetchItem, read_fetch_items
 from postoffice.protocol.imap.listing import DELIMITER
+from postoffice.protocol.imap.modifiers import (
+    read_fetch_modifiers,
+    read_select_params,
+    read_store_modifiers,
+)
 from postoffice.protocol.imap.mutf7 import decode_mutf7
 from postoffice.protocol.imap.reader import GrammarReader
-from postoffice.protocol.imap.search_keys import SearchKey, SearchParser
+from postoffice.protocol.imap.search_keys import SearchKey, SearchParser, mentions_modseq
 from postoffice.protocol.imap.sequence import SequenceOrSaved
 
 if TYPE_CHECKING:
@@ -121,19 +127,18 @@ class Select(Command):
 
     mailbox: str
     read_only: bool
+    condstore: bool = False  # RFC 7162 §3.1.8 (CONDSTORE) select parameter
 
     @classmethod
     def parse(
         cls, parser: CommandParser, reader: GrammarReader, tag: str, word: str, _u: bool
     ) -> Command:
         mailbox = parser.mailbox(reader)
+        condstore = False
         if not reader.at_end():
-            reader.sp()
-            reader.open_list()
-            if not reader.close_list():
-                # RFC 4466 select-params; none is supported yet (CONDSTORE comes later)
-                raise ImapSyntaxError(f"unknown SELECT parameter {reader.keyword('a parameter')}")
-        return Select(tag, mailbox, read_only=word == "EXAMINE")
+            reader.sp()  # RFC 4466 §2.1 select-params
+            condstore = read_select_params(reader)
+        return Select(tag, mailbox, read_only=word == "EXAMINE", condstore=condstore)
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,6 +358,7 @@ class Fetch(Command):
     sequence: SequenceOrSaved
     items: tuple[FetchItem, ...]
     uid: bool
+    changed_since: int | None = None  # RFC 7162 §3.1.4.1 (CHANGEDSINCE n)
 
     @classmethod
     def parse(
@@ -360,7 +366,12 @@ class Fetch(Command):
     ) -> Command:
         sequence = parser.sequence(reader)
         reader.sp()
-        return Fetch(tag, sequence, read_fetch_items(reader), uid)
+        items = read_fetch_items(reader)
+        changed_since: int | None = None
+        if not reader.at_end():
+            reader.sp()  # RFC 4466 §2.4 fetch-modifiers
+            changed_since = read_fetch_modifiers(reader)
+        return Fetch(tag, sequence, items, uid, changed_since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,6 +382,7 @@ class StoreFlags(Command):
     silent: bool
     flags: tuple[str, ...]
     uid: bool
+    unchanged_since: int | None = None  # RFC 7162 §3.1.3 (UNCHANGEDSINCE n)
 
     @classmethod
     def parse(
@@ -378,6 +390,10 @@ class StoreFlags(Command):
     ) -> Command:
         sequence = parser.sequence(reader)
         reader.sp()
+        unchanged_since: int | None = None
+        if reader.peek(b"("):  # RFC 4466 §2.5 store-modifiers
+            unchanged_since = read_store_modifiers(reader)
+            reader.sp()
         mode = "+" if reader.accept(b"+") else "-" if reader.accept(b"-") else ""
         reader.expect(b"FLAGS", "FLAGS")
         silent = reader.accept(b".SILENT")
@@ -390,7 +406,7 @@ class StoreFlags(Command):
                 reader.sp()
                 names.append(reader.run(_FLAG, "a flag"))
             flags = tuple(names)
-        return StoreFlags(tag, sequence, mode, silent, flags, uid)
+        return StoreFlags(tag, sequence, mode, silent, flags, uid, unchanged_since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +474,24 @@ def command_word(command: Command) -> str:
     if isinstance(command, UidExpunge):
         return "EXPUNGE"
     return command.name
+
+
+def enables_condstore(command: Command) -> bool:
+    """Whether ``command`` is a "CONDSTORE enabling command" (RFC 7162 §3.1): SELECT or
+    EXAMINE with (CONDSTORE), STATUS asking HIGHESTMODSEQ, FETCH of MODSEQ or with
+    CHANGEDSINCE, STORE with UNCHANGEDSINCE, SEARCH with a MODSEQ key (ENABLE
+    CONDSTORE is the explicit one: the driver's ENABLE handles it)."""
+    if isinstance(command, Select):
+        return command.condstore
+    if isinstance(command, Status):
+        return "HIGHESTMODSEQ" in command.items
+    if isinstance(command, Fetch):
+        return command.changed_since is not None or any(i.name == "MODSEQ" for i in command.items)
+    if isinstance(command, StoreFlags):
+        return command.unchanged_since is not None
+    if isinstance(command, Search):
+        return mentions_modseq(command.key)
+    return False
 
 
 def read_flag_list(reader: GrammarReader) -> tuple[str, ...]:

@@ -1,8 +1,8 @@
 """FETCH data items: what a client may ask for and how it is named (RFC 9051 §6.4.5).
 
 What this module owns: the parse of ``fetch-att`` (RFC 9051 §9, RFC 3501 §9,
-RFC 3516 BINARY) into ``FetchItem`` values, the macros ALL, FAST and FULL,
-and the name each item carries in the FETCH response (``response_name``),
+RFC 3516 BINARY, RFC 7162 MODSEQ) into ``FetchItem`` values, the macros ALL,
+FAST and FULL, and the name each item carries in the FETCH response (``response_name``),
 which for sections is the request's own form minus ``.PEEK`` and with the
 partial reduced to its origin (RFC 9051 §7.5.2 ``BODY[<section>]<<origin octet>>``).
 
@@ -31,6 +31,7 @@ SIMPLE_ITEMS: Final = frozenset(
         "BODY",
         "BODYSTRUCTURE",
         "UID",
+        "MODSEQ",  # RFC 7162 §3.1.4.2
     }
 )
 # RFC 9051 §6.4.5 macros.

@@ -170,15 +170,26 @@ def flags_list(flags: Iterable[str]) -> bytes:
     return untagged(b"FLAGS", atoms(flags))
 
 
-def fetch_flags(number: int, flags: Iterable[str], uid: int | None = None) -> bytes:
-    """``* n FETCH ([UID u] FLAGS (...))``: a flag change told unasked (RFC 9051 §7.5.2)."""
+def modseq_value(modseq: int) -> bytes:
+    """The value of the MODSEQ fetch item, ``(n)`` (RFC 7162 §7 fetch-mod-resp)."""
+    return b"(%d)" % modseq
+
+
+def fetch_flags(
+    number: int, flags: Iterable[str], uid: int | None = None, modseq: int | None = None
+) -> bytes:
+    """``* n FETCH ([UID u] [MODSEQ (m)] FLAGS (...))``: a flag change told unasked
+    (RFC 9051 §7.5.2; with its MODSEQ once CONDSTORE is on, RFC 7162 §3.1)."""
     items = [(b"UID", b"%d" % uid)] if uid is not None else []
+    if modseq is not None:
+        items.append((b"MODSEQ", modseq_value(modseq)))
     return fetch_response(number, [*items, (b"FLAGS", atoms(flags))])
 
 
-def search(values: Iterable[int]) -> bytes:
-    """``* SEARCH n n ...`` (RFC 3501 §7.2.5)."""
-    return b"* SEARCH" + b"".join(b" %d" % value for value in values) + CRLF
+def search(values: Iterable[int], modseq: int | None = None) -> bytes:
+    """``* SEARCH n n ... [(MODSEQ m)]`` (RFC 3501 §7.2.5; RFC 7162 §3.1.6)."""
+    tail = b" (MODSEQ %d)" % modseq if modseq is not None else b""
+    return b"* SEARCH" + b"".join(b" %d" % value for value in values) + tail + CRLF
 
 
 def esearch(tag: str, *, uid: bool, data: Sequence[tuple[str, bytes]]) -> bytes:

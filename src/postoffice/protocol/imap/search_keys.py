@@ -2,8 +2,9 @@
 
 What this module owns: the search-key grammar of both RFCs (every key,
 ``OR``, ``NOT``, parenthesised groups, sequence sets as keys, dates quoted
-or not) and the value types the server evaluates. Strings are decoded with
-the command's CHARSET here, so the evaluator sees ``str`` only.
+or not), CONDSTORE's MODSEQ key (RFC 7162 §3.1.5), and the value types the
+server evaluates. Strings are decoded with the command's CHARSET here, so
+the evaluator sees ``str`` only.
 
 Invariants: nesting is capped by the reader (``MAX_NESTING``) for
 parentheses, by ``MAX_DEPTH`` for NOT and OR inside one another, and by
@@ -20,6 +21,7 @@ from typing import Final, Literal
 
 from postoffice.protocol.imap.dates import parse_date
 from postoffice.protocol.imap.errors import ImapSyntaxError
+from postoffice.protocol.imap.modifiers import read_mod_sequence
 from postoffice.protocol.imap.reader import GrammarReader
 from postoffice.protocol.imap.sequence import SAVED, SequenceOrSaved, SequenceSet
 
@@ -27,6 +29,10 @@ MAX_KEYS: Final = 1000
 MAX_DEPTH: Final = 100  # NOT / OR operands inside one another (each one a stack frame)
 _SEQUENCE: Final = re.compile(rb"[0-9*][0-9*:,]*")
 _DATE: Final = re.compile(rb"[0-9]{1,2}-[A-Za-z]{3}-[0-9]{4}")
+_ENTRY_PREFIX: Final = b"/flags/"
+# RFC 7162 §7 attr-flag: a system flag, "\\" atom, or a keyword (atom)
+_ENTRY_FLAG: Final = re.compile(rb"\\?[^(){ \x00-\x1f\x7f%*\"\\\]\x80-\xff]+")
+_ENTRY_TYPES: Final = frozenset({"PRIV", "SHARED", "ALL"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +101,19 @@ class SetKey:
 
 
 @dataclass(frozen=True, slots=True)
+class ModSeqKey:
+    """MODSEQ [entry-name entry-type] n (RFC 7162 §3.1.5): a MODSEQ of ``modseq`` or more.
+
+    ``entry`` (the flag of "/flags/<flag>") and ``entry_type`` (PRIV, SHARED or ALL)
+    are kept as given; the server keeps one MODSEQ per message, which §3.1.5
+    allows it to compare whatever the entry."""
+
+    modseq: int
+    entry: str | None = None
+    entry_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class NotKey:
     key: SearchKey
 
@@ -119,6 +138,7 @@ SearchKey = (
     | DateKey
     | SizeKey
     | SetKey
+    | ModSeqKey
     | NotKey
     | OrKey
     | AndKey
@@ -192,6 +212,27 @@ class SearchParser:
             reader.expect(b'"', "closing quote")
         return day
 
+    def _modseq(self) -> ModSeqKey:
+        """RFC 7162 §7 search-modsequence, after "MODSEQ" SP."""
+        reader = self._reader
+        entry: str | None = None
+        entry_type: str | None = None
+        if reader.peek(b'"'):
+            # entry-flag-name = DQUOTE "/flags/" attr-flag DQUOTE, with quoted-string
+            # escapes: "/flags/\\seen" names \Seen.
+            name = reader.quoted()
+            prefix, flag = name[: len(_ENTRY_PREFIX)], name[len(_ENTRY_PREFIX) :]
+            if prefix.lower() != _ENTRY_PREFIX or not _ENTRY_FLAG.fullmatch(flag):
+                raise ImapSyntaxError('expected an entry name "/flags/<flag>"')
+            reader.sp()
+            entry_type = reader.keyword("an entry type (priv, shared or all)")
+            if entry_type not in _ENTRY_TYPES:
+                raise ImapSyntaxError("expected an entry type (priv, shared or all)")
+            entry = flag.decode("ascii")
+            reader.sp()
+        modseq = read_mod_sequence(reader, zero=True, what="a MODSEQ value")
+        return ModSeqKey(modseq, entry, entry_type)
+
     def read_key(self) -> SearchKey:
         self._count += 1
         if self._count > MAX_KEYS:
@@ -244,6 +285,9 @@ class SearchParser:
             if reader.accept(b"$"):
                 return SetKey(SAVED, uid=True)
             return SetKey(SequenceSet.parse(reader.run(_SEQUENCE, "a UID set")), uid=True)
+        if word == "MODSEQ":
+            reader.sp()
+            return self._modseq()
         if word == "NOT":
             reader.sp()
             return NotKey(self._operand())
@@ -256,3 +300,17 @@ class SearchParser:
 
 
 _UNSEEN: Final = FlagKey("\\Seen", False)
+
+
+def mentions_modseq(key: SearchKey) -> bool:
+    """Whether a MODSEQ key is anywhere in ``key`` (RFC 7162 §3.1.6: the answer then
+    carries the highest MODSEQ of the messages found)."""
+    if isinstance(key, ModSeqKey):
+        return True
+    if isinstance(key, NotKey):
+        return mentions_modseq(key.key)
+    if isinstance(key, OrKey):
+        return mentions_modseq(key.left) or mentions_modseq(key.right)
+    if isinstance(key, AndKey):
+        return any(mentions_modseq(k) for k in key.keys)
+    return False
