@@ -39,6 +39,7 @@ from postoffice.protocol.smtp import (
     SmtpServerSettings,
     StartTls,
     Verify,
+    render_reply,
 )
 
 HOST = "mx.example.test"
@@ -227,4 +228,17 @@ def transcript(
     """Run ``script`` against a fresh connection; returns the harness for more checks."""
     harness = SmtpHarness(server_settings, mode=mode, policy=policy)
     harness.converse(script)
+    return harness
+
+
+MODES = ["whole", "bytewise"]  # every client write fed whole, and octet by octet
+EHLO = "\n".join(f"S: {line}" for line in EHLO_LINES)  # the EHLO reply as transcript lines
+HELP = render_reply(SmtpReplies.HELP).decode().strip()
+
+
+def greeted(mode: str = "whole", **changes: object) -> SmtpHarness:
+    """A session after EHLO (whose reply is kept in ``harness.greeting``)."""
+    harness = SmtpHarness(settings(**changes), mode=mode)
+    harness.greeting = harness.feed(b"EHLO client.test\r\n")
+    assert harness.greeting.startswith(b"250-")
     return harness

@@ -15,15 +15,13 @@ from postoffice.protocol.smtp import (
     SmtpReplies,
 )
 from tests.protocol.smtp_harness import (
-    EHLO_LINES,
     TLS_CIPHER,
     TLS_VERSION,
     SmtpHarness,
+    greeted,
     settings,
 )
 
-MODES = ["whole", "bytewise"]
-EHLO = "\n".join(f"S: {line}" for line in EHLO_LINES)
 ENVELOPE = """
     C: MAIL FROM:<a@dbc.test>
     C: RCPT TO:<bob@example.test>
@@ -38,18 +36,6 @@ def b64(text: str) -> str:
 
 PLAIN_ALICE = b64("\0alice\0secret")
 PLAIN_ALICE_AS_ALICE = b64("alice\0alice\0secret")
-
-
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def greeted(mode: str = "whole", **changes: object) -> SmtpHarness:
-    harness = SmtpHarness(settings(**changes), mode=mode)
-    harness.greeting = harness.feed(b"EHLO client.test\r\n")
-    assert harness.greeting.startswith(b"250-")
-    return harness
 
 
 # ------------------------------------------------------------- PIPELINING

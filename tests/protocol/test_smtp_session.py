@@ -5,42 +5,22 @@ Each transcript runs twice: every client write fed whole, and octet by octet.
 
 from __future__ import annotations
 
-import pytest
-
 from postoffice.core.reply import Reply
 from postoffice.protocol.smtp import (
     Closed,
     MailFrom,
     SessionState,
-    SmtpReplies,
-    render_reply,
 )
 from tests.protocol.smtp_harness import (
-    EHLO_LINES,
+    EHLO,
+    HELP,
     HOST,
     ScriptedPolicy,
     SmtpHarness,
+    greeted,
     settings,
     transcript,
 )
-
-MODES = ["whole", "bytewise"]
-EHLO = "\n".join(f"S: {line}" for line in EHLO_LINES)
-HELP = render_reply(SmtpReplies.HELP).decode().strip()
-
-
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def greeted(mode: str = "whole", **changes: object) -> SmtpHarness:
-    """A session after EHLO (whose reply is kept in ``harness.greeting``)."""
-    harness = SmtpHarness(settings(**changes), mode=mode)
-    harness.greeting = harness.feed(b"EHLO client.test\r\n")
-    assert harness.greeting.startswith(b"250-mx.example.test\r\n")
-    return harness
-
 
 # --------------------------------------------------------------- greeting
 

@@ -18,33 +18,14 @@ from postoffice.protocol.smtp import (
     SessionState,
     SmtpReplies,
     SmtpServerConnection,
-    render_reply,
 )
 from tests.protocol.smtp_harness import (
-    EHLO_LINES,
     HOST,
     SmtpHarness,
+    greeted,
     settings,
     transcript,
 )
-
-MODES = ["whole", "bytewise"]
-EHLO = "\n".join(f"S: {line}" for line in EHLO_LINES)
-HELP = render_reply(SmtpReplies.HELP).decode().strip()
-
-
-@pytest.fixture(params=MODES)
-def mode(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-def greeted(mode: str = "whole", **changes: object) -> SmtpHarness:
-    """A session after EHLO (whose reply is kept in ``harness.greeting``)."""
-    harness = SmtpHarness(settings(**changes), mode=mode)
-    harness.greeting = harness.feed(b"EHLO client.test\r\n")
-    assert harness.greeting.startswith(b"250-mx.example.test\r\n")
-    return harness
-
 
 # ----------------------------------------------------------------- limits
 
