@@ -58,7 +58,7 @@ async def test_enable_of_unknown_capabilities_enables_nothing(world: ImapWorld) 
     await world.deliver(MEETING)
     async with world.logged_in() as client:
         await client.converse(r"""
-            C: t2 ENABLE QRESYNC X-GOOD-IDEA
+            C: t2 ENABLE X-QRESYNC X-GOOD-IDEA
             S: * ENABLED
             S: t2 OK ENABLE completed
             C: t3 SELECT INBOX

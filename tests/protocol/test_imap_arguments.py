@@ -102,7 +102,7 @@ def test_create_special_use(wire: bytes, uses: tuple[str, ...]) -> None:
 def test_select_takes_an_empty_parameter_list_and_refuses_unknown_ones() -> None:
     assert parse(b"A SELECT INBOX ()\r\n") == Select("A", "INBOX", False)
     assert parse(b"A SELECT INBOX (CONDSTORE)\r\n") == Select("A", "INBOX", False, True)
-    assert "QRESYNC" in str(refused(b"A SELECT INBOX (QRESYNC (1 2))\r\n"))
+    assert "XQRESYNC" in str(refused(b"A SELECT INBOX (XQRESYNC (1 2))\r\n"))
 
 
 def test_list_extended_all_options_together() -> None:

@@ -81,6 +81,7 @@ class SessionState:
     view: MailboxView | None = None
     rev2: bool = False  # ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
     condstore: bool = False  # a CONDSTORE enabling command was given (RFC 7162 §3.1)
+    qresync: bool = False  # ENABLE QRESYNC (RFC 7162 §3.2.3): VANISHED, not EXPUNGE
     saved: list[int] = field(default_factory=list)  # $ (RFC 5182), as UIDs
     enabled: set[str] = field(default_factory=set)
     counts: dict[str, int] = field(default_factory=dict)  # for the logout maillog line

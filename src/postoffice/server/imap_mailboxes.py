@@ -5,7 +5,8 @@ What this module owns: carrying out those commands against the user's store
 and the untagged data each answers with (RFC 9051 §6.3; LIST-EXTENDED
 RFC 5258, LIST-STATUS RFC 5819, SPECIAL-USE RFC 6154, CHILDREN RFC 3348,
 UIDPLUS APPENDUID RFC 4315, MULTIAPPEND RFC 3502, STATUS=SIZE RFC 8438,
-CONDSTORE's HIGHESTMODSEQ RFC 7162 §3.1.2.1 and §3.1.7).
+CONDSTORE's HIGHESTMODSEQ RFC 7162 §3.1.2.1 and §3.1.7; QRESYNC's SELECT
+parameter §3.2.5, carried out by ``imap_qresync``).
 
 Decisions:
 - one namespace, personal, prefix "" and delimiter "/" (RFC 2342);
@@ -44,6 +45,7 @@ from postoffice.protocol.imap.responses import (
 )
 from postoffice.protocol.imap.sequence import format_sequence
 from postoffice.server.imap_context import Reply, SessionState, store_failure
+from postoffice.server.imap_qresync import resync_selected
 from postoffice.server.imap_view import MailboxView, shown_modseq
 from postoffice.store.api import SYSTEM_FLAGS, FlagMode, MailboxInfo, keyword_set, special_use
 
@@ -72,6 +74,8 @@ def wire_name(state: SessionState, name: str) -> bytes:
 
 async def do_select(state: SessionState, command: Select) -> Reply:
     assert state.store is not None
+    if command.qresync is not None and not state.qresync:  # RFC 7162 §3.2.5
+        return Reply("BAD", "The QRESYNC parameter needs ENABLE QRESYNC first")
     state.saved = []  # RFC 5182 §2.1: $ is empty in a newly selected mailbox
     if state.view is not None:  # RFC 9051 §6.3.2: a SELECT first deselects, even when it
         state.view = None  # fails, and says so with an untagged OK [CLOSED] (§7.1)
@@ -107,6 +111,11 @@ async def do_select(state: SessionState, command: Select) -> Reply:
         send(untagged_status("OK", "Highest", f"HIGHESTMODSEQ {shown_modseq(view.highestmodseq)}"))
     if state.rev2:  # RFC 9051 §6.3.2: the mailbox name as the server knows it
         send(mailbox_list(b"LIST", (), DELIMITER, wire_name(state, status.name)))
+    if command.qresync is not None:  # RFC 7162 §3.2.5: VANISHED and FETCH to catch up
+        try:
+            await resync_selected(state, view, command.qresync)
+        except (StoreError, OSError) as exc:
+            return store_failure(exc)
     state.view = view
     state.count("select")
     mode = "READ-ONLY" if command.read_only else "READ-WRITE"

@@ -1,6 +1,7 @@
 """IMAP commands of the selected state: FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE,
 UID EXPUNGE, CLOSE, UNSELECT, CHECK (RFC 9051 §6.4; UIDPLUS RFC 4315, MOVE
-RFC 6851, ESEARCH RFC 4731, BINARY RFC 3516, CONDSTORE RFC 7162 §3.1).
+RFC 6851, ESEARCH RFC 4731, BINARY RFC 3516, CONDSTORE RFC 7162 §3.1, QRESYNC
+§3.2: VANISHED for EXPUNGE, UID FETCH ... VANISHED, see ``imap_qresync``).
 
 What this module owns: resolving a sequence set against the session's view
 (numbers or UIDs), carrying out each command against the store, and the
@@ -23,7 +24,7 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from postoffice.core.errors import StoreError
 from postoffice.protocol.imap.commands import Fetch, Search, StoreFlags, Transfer, UidExpunge
@@ -45,6 +46,7 @@ from postoffice.server.imap_fetch import (
     needs_content,
 )
 from postoffice.server.imap_mailboxes import split_flags
+from postoffice.server.imap_qresync import fetch_vanished, send_vanished
 from postoffice.server.imap_search import Candidate, matches
 from postoffice.server.imap_search import needs_content as search_needs_content
 from postoffice.server.imap_view import MailboxView
@@ -117,6 +119,8 @@ async def load_content(
 async def do_fetch(state: SessionState, command: Fetch) -> Reply:
     view = state.view
     assert view is not None and state.store is not None
+    if command.vanished and not state.qresync:  # RFC 7162 §3.2.6
+        return Reply("BAD", "VANISHED needs ENABLE QRESYNC first")
     chosen = targets(view, command.sequence, uid=command.uid, saved=state.saved)
     items = list(command.items)
     if command.changed_since is not None:
@@ -140,6 +144,8 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
                 items.append(_FLAGS_ITEM)
     if state.condstore:  # always on with CHANGEDSINCE, which enables it (RFC 7162 §3.1)
         items = with_modseq(items, always=command.changed_since is not None)
+    if command.vanished:  # RFC 7162 §3.2.6: VANISHED (EARLIER) before the FETCHes
+        await fetch_vanished(state, view, command)
     wants_content = needs_content(items)
     if wants_content:
         await prepare_contents(state, view, [u for _, u in chosen])
@@ -374,16 +380,23 @@ async def do_transfer(state: SessionState, command: Transfer) -> Reply:
     # RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs
     if code is not None and len(sources) == len(set(mapping.values())):
         state.conn.send(untagged_status("OK", "Moved", code))
-    _send_expunges(state, view.remove(mapping))
+    _send_expunges(state, view, mapping)
     return Reply("OK", f"{prefix}MOVE completed")
 
 
 # -- EXPUNGE / CLOSE ------------------------------------------------------------------------
 
 
-def _send_expunges(state: SessionState, numbers: Sequence[int]) -> None:
-    for number in numbers:
-        state.conn.send(expunge(number))
+def _send_expunges(state: SessionState, view: MailboxView, uids: Iterable[int]) -> None:
+    """Drop the session's own expunged messages from the view and say so: EXPUNGE
+    responses, or one VANISHED once QRESYNC is on (RFC 7162 §3.2.10)."""
+    known = sorted(u for u in set(uids) if view.number_of(u) is not None)
+    numbers = view.remove(known)
+    if state.qresync:
+        send_vanished(state, known)
+    else:
+        for number in numbers:
+            state.conn.send(expunge(number))
     state.count("expunge", len(numbers))
 
 
@@ -401,7 +414,7 @@ async def do_expunge(state: SessionState, command: UidExpunge | None) -> Reply:
         removed = await state.store.expunge(view.name, uids)
     except (StoreError, OSError) as exc:
         return store_failure(exc)
-    _send_expunges(state, view.remove(removed))
+    _send_expunges(state, view, removed)
     return Reply("OK", f"{'UID ' if command else ''}EXPUNGE completed")
 
 

@@ -46,6 +46,7 @@ from postoffice.protocol.imap.commands import (
     Transfer,
     UidExpunge,
     enables_condstore,
+    qresync_refused,
 )
 from postoffice.protocol.imap.connection import (
     Closed,
@@ -79,7 +80,7 @@ DISK_CHECK_INTERVAL = 5.0  # seconds between looks at the disk for other program
 POLL_CHECK_INTERVAL = 1.0  # the same, for NOOP, CHECK and IDLE
 DISK_CHECKS_KEPT = 100_000
 SERVER_ID = (("name", "postoffice"), ("vendor", "postoffice"))
-ENABLEABLE = frozenset({"IMAP4REV2", "CONDSTORE"})
+ENABLEABLE = frozenset({"IMAP4REV2", "CONDSTORE", "QRESYNC"})
 
 
 class ImapSession:
@@ -139,6 +140,7 @@ class ImapSession:
             f"APPENDLIMIT={self.ctx.append_limit}",
             "STATUS=SIZE",
             "CONDSTORE",
+            "QRESYNC",
         ]
 
     def _capability_code(self, *, logged_in: bool | None = None) -> str:
@@ -203,6 +205,9 @@ class ImapSession:
     async def _carry_out(self, command: Command, word: str) -> None:
         # RFC 7162 §3.1: a CONDSTORE enabling command turns MODSEQ reporting on for
         # the rest of the session, this command's own answers included.
+        if qresync_refused(command, self.state.qresync):  # BAD: enables nothing either
+            self.conn.finish(command, "BAD", "QRESYNC is not enabled (ENABLE QRESYNC)")
+            return
         enabling = not self.state.condstore and enables_condstore(command)
         if enabling:
             self.state.condstore = True
@@ -258,7 +263,8 @@ class ImapSession:
             uids, changed = await state.store.changed_since(view.name, view.highestmodseq)
             view.catch_up(uids, changed, status.highestmodseq, status.uidnext)
         allow = word not in ("FETCH", "STORE", "SEARCH") or by_uid
-        for line in view.updates(allow_expunge=allow, modseq=state.condstore):
+        news = view.updates(allow_expunge=allow, modseq=state.condstore, vanished=state.qresync)
+        for line in news:
             self.conn.send(line)
 
     async def _dispatch(self, command: Command, word: str) -> Reply | None:
@@ -456,6 +462,8 @@ class ImapSession:
                 self.conn.enable_utf8()  # RFC 9051 §6.3.1: names and strings are UTF-8
             elif name == "CONDSTORE":
                 self.state.condstore = True  # RFC 7162 §3.1: ENABLE CONDSTORE
+            elif name == "QRESYNC":  # RFC 7162 §3.2.3: it implies CONDSTORE
+                self.state.condstore = self.state.qresync = True
             self.state.enabled.add(name)
         self.conn.send(enabled("IMAP4rev2" if n == "IMAP4REV2" else n for n in newly))
         return Reply("OK", "ENABLE completed")

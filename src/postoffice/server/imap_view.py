@@ -11,7 +11,8 @@ session's own), and how that picture catches up with the store:
   folds it into the picture. EXPUNGE renumbers messages, so it is only sent
   when ``allow_expunge`` (never during FETCH, STORE or SEARCH, RFC 9051
   §7.5.1); until then an expunged message keeps its number, and the
-  picture's EXISTS count does not drop.
+  picture's EXISTS count does not drop. Once QRESYNC is on, the expunges go
+  as one ``VANISHED`` of their UIDs instead (RFC 7162 §3.2.10).
 - the session's own changes (its STORE, its EXPUNGE) are folded in by
   ``record_flags`` and ``remove`` so they are not reported twice.
 
@@ -28,6 +29,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from postoffice.protocol.imap.responses import exists, expunge, fetch_flags
+from postoffice.protocol.imap.responses import vanished as vanished_response
+from postoffice.protocol.imap.sequence import format_sequence
 from postoffice.store.api import MessageInfo
 
 
@@ -140,20 +143,31 @@ class MailboxView:
         return bool(self._vanished or self._new or self._changed)
 
     def updates(
-        self, *, allow_expunge: bool, with_uid: bool = True, modseq: bool = False
+        self,
+        *,
+        allow_expunge: bool,
+        with_uid: bool = True,
+        modseq: bool = False,
+        vanished: bool = False,
     ) -> list[bytes]:
         """Untagged responses for the news (see the module docstring); flag changes
-        carry their MODSEQ with ``modseq`` (CONDSTORE is on, RFC 7162 §3.1)."""
+        carry their MODSEQ with ``modseq`` (CONDSTORE is on, RFC 7162 §3.1), and
+        expunges are one ``VANISHED`` with ``vanished`` (QRESYNC, RFC 7162 §3.2.10)."""
         out: list[bytes] = []
         if allow_expunge and self._vanished:
+            gone: list[int] = []
             # Highest number first: each EXPUNGE leaves the lower numbers as they are.
             for uid in sorted(self._vanished, reverse=True):
                 number = self.number_of(uid)
                 if number is None:
                     continue
-                out.append(expunge(number))
+                if not vanished:
+                    out.append(expunge(number))
+                gone.append(uid)
                 self._drop(number - 1)
             self._vanished.clear()
+            if vanished and gone:
+                out.append(vanished_response(format_sequence(gone)))
         for uid in sorted(self._changed):
             number = self.number_of(uid)
             info = self.infos.get(uid)

@@ -14,6 +14,8 @@ client:
   each message's MODSEQ is compared with the limit and changed, or not, in
   one index transaction under the user's lock, so no change made meanwhile
   by another session or process slips between the test and the change.
+- Expunged UIDs are remembered with the MODSEQ of their expunge, the newest
+  100,000 per mailbox (``vanished_since``, for RFC 7162 §3.2 QRESYNC).
 - ``size`` is the number of octets returned by ``read`` for the whole message,
   which is exactly what was appended (RFC 3501 §2.3.4 RFC822.SIZE).
 - Flags are the five storable system flags; keywords are IMAP atoms kept as
@@ -117,6 +119,16 @@ class ConditionalStoreResult:
 
     stored: list[MessageInfo]
     modified: list[MessageInfo]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpungedSince:
+    """``vanished_since``: the UIDs expunged after a MODSEQ, ascending. ``complete``
+    is False when the store forgot expunges that old (it keeps many, not all):
+    then other UIDs below UIDNEXT that name no message may have vanished too."""
+
+    uids: list[int]
+    complete: bool
 
 
 class ChangeKind(enum.Enum):
@@ -269,6 +281,8 @@ class MailStore(Protocol):
     async def changed_since(
         self, name: str, modseq: int
     ) -> tuple[list[int], list[MessageInfo]]: ...
+
+    async def vanished_since(self, name: str, modseq: int) -> ExpungedSince: ...
 
     async def structures(self, name: str, uids: Collection[int]) -> dict[int, bytes]: ...
 

@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 from postoffice.core.errors import StoreError
 from postoffice.store.api import SEEN_BIT
+from postoffice.store.expunged import ExpungedLog, create_tables
 
 SCHEMA_VERSION = "1"
 # A queued message is retried for 5 days at most; its delivery keys outlive that.
@@ -175,7 +176,7 @@ class AppendIntent(NamedTuple):
     later: bytes = b""
 
 
-class MailIndex:
+class MailIndex(ExpungedLog):
     """One user's index (see the module docstring). Not thread-safe: callers serialise."""
 
     def __init__(self, connection: sqlite3.Connection, *, durable: bool = True):
@@ -202,6 +203,7 @@ class MailIndex:
             if check is None or check[0] != "ok":
                 raise IndexCorrupt(f"index {path} failed its integrity check: {check}")
             db.executescript(_SCHEMA)
+            create_tables(db)  # expunged UIDs (``expunged``), also in an older index
             version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if version is None:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
@@ -300,6 +302,7 @@ class MailIndex:
         self._db.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
         self._db.execute("DELETE FROM structures WHERE mailbox_id = ?", (mailbox_id,))
         self._db.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
+        self.forget_expunged(mailbox_id)  # an id may be used again
 
     def rename_mailbox(self, mailbox_id: int, new_name: str) -> None:
         self._db.execute("UPDATE mailboxes SET name = ? WHERE id = ?", (new_name, mailbox_id))
@@ -322,6 +325,7 @@ class MailIndex:
         """Forget every message and start UIDs again under a new UIDVALIDITY."""
         self._db.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
         self._db.execute("DELETE FROM structures WHERE mailbox_id = ?", (mailbox_id,))
+        self.forget_expunged(mailbox_id)
         self._db.execute(
             "UPDATE mailboxes SET uidvalidity = ?, uidnext = 1, sync_state = '' WHERE id = ?",
             (uidvalidity, mailbox_id),
@@ -485,6 +489,7 @@ class MailIndex:
             "DELETE FROM structures WHERE mailbox_id = ? AND uid = ?",
             [(mailbox_id, uid) for uid, _ in removed],
         )
+        self.record_expunged(mailbox_id, removed)  # RFC 7162 §3.2: kept for VANISHED
         return removed
 
     def move_messages(self, from_id: int, to_id: int) -> None:

@@ -1,7 +1,8 @@
 """Index-only reads and caches of ``engine.UserEngine``: what changed since a MODSEQ,
 and the kept part trees of messages.
 
-Owns ``IndexReads``, the part of the engine that answers from the index alone,
+Owns ``IndexReads``, the part of the engine that answers from the index alone
+(changes and expunges since a MODSEQ, kept part trees),
 without a look at the disk and without the user's file lock (bounded work for
 an IMAP session catching up or a FETCH reading kept structure), and the
 writes of the part-tree cache, which change no mail file. Its methods run on
@@ -15,7 +16,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from postoffice.store import names
-from postoffice.store.api import Change, MessageInfo
+from postoffice.store.api import Change, ExpungedSince, MessageInfo
 from postoffice.store.convert import message_infos
 from postoffice.store.index import MailboxRow, MailIndex
 
@@ -46,6 +47,15 @@ class IndexReads:
             box = self._box(name)
             uids = self._index.uids(box.id)
             return uids, message_infos(self._index.summaries_since(box.id, modseq))
+
+    def vanished_since(
+        self: _EngineParts, name: str, modseq: int, changes: list[Change]
+    ) -> ExpungedSince:
+        """UIDs expunged after ``modseq`` as the index remembers them (``expunged``)."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._box(name)
+            return self._index.expunged_since(box.id, modseq)
 
     def structures(
         self: _EngineParts, name: str, uids: Collection[int], changes: list[Change]

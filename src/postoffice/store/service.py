@@ -38,6 +38,7 @@ from postoffice.store import names
 from postoffice.store.api import (
     Change,
     ConditionalStoreResult,
+    ExpungedSince,
     FlagMode,
     MailboxInfo,
     MailboxStatus,
@@ -276,6 +277,10 @@ class FileMailStore:
     async def changed_since(self, name: str, modseq: int) -> tuple[list[int], list[MessageInfo]]:
         """Every UID of ``name``, and its messages changed after ``modseq`` (index only)."""
         return await self._run("reading changes", self._engine.changed_since, name, modseq)
+
+    async def vanished_since(self, name: str, modseq: int) -> ExpungedSince:
+        """UIDs of ``name`` expunged after ``modseq`` (index only; see ``api``)."""
+        return await self._run("reading expunges", self._engine.vanished_since, name, modseq)
 
     async def structures(self, name: str, uids: Collection[int]) -> dict[int, bytes]:
         """The part trees kept for ``uids`` (those that have one), by UID."""

@@ -32,6 +32,8 @@ from postoffice.protocol.imap.errors import ImapSyntaxError, UnsupportedCharset
 from postoffice.protocol.imap.fetch_items import FetchItem, read_fetch_items
 from postoffice.protocol.imap.listing import DELIMITER
 from postoffice.protocol.imap.modifiers import (
+    Qresync,
+    SelectParams,
     read_fetch_modifiers,
     read_select_params,
     read_store_modifiers,
@@ -128,17 +130,24 @@ class Select(Command):
     mailbox: str
     read_only: bool
     condstore: bool = False  # RFC 7162 §3.1.8 (CONDSTORE) select parameter
+    qresync: Qresync | None = None  # RFC 7162 §3.2.5 (QRESYNC (...)) select parameter
 
     @classmethod
     def parse(
         cls, parser: CommandParser, reader: GrammarReader, tag: str, word: str, _u: bool
     ) -> Command:
         mailbox = parser.mailbox(reader)
-        condstore = False
+        params = SelectParams()
         if not reader.at_end():
             reader.sp()  # RFC 4466 §2.1 select-params
-            condstore = read_select_params(reader)
-        return Select(tag, mailbox, read_only=word == "EXAMINE", condstore=condstore)
+            params = read_select_params(reader)
+        return Select(
+            tag,
+            mailbox,
+            read_only=word == "EXAMINE",
+            condstore=params.condstore,
+            qresync=params.qresync,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +368,7 @@ class Fetch(Command):
     items: tuple[FetchItem, ...]
     uid: bool
     changed_since: int | None = None  # RFC 7162 §3.1.4.1 (CHANGEDSINCE n)
+    vanished: bool = False  # RFC 7162 §3.2.6 (CHANGEDSINCE n VANISHED), UID FETCH only
 
     @classmethod
     def parse(
@@ -368,10 +378,11 @@ class Fetch(Command):
         reader.sp()
         items = read_fetch_items(reader)
         changed_since: int | None = None
+        vanished = False
         if not reader.at_end():
             reader.sp()  # RFC 4466 §2.4 fetch-modifiers
-            changed_since = read_fetch_modifiers(reader)
-        return Fetch(tag, sequence, items, uid, changed_since)
+            changed_since, vanished = read_fetch_modifiers(reader, uid=uid)
+        return Fetch(tag, sequence, items, uid, changed_since, vanished)
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,6 +485,16 @@ def command_word(command: Command) -> str:
     if isinstance(command, UidExpunge):
         return "EXPUNGE"
     return command.name
+
+
+def qresync_refused(command: Command, enabled: bool) -> bool:
+    """Whether ``command`` uses QRESYNC's SELECT parameter or the VANISHED FETCH
+    modifier while QRESYNC is not enabled: a tagged BAD (RFC 7162 §3.2.5, §3.2.6)."""
+    if enabled:
+        return False
+    if isinstance(command, Select):
+        return command.qresync is not None
+    return isinstance(command, Fetch) and command.vanished
 
 
 def enables_condstore(command: Command) -> bool:

@@ -160,6 +160,11 @@ def recent(count: int) -> bytes:
     return b"* %d RECENT\r\n" % count
 
 
+def vanished(uids: str, *, earlier: bool = False) -> bytes:
+    """``* VANISHED [(EARLIER)] uid-set`` (RFC 7162 §3.2.10), ``uids`` in wire form."""
+    return b"* VANISHED %s%s\r\n" % (b"(EARLIER) " if earlier else b"", uids.encode("ascii"))
+
+
 def expunge(number: int) -> bytes:
     """``* n EXPUNGE`` (RFC 9051 §7.5.1)."""
     return b"* %d EXPUNGE\r\n" % number

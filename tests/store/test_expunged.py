@@ -1,0 +1,112 @@
+"""Expunged UIDs remembered with their MODSEQ (RFC 7162 §3.2, for QRESYNC's VANISHED):
+the index's ``expunged`` tables, and ``vanished_since`` on Maildir and mbox."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from postoffice.store import StoreFactory, expunged
+from postoffice.store.index import MailIndex, NewMessage
+from tests.store.conftest import ALICE, message
+
+DELETED = "\\Deleted"
+
+
+def _message(n: int) -> NewMessage:
+    return NewMessage(flags=0, keywords="", internal_date=float(n), size=n, locator=f"m{n}")
+
+
+def _filled(path: Path, count: int) -> tuple[MailIndex, int]:
+    index = MailIndex.open(path, durable=False)
+    with index.transaction():
+        box = index.create_mailbox("INBOX", 7)
+        for n in range(count):
+            index.add_message(box.id, _message(n))
+    return index, box.id
+
+
+def test_each_expunge_is_kept_with_its_modseq(tmp_path: Path) -> None:
+    index, box = _filled(tmp_path / "i.sqlite3", 5)  # MODSEQs 1..5
+    with index.transaction():
+        assert index.remove_messages(box, [2, 4]) == [(2, 6), (4, 7)]
+    with index.transaction():
+        assert index.remove_messages(box, [5]) == [(5, 8)]
+    assert index.expunged_since(box, 0).uids == [2, 4, 5]
+    assert index.expunged_since(box, 6).uids == [4, 5]
+    assert index.expunged_since(box, 7).uids == [5]
+    since = index.expunged_since(box, 8)
+    assert since.uids == [] and since.complete
+    index.close()
+
+
+def test_only_the_newest_are_kept_and_the_floor_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(expunged, "KEEP_PER_MAILBOX", 3)
+    index, box = _filled(tmp_path / "i.sqlite3", 6)  # MODSEQs 1..6
+    with index.transaction():
+        index.remove_messages(box, [1, 2, 3, 4, 5])  # MODSEQs 7..11; 7 and 8 forgotten
+    newest = index.expunged_since(box, 8)
+    assert newest.uids == [3, 4, 5] and newest.complete
+    older = index.expunged_since(box, 7)
+    assert older.uids == [3, 4, 5] and not older.complete
+    assert not index.expunged_since(box, 0).complete
+    index.close()
+
+
+def test_a_reset_or_a_deletion_forgets_the_history(tmp_path: Path) -> None:
+    index, box = _filled(tmp_path / "i.sqlite3", 3)
+    with index.transaction():
+        index.remove_messages(box, [1])
+        index.reset_mailbox(box, 99)
+    assert index.expunged_since(box, 0) == expunged.ExpungedSince([], True)
+    with index.transaction():
+        index.add_message(box, _message(1))
+        index.remove_messages(box, [1])
+        index.delete_mailbox(box)
+        again = index.create_mailbox("Other", 5)  # SQLite may give the same id again
+    assert index.expunged_since(again.id, 0) == expunged.ExpungedSince([], True)
+    index.close()
+
+
+def test_an_older_index_gets_the_tables_with_its_present_modseq_as_floor(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "i.sqlite3"
+    index, box = _filled(path, 4)  # HIGHESTMODSEQ 4
+    index.close()
+    db = sqlite3.connect(path)  # as an index made before the tables were
+    db.execute("DROP TABLE expunged")
+    db.execute("DROP TABLE expunged_floor")
+    db.commit()
+    db.close()
+    index = MailIndex.open(path, durable=False)
+    assert not index.expunged_since(box, 3).complete
+    assert index.expunged_since(box, 4).complete
+    with index.transaction():
+        assert index.remove_messages(box, [2]) == [(2, 5)]
+    assert index.expunged_since(box, 4) == expunged.ExpungedSince([2], True)
+    index.close()
+    index = MailIndex.open(path, durable=False)  # opened again: the floor stays
+    assert not index.expunged_since(box, 0).complete
+    index.close()
+
+
+async def test_vanished_since_on_both_formats(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        for n in range(4):
+            await store.append("INBOX", message(n))  # UIDs 1..4, MODSEQs 1..4
+        await store.store_flags("INBOX", [1, 3], [DELETED])  # MODSEQs 5, 6
+        assert await store.expunge("INBOX") == [1, 3]  # MODSEQs 7, 8
+        await store.move("INBOX", [4], "Archive")  # MODSEQ 9 in INBOX
+        assert (await store.vanished_since("INBOX", 0)).uids == [1, 3, 4]
+        assert (await store.vanished_since("INBOX", 7)).uids == [3, 4]
+        late = await store.vanished_since("INBOX", 9)
+        assert late.uids == [] and late.complete
+        assert (await store.status("INBOX")).highestmodseq == 9
+    async with await factory.open(ALICE) as store:  # it is in the index, not in memory
+        assert (await store.vanished_since("INBOX", 8)).uids == [4]
+        assert (await store.vanished_since("Archive", 0)).uids == []
