@@ -113,7 +113,7 @@ async def test_a_session_that_never_enabled_condstore_sees_no_modseq(
         await select_condstore(aware, 6, "a1", answer=selected(unseen=False))
         await aware.converse(r"""
             C: a2 STORE 3 FLAGS (\Flagged)
-            S: * 3 FETCH (MODSEQ (7) FLAGS (\Flagged))
+            S: * 3 FETCH (UID 3 MODSEQ (7) FLAGS (\Flagged))
             S: a2 OK STORE completed
         """)
         await plain.converse(r"""
@@ -157,7 +157,7 @@ async def test_fetch_modseq_enables_condstore_in_the_selected_mailbox(
             S: * 3 FETCH (FLAGS () MODSEQ (3) UID 3)
             S: d OK FETCH completed
             C: e FETCH 1 (BODY[HEADER.FIELDS (SUBJECT)])
-            S: * 1 FETCH (MODSEQ (4) BODY[HEADER.FIELDS (SUBJECT)] {30}
+            S: * 1 FETCH (UID 1 MODSEQ (4) BODY[HEADER.FIELDS (SUBJECT)] {30}
             S: Subject: afternoon meeting
             S:
             S:  FLAGS (\Seen))

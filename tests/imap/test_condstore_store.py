@@ -32,20 +32,20 @@ async def test_store_unchangedsince(world: ImapWorld) -> None:
         await change_flags(world, [2], "\\Flagged")  # MODSEQ 7, by someone else
         await client.converse(r"""
             C: d105 STORE 1:3 (UNCHANGEDSINCE 6) +FLAGS (\Seen)
-            S: * 1 FETCH (MODSEQ (8) FLAGS (\Answered \Seen))
-            S: * 2 FETCH (MODSEQ (7) FLAGS (\Answered \Flagged))
-            S: * 3 FETCH (MODSEQ (9) FLAGS (\Answered \Seen))
+            S: * 1 FETCH (UID 1 MODSEQ (8) FLAGS (\Answered \Seen))
+            S: * 2 FETCH (UID 2 MODSEQ (7) FLAGS (\Answered \Flagged))
+            S: * 3 FETCH (UID 3 MODSEQ (9) FLAGS (\Answered \Seen))
             S: d105 OK [MODIFIED 2] Conditional STORE failed for some messages
             C: d106 STORE 1:3 (UNCHANGEDSINCE 0) FLAGS ()
-            S: * 1 FETCH (MODSEQ (8) FLAGS (\Answered \Seen))
-            S: * 2 FETCH (MODSEQ (7) FLAGS (\Answered \Flagged))
-            S: * 3 FETCH (MODSEQ (9) FLAGS (\Answered \Seen))
+            S: * 1 FETCH (UID 1 MODSEQ (8) FLAGS (\Answered \Seen))
+            S: * 2 FETCH (UID 2 MODSEQ (7) FLAGS (\Answered \Flagged))
+            S: * 3 FETCH (UID 3 MODSEQ (9) FLAGS (\Answered \Seen))
             S: d106 OK [MODIFIED 1:3] Conditional STORE failed for some messages
             C: d107 STORE 2 (UNCHANGEDSINCE 7) -FLAGS.SILENT (\Flagged)
-            S: * 2 FETCH (MODSEQ (10))
+            S: * 2 FETCH (UID 2 MODSEQ (10))
             S: d107 OK STORE completed
             C: a104 STORE * (UNCHANGEDSINCE 10) +FLAGS.SILENT (\Answered)
-            S: * 3 FETCH (MODSEQ (9))
+            S: * 3 FETCH (UID 3 MODSEQ (9))
             S: a104 OK STORE completed
             C: d108 NOOP
             S: d108 OK NOOP completed
@@ -71,10 +71,10 @@ async def test_plain_store_once_condstore_is_on(world: ImapWorld) -> None:
         await select_condstore(client, 3, "p0")
         await client.converse(r"""
             C: p1 STORE 1 +FLAGS (\Seen)
-            S: * 1 FETCH (MODSEQ (4) FLAGS (\Seen))
+            S: * 1 FETCH (UID 1 MODSEQ (4) FLAGS (\Seen))
             S: p1 OK STORE completed
             C: p2 STORE 2 +FLAGS.SILENT (\Seen)
-            S: * 2 FETCH (MODSEQ (5))
+            S: * 2 FETCH (UID 2 MODSEQ (5))
             S: p2 OK STORE completed
             C: p3 UID STORE 3 FLAGS ($Work)
             S: * 3 FETCH (UID 3 MODSEQ (6) FLAGS ($Work))
@@ -99,9 +99,9 @@ async def test_uid_store_unchangedsince_names_uids(world: ImapWorld) -> None:
             S: * 3 FETCH (UID 4 MODSEQ (9))
             S: u1 OK [MODIFIED 3] Conditional UID STORE failed for some messages
             C: u2 STORE 1:3 (UNCHANGEDSINCE 8) +FLAGS.SILENT (\Draft)
-            S: * 1 FETCH (MODSEQ (10))
-            S: * 2 FETCH (MODSEQ (11))
-            S: * 3 FETCH (MODSEQ (9) FLAGS (\Seen))
+            S: * 1 FETCH (UID 2 MODSEQ (10))
+            S: * 2 FETCH (UID 3 MODSEQ (11))
+            S: * 3 FETCH (UID 4 MODSEQ (9) FLAGS (\Seen))
             S: u2 OK [MODIFIED 3] Conditional STORE failed for some messages
             C: u3 UID STORE 4 (UNCHANGEDSINCE 9) FLAGS (\Seen \Draft)
             S: * 3 FETCH (UID 4 MODSEQ (12) FLAGS (\Draft \Seen))
@@ -133,17 +133,17 @@ async def test_a_conditional_store_after_a_change_in_another_session(world: Imap
         """)
         await b.converse(r"""
             C: b1 STORE 2 +FLAGS (\Flagged)
-            S: * 2 FETCH (MODSEQ (4) FLAGS (\Flagged))
+            S: * 2 FETCH (UID 2 MODSEQ (4) FLAGS (\Flagged))
             S: b1 OK STORE completed
         """)
         await a.converse(r"""
             C: a2 STORE 1:3 (UNCHANGEDSINCE 3) +FLAGS (\Seen)
-            S: * 1 FETCH (MODSEQ (5) FLAGS (\Seen))
-            S: * 2 FETCH (MODSEQ (4) FLAGS (\Flagged))
-            S: * 3 FETCH (MODSEQ (6) FLAGS (\Seen))
+            S: * 1 FETCH (UID 1 MODSEQ (5) FLAGS (\Seen))
+            S: * 2 FETCH (UID 2 MODSEQ (4) FLAGS (\Flagged))
+            S: * 3 FETCH (UID 3 MODSEQ (6) FLAGS (\Seen))
             S: a2 OK [MODIFIED 2] Conditional STORE failed for some messages
             C: a3 STORE 2 (UNCHANGEDSINCE 4) +FLAGS (\Seen)
-            S: * 2 FETCH (MODSEQ (7) FLAGS (\Flagged \Seen))
+            S: * 2 FETCH (UID 2 MODSEQ (7) FLAGS (\Flagged \Seen))
             S: a3 OK STORE completed
             C: a4 NOOP
             S: a4 OK NOOP completed
@@ -176,8 +176,8 @@ async def test_a_message_expunged_elsewhere_fails_the_test(world: ImapWorld) -> 
             await store.expunge("INBOX")  # 5
         await client.converse(r"""
             C: x1 STORE 1:3 (UNCHANGEDSINCE 5) +FLAGS.SILENT (\Seen)
-            S: * 1 FETCH (MODSEQ (6))
-            S: * 3 FETCH (MODSEQ (7))
+            S: * 1 FETCH (UID 1 MODSEQ (6))
+            S: * 3 FETCH (UID 3 MODSEQ (7))
             S: x1 OK [MODIFIED 2] Conditional STORE failed for some messages
             C: x2 NOOP
             S: * 2 EXPUNGE

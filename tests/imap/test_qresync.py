@@ -57,7 +57,7 @@ async def test_a_client_that_comes_back_ends_with_the_other_sessions_view(
             S: b2 OK UID STORE completed
             C: b3 EXPUNGE
             S: * VANISHED 1,3
-            S: b3 OK EXPUNGE completed
+            S: b3 OK [HIGHESTMODSEQ 7] EXPUNGE completed
             C: b4 UID STORE 2 +FLAGS.SILENT (\Flagged)
             S: * 1 FETCH (UID 2 MODSEQ (8))
             S: b4 OK UID STORE completed
@@ -123,6 +123,7 @@ async def test_forgotten_expunges_are_answered_with_every_missing_uid(
     below UIDNEXT that names no message is reported (RFC 7162 §3.2.5.1 allows UIDs
     that were never there); above what the store remembers, the exact answer."""
     monkeypatch.setattr(expunged, "KEEP_PER_MAILBOX", 1)
+    monkeypatch.setattr(expunged, "TRIM_EVERY", 1)  # the cap checked at every expunge
     await three_messages(world)
     validity = await _uidvalidity(world)
     async with world.store() as store:
@@ -164,7 +165,7 @@ async def test_vanished_replaces_expunge_everywhere(world: ImapWorld) -> None:
             S: v2 OK UID STORE completed
             C: v3 UID EXPUNGE 1:2
             S: * VANISHED 1:2
-            S: v3 OK UID EXPUNGE completed
+            S: v3 OK [HIGHESTMODSEQ 10] UID EXPUNGE completed
             C: v4 UID MOVE 3 Trash
             S: * OK [COPYUID *] *
             S: * VANISHED 3
@@ -248,4 +249,42 @@ async def test_bad_uses_of_qresync(world: ImapWorld) -> None:
             S: x5 BAD *
             C: x6 SELECT INBOX (QRESYNC (1 1 1:* ))
             S: x6 BAD *
+        """)
+
+
+async def test_an_expunge_held_back_keeps_the_resync_point_below_it(world: ImapWorld) -> None:
+    """No VANISHED while answering FETCH by number (RFC 9051 §7.5.1), but a newer
+    MODSEQ goes out with it: the session then says a HIGHESTMODSEQ from before the
+    held-back expunge, so a client that disconnects now still hears of it when it
+    resynchronises (RFC 7162 §3.2.10, RFC 5162 erratum 1810)."""
+    await three_messages(world)
+    async with world.logged_in() as a, world.logged_in() as b:
+        for session, tag in ((a, "a"), (b, "b")):
+            await session.converse(f"""
+                {ENABLE.replace("q0", tag + "0")}
+                C: {tag}1 SELECT INBOX
+                {selected()}
+                S: * OK [HIGHESTMODSEQ 3] Highest
+                S: {tag}1 OK [READ-WRITE] SELECT completed
+            """)
+        await b.converse(r"""
+            C: b2 UID STORE 1 +FLAGS.SILENT (\Deleted)
+            S: * 1 FETCH (UID 1 MODSEQ (4))
+            S: b2 OK UID STORE completed
+            C: b3 EXPUNGE
+            S: * VANISHED 1
+            S: b3 OK [HIGHESTMODSEQ 5] EXPUNGE completed
+            C: b4 UID STORE 3 +FLAGS.SILENT (\Flagged)
+            S: * 2 FETCH (UID 3 MODSEQ (6))
+            S: b4 OK UID STORE completed
+        """)
+        await a.converse(r"""
+            C: a2 FETCH 3 (FLAGS)
+            S: * 3 FETCH (MODSEQ (3) FLAGS ())
+            S: * 3 FETCH (UID 3 MODSEQ (6) FLAGS (\Flagged))
+            S: * OK [HIGHESTMODSEQ 3] Highest
+            S: a2 OK FETCH completed
+            C: a3 NOOP
+            S: * VANISHED 1
+            S: a3 OK NOOP completed
         """)

@@ -46,6 +46,7 @@ def test_only_the_newest_are_kept_and_the_floor_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(expunged, "KEEP_PER_MAILBOX", 3)
+    monkeypatch.setattr(expunged, "TRIM_EVERY", 1)  # the cap checked at every expunge
     index, box = _filled(tmp_path / "i.sqlite3", 6)  # MODSEQs 1..6
     with index.transaction():
         index.remove_messages(box, [1, 2, 3, 4, 5])  # MODSEQs 7..11; 7 and 8 forgotten
@@ -110,3 +111,19 @@ async def test_vanished_since_on_both_formats(factory: StoreFactory) -> None:
     async with await factory.open(ALICE) as store:  # it is in the index, not in memory
         assert (await store.vanished_since("INBOX", 8)).uids == [4]
         assert (await store.vanished_since("Archive", 0)).uids == []
+
+
+def test_the_cap_is_looked_at_once_every_trim_every_modseqs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(expunged, "KEEP_PER_MAILBOX", 2)
+    monkeypatch.setattr(expunged, "TRIM_EVERY", 10)
+    index, box = _filled(tmp_path / "i.sqlite3", 6)  # MODSEQs 1..6
+    with index.transaction():
+        index.remove_messages(box, [1, 2, 3])  # MODSEQs 7..9: no multiple of 10 crossed
+    assert index.expunged_since(box, 6).uids == [1, 2, 3]  # over the cap, for now
+    with index.transaction():
+        index.remove_messages(box, [4])  # MODSEQ 10: trimmed to the newest 2
+    since = index.expunged_since(box, 6)
+    assert since.uids == [3, 4] and not since.complete
+    index.close()

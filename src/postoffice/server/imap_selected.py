@@ -142,6 +142,8 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
             view.record_flags(changed)
             if not any(item.name == "FLAGS" for item in items):
                 items.append(_FLAGS_ITEM)
+            if state.condstore and not any(item.name == "UID" for item in items):
+                items.insert(0, _UID_ITEM)  # RFC 7162 §3.1: a flag change names its UID
     if state.condstore:  # always on with CHANGEDSINCE, which enables it (RFC 7162 §3.1)
         items = with_modseq(items, always=command.changed_since is not None)
     if command.vanished:  # RFC 7162 §3.2.6: VANISHED (EARLIER) before the FETCHes
@@ -230,7 +232,8 @@ def _send_stored(
     is sent even for .SILENT (without FLAGS then, RFC 7162 §3.1.3); a message that
     failed the UNCHANGEDSINCE test is told with its present flags, so the client
     knows what changed (RFC 7162 §3.1.3 recommends it, and shows it in an example)."""
-    uid_items = [_UID_ITEM] if command.uid else []
+    # RFC 7162 §3.1: once CONDSTORE is on, every FETCH of changed flags has UID and MODSEQ.
+    uid_items = [_UID_ITEM] if command.uid or state.condstore else []
     if state.condstore:
         items = [*uid_items, _MODSEQ_ITEM, *([] if command.silent else [_FLAGS_ITEM])]
     elif command.silent:

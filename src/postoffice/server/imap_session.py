@@ -211,6 +211,10 @@ class ImapSession:
         enabling = not self.state.condstore and enables_condstore(command)
         if enabling:
             self.state.condstore = True
+        before = self.state.view
+        # CLOSE expunges silently and deselects: its HIGHESTMODSEQ (RFC 7162 §3.2.8)
+        # is the picture's before it, a value the client can resync from safely.
+        closing_modseq = before.highestmodseq if word == "CLOSE" and before else None
         try:
             reply = await self._dispatch(command, word)
         except SequenceRangeError as exc:
@@ -222,11 +226,22 @@ class ImapSession:
             return  # the command ended itself (LOGOUT, IDLE, AUTHENTICATE)
         await self._report_changes(word, by_uid=getattr(command, "uid", False))
         view = self.state.view
-        if enabling and view is not None and not isinstance(command, Select):
+        if view is not None and self.state.qresync and view.held_since is not None:
+            # Expunges held back (no VANISHED while answering by number) while newer
+            # MODSEQs went out: the client must not take those as its resync
+            # point, or it would never hear of the expunge (RFC 7162 §3.2.10,
+            # RFC 5162 erratum 1810): a HIGHESTMODSEQ from before the expunges.
+            code = f"HIGHESTMODSEQ {shown_modseq(view.held_since)}"
+            self.conn.send(untagged_status("OK", "Highest", code))
+        elif enabling and view is not None and not isinstance(command, Select):
             # Enabled with a mailbox selected whose SELECT said no HIGHESTMODSEQ: say it
             # now, as of the news just reported, so the client has a starting point.
             code = f"HIGHESTMODSEQ {shown_modseq(view.highestmodseq)}"
             self.conn.send(untagged_status("OK", "Highest", code))
+        after = view.highestmodseq if word == "EXPUNGE" and view else closing_modseq
+        if self.state.qresync and reply.status == "OK" and reply.code is None and after:
+            # RFC 7162 §3.2.7-§3.2.8: where the mailbox stands after the expunge.
+            reply = reply._replace(code=f"HIGHESTMODSEQ {shown_modseq(after)}")
         self.conn.finish(command, reply.status, reply.text, reply.code)
 
     async def _report_changes(self, word: str, *, by_uid: bool = False) -> None:

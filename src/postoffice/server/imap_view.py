@@ -76,6 +76,9 @@ class MailboxView:
         self.uidvalidity = uidvalidity
         self.uidnext = uidnext
         self.highestmodseq = highestmodseq
+        # While expunges by others wait to be reported (not while answering by
+        # number), the MODSEQ up to which the picture had every expunge reported.
+        self.held_since: int | None = None
         self.uids: list[int] = [m.uid for m in messages]
         self.known: dict[int, Known] = {
             m.uid: Known(m.flags, m.keywords, m.modseq) for m in messages
@@ -117,9 +120,10 @@ class MailboxView:
         the mailbox has now and (at least) the messages changed since the picture's
         ``highestmodseq`` (``MailStore.changed_since``)."""
         present = uids if isinstance(uids, set | frozenset) else set(uids)
-        for uid in self.uids:
-            if uid not in present:
-                self._vanished.add(uid)
+        gone = [uid for uid in self.uids if uid not in present and uid not in self._vanished]
+        if gone and self.held_since is None:
+            self.held_since = self.highestmodseq  # the picture was whole up to here
+        self._vanished.update(gone)
         last = self.uids[-1] if self.uids else 0
         if self._new:
             last = max(last, self._new[-1].uid)
@@ -166,6 +170,7 @@ class MailboxView:
                 gone.append(uid)
                 self._drop(number - 1)
             self._vanished.clear()
+            self.held_since = None
             if vanished and gone:
                 out.append(vanished_response(format_sequence(gone)))
         for uid in sorted(self._changed):

@@ -32,6 +32,7 @@ from typing import Final
 from postoffice.store.api import ExpungedSince
 
 KEEP_PER_MAILBOX: Final = 100_000  # expunged UIDs remembered per mailbox, the newest
+TRIM_EVERY: Final = 1024  # the cap is enforced every this many MODSEQs (then exact)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS expunged(
@@ -84,7 +85,12 @@ class ExpungedLog:
             "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq) VALUES (?, ?, ?)",
             [(mailbox_id, uid, modseq) for uid, modseq in removed],
         )
-        # The newest KEEP_PER_MAILBOX rows stay; the MODSEQ of the next one is the floor.
+        # The newest KEEP_PER_MAILBOX rows stay; the MODSEQ of the next one is the
+        # floor. Looking for it reads the mailbox's rows, so it is done once every
+        # TRIM_EVERY MODSEQs (when this batch crosses a multiple), not per expunge.
+        low, high = min(m for _, m in removed), max(m for _, m in removed)
+        if high // TRIM_EVERY == (low - 1) // TRIM_EVERY:
+            return
         over = self._db.execute(
             "SELECT modseq FROM expunged WHERE mailbox_id = ? ORDER BY modseq DESC "
             "LIMIT 1 OFFSET ?",
