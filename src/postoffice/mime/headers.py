@@ -1,7 +1,7 @@
 """Header and body text for IMAP SEARCH (RFC 3501 §6.4.4, RFC 9051 §6.4.4):
 decoded header values, the sent date, and the searchable body text.
 
-Owns ``header_values``, ``header_date`` and ``decoded_text``; re-exports
+Owns ``header_values``, ``header_date`` (``first_date`` on values) and ``decoded_text``; re-exports
 ``decode_transfer`` (BINARY fetch, RFC 3516) from ``decoding``.
 
 RFC 3501 §6.4.4: "[MIME-IMB] content transfer encodings, and [MIME-HDRS]
@@ -25,7 +25,7 @@ from postoffice.mime.decoding import (
 )
 from postoffice.mime.structure import Part
 
-__all__ = ["decode_transfer", "decoded_text", "header_date", "header_values"]
+__all__ = ["decode_transfer", "decoded_text", "first_date", "header_date", "header_values"]
 
 _MAX_OCTETS_PER_CHAR = 16  # QP (3 octets per octet) of a 4-octet character, with room
 
@@ -47,7 +47,13 @@ def header_date(data: bytes, part: Part) -> datetime | None:
     """The first Date: field (RFC 5322 §3.3, obsolete forms too) as an aware
     datetime; a date without a usable zone is taken as UTC; None if absent or
     unreadable."""
-    for value in header_values(data, part, "date"):
+    return first_date(header_values(data, part, "date"))
+
+
+def first_date(values: list[str]) -> datetime | None:
+    """The first of some Date: field values (``header_values``) as ``header_date``
+    reads it; None when there is none or it is unreadable."""
+    for value in values:
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError, OverflowError):

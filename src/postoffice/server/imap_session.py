@@ -41,6 +41,7 @@ from postoffice.protocol.imap.commands import (
     Rename,
     Search,
     Select,
+    Sort,
     Status,
     StoreFlags,
     Transfer,
@@ -71,7 +72,7 @@ from postoffice.protocol.sasl import (
     SaslError,
     SaslServerExchange,
 )
-from postoffice.server import imap_mailboxes, imap_selected
+from postoffice.server import imap_mailboxes, imap_selected, imap_sort
 from postoffice.server.imap_context import ImapContext, Reply, SessionState
 from postoffice.server.imap_view import shown_modseq
 
@@ -135,6 +136,8 @@ class ImapSession:
             "MOVE",
             "ESEARCH",
             "SEARCHRES",
+            "SORT",  # RFC 5256 §3
+            "SORT=DISPLAY",  # RFC 5957 §4
             "BINARY",
             "MULTIAPPEND",
             f"APPENDLIMIT={self.ctx.append_limit}",
@@ -246,7 +249,7 @@ class ImapSession:
 
     async def _report_changes(self, word: str, *, by_uid: bool = False) -> None:
         """Tell the client what changed in its mailbox (RFC 9051 §7.5.1: no EXPUNGE
-        while answering FETCH, STORE or SEARCH by number)."""
+        while answering FETCH, STORE, SEARCH or SORT by number)."""
         state = self.state
         view = state.view
         if view is None or state.store is None:
@@ -277,7 +280,7 @@ class ImapSession:
         if status.highestmodseq != view.highestmodseq or status.messages != len(view):
             uids, changed = await state.store.changed_since(view.name, view.highestmodseq)
             view.catch_up(uids, changed, status.highestmodseq, status.uidnext)
-        allow = word not in ("FETCH", "STORE", "SEARCH") or by_uid
+        allow = word not in ("FETCH", "STORE", "SEARCH", "SORT") or by_uid
         news = view.updates(allow_expunge=allow, modseq=state.condstore, vanished=state.qresync)
         for line in news:
             self.conn.send(line)
@@ -340,6 +343,8 @@ class ImapSession:
             return await imap_selected.do_store(state, command)
         if isinstance(command, Search):
             return await imap_selected.do_search(state, command)
+        if isinstance(command, Sort):
+            return await imap_sort.do_sort(state, command)
         if isinstance(command, Transfer):
             return await imap_selected.do_transfer(state, command)
         if isinstance(command, UidExpunge):

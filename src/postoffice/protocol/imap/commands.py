@@ -7,7 +7,7 @@ and the name and calls it). Arguments are read the way RFC 9051 §9 spells
 them; extension arguments follow their RFCs:
 LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CREATE-SPECIAL-USE
 (RFC 6154), MULTIAPPEND (RFC 3502), BINARY literal8 (RFC 3516), ESEARCH
-RETURN options (RFC 4731), SASL-IR (RFC 4959), ID (RFC 2971), UID EXPUNGE
+RETURN options (RFC 4731), SORT (RFC 5256, RFC 5957), SASL-IR (RFC 4959), ID (RFC 2971), UID EXPUNGE
 (RFC 4315), MOVE (RFC 6851), CONDSTORE's select parameter, FETCH and STORE
 modifiers (RFC 7162, read by ``modifiers``).
 
@@ -361,6 +361,65 @@ class Search(Command):
         return Search(tag, key, uid, charset, returns)
 
 
+# RFC 5256 §3 sort-key, with RFC 5957 §4 DISPLAYFROM and DISPLAYTO
+SORT_KEYS: Final = frozenset(
+    {"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM", "DISPLAYTO"}
+)
+MAX_SORT_CRITERIA: Final = 32  # more would only repeat a key
+
+
+@dataclass(frozen=True, slots=True)
+class SortCriterion:
+    key: str  # one of SORT_KEYS
+    reverse: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Sort(Command):
+    """SORT and UID SORT (RFC 5256 §3, §5): criteria, then a charset (required) and
+    search keys as SEARCH reads them."""
+
+    name = "SORT"
+    criteria: tuple[SortCriterion, ...]
+    key: SearchKey
+    uid: bool
+    charset: str = "US-ASCII"
+
+    @classmethod
+    def parse(
+        cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, uid: bool
+    ) -> Command:
+        # RFC 5256 §5: sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"
+        reader.open_list()
+        criteria = [_sort_criterion(reader)]
+        while reader.list_separator():
+            if len(criteria) >= MAX_SORT_CRITERIA:
+                raise ImapSyntaxError("too many sort criteria")
+            criteria.append(_sort_criterion(reader))
+        reader.sp()
+        # search-criteria = charset 1*(SP search-key); the charset is not optional
+        charset = reader.astring("a charset").decode("ascii", "replace").upper()
+        if charset not in SEARCH_CHARSETS:
+            raise UnsupportedCharset(charset)  # RFC 5256 §3: a tagged NO, not BAD
+        reader.sp()
+        if parser.utf8:
+            charset = "UTF-8"  # RFC 6855 §3, as for SEARCH
+        key = SearchParser(reader, "utf-8" if charset == "UTF-8" else "ascii").read_keys()
+        return Sort(tag, tuple(criteria), key, uid, charset)
+
+
+def _sort_criterion(reader: GrammarReader) -> SortCriterion:
+    """``["REVERSE" SP] sort-key`` (RFC 5256 §5)."""
+    word = reader.keyword("a sort key")
+    reverse = word == "REVERSE"
+    if reverse:
+        reader.sp()
+        word = reader.keyword("a sort key")
+    if word not in SORT_KEYS:
+        raise ImapSyntaxError(f"unknown sort key {word}")
+    return SortCriterion(word, reverse)
+
+
 @dataclass(frozen=True, slots=True)
 class Fetch(Command):
     name = "FETCH"
@@ -510,8 +569,8 @@ def enables_condstore(command: Command) -> bool:
         return command.changed_since is not None or any(i.name == "MODSEQ" for i in command.items)
     if isinstance(command, StoreFlags):
         return command.unchanged_since is not None
-    if isinstance(command, Search):
-        return mentions_modseq(command.key)
+    if isinstance(command, Search | Sort):
+        return mentions_modseq(command.key)  # RFC 7162 §3.1: SEARCH or SORT with MODSEQ
     return False
 
 

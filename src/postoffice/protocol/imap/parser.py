@@ -34,6 +34,7 @@ from postoffice.protocol.imap.commands import (
     Rename,
     Search,
     Select,
+    Sort,
     Status,
     StoreFlags,
     Transfer,
@@ -129,7 +130,7 @@ class CommandParser:
         if word == "UID":
             reader.sp()
             sub = reader.keyword("a UID command")
-            if sub not in ("FETCH", "SEARCH", "STORE", "COPY", "MOVE", "EXPUNGE"):
+            if sub not in ("FETCH", "SEARCH", "SORT", "STORE", "COPY", "MOVE", "EXPUNGE"):
                 raise ImapSyntaxError(f"UID {sub} is not a command")
             return self._arguments_of(reader, tag, sub, uid=True)
         return self._arguments_of(reader, tag, word, uid=False)
@@ -139,7 +140,9 @@ class CommandParser:
             reader.sp()
             return UidExpunge(tag, self.sequence(reader))
         handler = _HANDLERS.get(word)
-        if handler is None or (uid and word not in ("FETCH", "SEARCH", "STORE", "COPY", "MOVE")):
+        if handler is None or (
+            uid and word not in ("FETCH", "SEARCH", "SORT", "STORE", "COPY", "MOVE")
+        ):
             raise ImapSyntaxError(f"unknown command {word}")
         reader.sp()
         return handler(self, reader, tag, word, uid)
@@ -187,6 +190,7 @@ _HANDLERS: Final[dict[str, Callable[[CommandParser, GrammarReader, str, str, boo
     "STATUS": Status.parse,
     "APPEND": Append.parse,
     "SEARCH": Search.parse,
+    "SORT": Sort.parse,  # RFC 5256 §3
     "FETCH": Fetch.parse,
     "STORE": StoreFlags.parse,
     "COPY": Transfer.parse,

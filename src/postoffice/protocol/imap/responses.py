@@ -197,6 +197,13 @@ def search(values: Iterable[int], modseq: int | None = None) -> bytes:
     return b"* SEARCH" + b"".join(b" %d" % value for value in values) + tail + CRLF
 
 
+def sort(values: Iterable[int], modseq: int | None = None) -> bytes:
+    """``* SORT n n ... [(MODSEQ m)]`` (RFC 5256 §4 sort-data; RFC 7162 §7 adds the
+    MODSEQ, as for SEARCH)."""
+    tail = b" (MODSEQ %d)" % modseq if modseq is not None else b""
+    return b"* SORT" + b"".join(b" %d" % value for value in values) + tail + CRLF
+
+
 def esearch(tag: str, *, uid: bool, data: Sequence[tuple[str, bytes]]) -> bytes:
     """``* ESEARCH (TAG "t") [UID] NAME value ...`` (RFC 4731 §3.1, RFC 9051 §7.3.4)."""
     parts = [b"(TAG " + encode_string(tag) + b")"]

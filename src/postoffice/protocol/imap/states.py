@@ -11,7 +11,7 @@ mailbox is selected leaves the session with none, RFC 9051 §6.3.2).
                        STATUS APPEND IDLE
     SELECTED           the AUTHENTICATED commands but ENABLE (RFC 5161 §3.1:
                        before any mailbox is selected), and CHECK CLOSE
-                       UNSELECT EXPUNGE SEARCH FETCH STORE COPY MOVE
+                       UNSELECT EXPUNGE SEARCH SORT FETCH STORE COPY MOVE
                        (UID forms under the same names)
     LOGOUT             nothing
 
@@ -81,6 +81,7 @@ _TABLE: dict[ImapState, dict[str, Outcome]] = {
         "UNSELECT": Outcome(S.AUTHENTICATED, None),  # RFC 3691 §2, RFC 9051 §6.4.2
         "EXPUNGE": _KEEP,
         "SEARCH": _KEEP,
+        "SORT": _KEEP,  # RFC 5256 §3
         "FETCH": _KEEP,
         "STORE": _KEEP,
         "COPY": _KEEP,

@@ -1,0 +1,176 @@
+"""SORT and UID SORT (RFC 5256 §3) with the DISPLAYFROM and DISPLAYTO keys of
+SORT=DISPLAY (RFC 5957).
+
+What this module owns: the sort value of each criterion for one message and
+the order of the messages SEARCH's matching (``imap_selected.search_matches``,
+so ``$`` and every search key mean what they mean for SEARCH) selected.
+
+Rules:
+- ARRIVAL is the internal date; DATE the sent date, the Date: field, or the
+  internal date when it is missing or unreadable (RFC 5256 §2.2); dates
+  compare as instants, their zones considered;
+- SIZE is RFC822.SIZE; SUBJECT the base subject (``mime.base_subject``) of
+  the first Subject field, RFC 2047 words decoded;
+- FROM, TO, CC are the addr-mailbox (local part) of the first address of
+  the field (RFC 5256 §3); DISPLAYFROM, DISPLAYTO the display name of the first
+  address, decoded, or its addr-spec when it has none (RFC 5957 §3); a
+  missing field or address sorts as the empty string;
+- strings compare case-insensitively (``str.casefold``, standing in for the
+  i;unicode-casemap collation of RFC 5051);
+- REVERSE reverses one criterion; a tie on every criterion goes by sequence
+  number, ascending, also under REVERSE (RFC 5256 §3).
+
+Invariants: only the header fields the criteria name are read, through the
+session's header value cache (``MessageContents.header_values``), never a
+message body; a message gone meanwhile sorts with empty values.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cmp_to_key
+from typing import Final
+
+from postoffice.core.errors import StoreError
+from postoffice.mime.base_subject import base_subject
+from postoffice.mime.envelope import MISSING_DOMAIN, MISSING_MAILBOX, parse_addresses
+from postoffice.mime.headers import first_date
+from postoffice.protocol.imap.commands import Sort
+from postoffice.protocol.imap.responses import sort as sort_response
+from postoffice.protocol.imap.search_keys import mentions_modseq
+from postoffice.server.imap_context import Reply, SessionState
+from postoffice.server.imap_selected import search_matches
+from postoffice.server.imap_view import MailboxView
+
+SortValue = int | str | datetime
+
+# the header field each criterion reads (ARRIVAL and SIZE read none)
+_FIELDS: Final = {
+    "CC": "cc",
+    "DATE": "date",
+    "FROM": "from",
+    "SUBJECT": "subject",
+    "TO": "to",
+    "DISPLAYFROM": "from",
+    "DISPLAYTO": "to",
+}
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value if isinstance(value, str) else ""
+
+
+def first_address(values: list[str]) -> tuple[str, str, str] | None:
+    """(display name, local part, domain) of the first mailbox in the first of
+    ``values`` (decoded From/To/Cc values); group markers are passed over."""
+    if not values:
+        return None
+    for address in parse_addresses(values[0]):
+        if not isinstance(address, list) or len(address) != 4:
+            continue
+        name, _adl, mailbox, host = address
+        if host is None:  # RFC 3501 §7.4.2: the start or end of a group
+            continue
+        local = _text(mailbox)
+        domain = _text(host)
+        return (
+            _text(name),
+            "" if local == MISSING_MAILBOX else local,
+            "" if domain == MISSING_DOMAIN else domain,
+        )
+    return None
+
+
+def mailbox_value(values: list[str]) -> str:
+    """RFC 5256 §3 FROM/TO/CC: the addr-mailbox of the first address."""
+    first = first_address(values)
+    return "" if first is None else first[1].casefold()
+
+
+def display_value(values: list[str]) -> str:
+    """RFC 5957 §3: the display name of the first address, else its addr-spec."""
+    first = first_address(values)
+    if first is None:
+        return ""
+    name, local, domain = first
+    if name.strip():
+        return name.strip().casefold()
+    return (f"{local}@{domain}" if domain else local).casefold()
+
+
+def sort_value(criterion: str, values: list[str], internal_date: datetime, size: int) -> SortValue:
+    """The value ``criterion`` compares for one message, from the values of the
+    field it reads (``_FIELDS``)."""
+    if criterion == "ARRIVAL":
+        return internal_date
+    if criterion == "SIZE":
+        return size
+    if criterion == "DATE":
+        return first_date(values) or internal_date  # RFC 5256 §2.2
+    if criterion == "SUBJECT":
+        return base_subject(values[0]).casefold() if values else ""
+    if criterion in ("DISPLAYFROM", "DISPLAYTO"):
+        return display_value(values)
+    return mailbox_value(values)
+
+
+def _compare(a: SortValue, b: SortValue) -> int:
+    return (a > b) - (a < b)  # type: ignore[operator]
+
+
+def sorted_messages(
+    rows: list[tuple[int, int, list[SortValue]]], reverse: list[bool]
+) -> list[tuple[int, int]]:
+    """(number, UID) of ``rows`` (number, UID, one value per criterion) in SORT
+    order: each criterion in turn, reversed where asked, then the number."""
+
+    def order(
+        left: tuple[int, int, list[SortValue]], right: tuple[int, int, list[SortValue]]
+    ) -> int:
+        for index, backwards in enumerate(reverse):
+            outcome = _compare(left[2][index], right[2][index])
+            if outcome:
+                return -outcome if backwards else outcome
+        return left[0] - right[0]
+
+    return [(number, uid) for number, uid, _ in sorted(rows, key=cmp_to_key(order))]
+
+
+async def _field_values(state: SessionState, view: MailboxView, uid: int, field: str) -> list[str]:
+    assert state.store is not None and state.user is not None
+    info = view.infos[uid]
+    try:
+        return await state.ctx.contents.header_values(
+            state.store, view.name, view.uidvalidity, uid, state.user, field, stored_size=info.size
+        )
+    except (StoreError, OSError):
+        return []  # gone meanwhile: it sorts with empty values
+
+
+async def do_sort(state: SessionState, command: Sort) -> Reply:
+    view = state.view
+    assert view is not None
+    found = await search_matches(state, view, command.key)
+    rows: list[tuple[int, int, list[SortValue]]] = []
+    for number, uid in found:
+        info = view.infos[uid]
+        fields: dict[str, list[str]] = {}
+        values: list[SortValue] = []
+        for criterion in command.criteria:
+            name = _FIELDS.get(criterion.key)
+            if name is not None and name not in fields:
+                fields[name] = await _field_values(state, view, uid, name)
+            field_values = fields[name] if name is not None else []
+            values.append(sort_value(criterion.key, field_values, info.internal_date, info.size))
+        rows.append((number, uid, values))
+    ordered = sorted_messages(rows, [criterion.reverse for criterion in command.criteria])
+    answer = [uid if command.uid else number for number, uid in ordered]
+    # RFC 7162 §3.1.6 (sort-data, §7): with a MODSEQ key, the highest MODSEQ found
+    modseq = None
+    if mentions_modseq(command.key) and found:
+        modseq = max(view.infos[uid].modseq for _, uid in found)
+    state.count("sort")
+    state.conn.send(sort_response(answer, modseq))
+    return Reply("OK", f"{'UID ' if command.uid else ''}SORT completed")
