@@ -457,3 +457,15 @@ class ImapWorld:
                 await store.append(mailbox, m, list(flags), list(keywords), internal_date)
                 for m in messages
             ]
+
+
+# A new account: INBOX and the RFC 6154 folders, as LIST shows them.
+INBOX_UIDVALIDITY = 1_700_000_000  # the world's clock at the INBOX's creation
+STANDARD_LIST = r"""
+    S: * LIST (\HasNoChildren) "/" "INBOX"
+    S: * LIST (\HasNoChildren \Archive) "/" "Archive"
+    S: * LIST (\HasNoChildren \Drafts) "/" "Drafts"
+    S: * LIST (\HasNoChildren \Junk) "/" "Junk"
+    S: * LIST (\HasNoChildren \Sent) "/" "Sent"
+    S: * LIST (\HasNoChildren \Trash) "/" "Trash"
+"""

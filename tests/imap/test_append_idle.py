@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
-from .imap_harness import ImapWorld, c_literal
+from .imap_harness import INBOX_UIDVALIDITY, ImapWorld, c_literal
 from .messages import MEETING, SMALL, note
-
-INBOX_UIDVALIDITY = 1_700_000_000
 
 
 async def test_append_rfc9051_example(world: ImapWorld) -> None:

@@ -3,19 +3,8 @@ extensions (RFC 5258, RFC 5819, RFC 6154) and STATUS (RFC 9051 §6.3.9-§6.3.11)
 
 from __future__ import annotations
 
-from .imap_harness import ImapWorld
+from .imap_harness import INBOX_UIDVALIDITY, ImapWorld
 from .messages import MEETING, MIXED, SMALL, UTF8
-
-INBOX_UIDVALIDITY = 1_700_000_000  # the world's clock at the INBOX's creation
-STANDARD_LIST = r"""
-    S: * LIST (\HasNoChildren) "/" "INBOX"
-    S: * LIST (\HasNoChildren \Archive) "/" "Archive"
-    S: * LIST (\HasNoChildren \Drafts) "/" "Drafts"
-    S: * LIST (\HasNoChildren \Junk) "/" "Junk"
-    S: * LIST (\HasNoChildren \Sent) "/" "Sent"
-    S: * LIST (\HasNoChildren \Trash) "/" "Trash"
-"""
-
 
 # -- SUBSCRIBE / UNSUBSCRIBE / LSUB -------------------------------------------------------------
 

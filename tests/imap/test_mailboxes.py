@@ -8,19 +8,8 @@ Trash, all subscribed.
 
 from __future__ import annotations
 
-from .imap_harness import ImapWorld
+from .imap_harness import INBOX_UIDVALIDITY, ImapWorld
 from .messages import MEETING, MIXED, SMALL, UTF8, note
-
-INBOX_UIDVALIDITY = 1_700_000_000  # the world's clock at the INBOX's creation
-STANDARD_LIST = r"""
-    S: * LIST (\HasNoChildren) "/" "INBOX"
-    S: * LIST (\HasNoChildren \Archive) "/" "Archive"
-    S: * LIST (\HasNoChildren \Drafts) "/" "Drafts"
-    S: * LIST (\HasNoChildren \Junk) "/" "Junk"
-    S: * LIST (\HasNoChildren \Sent) "/" "Sent"
-    S: * LIST (\HasNoChildren \Trash) "/" "Trash"
-"""
-
 
 # -- ENABLE ---------------------------------------------------------------------------------
 

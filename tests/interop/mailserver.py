@@ -17,6 +17,8 @@ import poplib
 import re
 import shutil
 import ssl
+import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -177,6 +179,27 @@ def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     env["LC_ALL"] = "C"
     return env
+
+
+def run_curl(
+    url: str, cafile: Path, login: str, args: Sequence[str], *, require_tls: bool
+) -> tuple[int, str, bytes]:
+    """``curl -v`` on ``url`` (``--ssl-reqd`` with ``require_tls``: STARTTLS/STLS
+    on a plain URL); its status, its transcript (stderr) and its output."""
+    options = ["--cacert", str(cafile), *(["--ssl-reqd"] if require_tls else [])]
+    result = subprocess.run(
+        [
+            *("curl", "--silent", "--show-error", "--verbose", "--max-time", "30"),
+            *options,
+            *("--user", login, *args, url),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=90,
+        env=clean_env(),
+        check=False,
+    )
+    return result.returncode, result.stderr.decode("utf-8", "replace"), result.stdout
 
 
 def pop3s_login(server: Server, user: str = "demo") -> poplib.POP3_SSL:

@@ -25,7 +25,6 @@ installs it).
 from __future__ import annotations
 
 import re
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,8 +45,8 @@ from tests.interop.mailserver import (
     PASSWORD,
     ClientRun,
     Server,
-    clean_env,
     require_client,
+    run_curl,
     split_trace,
 )
 
@@ -111,22 +110,10 @@ def curl(
         url = f"imaps://{HOST}:{server.imaps_port}{path}"
     else:
         url = f"imap://{HOST}:{server.imap_port}{path}"
-    options = ["--cacert", str(server.cert)]
-    if tls and not implicit:
-        options.append("--ssl-reqd")
-    result = subprocess.run(
-        [
-            *("curl", "--silent", "--show-error", "--verbose", "--max-time", "30"),
-            *options,
-            *("--user", login, *args, url),
-        ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=90,
-        env=clean_env(),
-        check=False,
+    code, transcript, output = run_curl(
+        url, server.cert, login, args, require_tls=tls and not implicit
     )
-    return CurlRun(result.returncode, result.stderr.decode("utf-8", "replace"), result.stdout)
+    return CurlRun(code, transcript, output)
 
 
 def delivered(server: Server, body: str = BODY) -> tuple[int, bytes]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import smtplib
-import subprocess
 import uuid
 from dataclasses import dataclass
 
@@ -29,10 +28,10 @@ from tests.interop.mailserver import (
     PASSWORD,
     ClientRun,
     Server,
-    clean_env,
     empty_inbox,
     pop3s_login,
     require_client,
+    run_curl,
 )
 
 require_client("curl", "curl")
@@ -72,22 +71,10 @@ def curl(
         url = f"pop3s://{host}:{server.pop3s_port}{path}"
     else:
         url = f"pop3://{host}:{server.pop3_port}{path}"
-    options = ["--cacert", str(server.cert)]
-    if tls and not implicit:
-        options.append("--ssl-reqd")
-    result = subprocess.run(
-        [
-            *("curl", "--silent", "--show-error", "--verbose", "--max-time", "30"),
-            *options,
-            *("--user", login, *args, url),
-        ],
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        timeout=90,
-        env=clean_env(),
-        check=False,
+    code, transcript, output = run_curl(
+        url, server.cert, login, args, require_tls=tls and not implicit
     )
-    return CurlRun(result.returncode, result.stderr.decode("utf-8", "replace"), result.stdout)
+    return CurlRun(code, transcript, output)
 
 
 @pytest.fixture(autouse=True)

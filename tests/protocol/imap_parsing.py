@@ -49,3 +49,24 @@ JOE = (
     b"3:30 is fine with me.\r\n"
 )
 PST = timezone(-timedelta(hours=8))
+
+
+def assert_trailing_text_refused(wire: bytes) -> None:
+    """A whole command with `` )`` added before its CRLF is a BAD with its own tag."""
+    error = refused(wire[:-2] + b" )\r\n")
+    assert (error.tag, error.status) == (parse(wire).tag, "BAD")
+
+
+def assert_cut_short_refused_or_different(
+    wire: bytes, statuses: tuple[str, ...] = ("BAD",)
+) -> None:
+    """Every prefix of a command, ended there, is refused (with one of ``statuses``)
+    or parses as another command."""
+    whole = parse(wire)
+    for end in range(1, len(wire) - 2):
+        try:
+            shorter = parse(wire[:end] + b"\r\n")
+        except CommandError as error:
+            assert error.status in statuses
+        else:
+            assert shorter != whole

@@ -47,7 +47,7 @@ from postoffice.protocol.imap.search_keys import (
     SetKey,
     TextKey,
 )
-from tests.protocol.imap_parsing import FRED, parse, refused, seq
+from tests.protocol.imap_parsing import FRED, assert_trailing_text_refused, parse, seq
 
 # --- every command, from the RFC examples ---------------------------------------
 
@@ -350,9 +350,7 @@ def test_rfc_examples(wire: bytes, expected: Command) -> None:
     "wire", [pytest.param(wire, id=name) for name, wire, _expected in RFC_EXAMPLES]
 )
 def test_rfc_examples_with_trailing_text_are_refused(wire: bytes) -> None:
-    error = refused(wire[:-2] + b" )\r\n")
-    assert error.tag == parse(wire).tag
-    assert error.status == "BAD"
+    assert_trailing_text_refused(wire)
 
 
 @pytest.mark.parametrize(

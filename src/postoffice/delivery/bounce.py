@@ -24,25 +24,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Literal
 
 from postoffice.core.clock import Clock
 from postoffice.core.envelope import ClientInfo, Envelope, EnvelopeRecipient, Notify
 from postoffice.core.maillog import log_event
 from postoffice.delivery.runner import Notice
-from postoffice.mime.dsn import DsnRecipient, DsnReport, build_dsn, wants_dsn
+from postoffice.mime.dsn import (
+    ACTIONS,
+    DsnAction,
+    DsnRecipient,
+    DsnReport,
+    build_dsn,
+    wants_dsn,
+)
 from postoffice.queue import DEFAULT_POLICY, Queue, QueueEntry, QueueError, RetryPolicy
 from postoffice.queue.schedule import expires_at
 
 COMPONENT = "bounce"
-Action = Literal["failed", "delayed", "delivered", "relayed", "expanded"]
-_ACTIONS: dict[str, Action] = {
-    "failed": "failed",
-    "delayed": "delayed",
-    "delivered": "delivered",
-    "relayed": "relayed",
-    "expanded": "expanded",
-}
+_ACTIONS: dict[str, DsnAction] = {action: action for action in ACTIONS}
 
 
 class Bouncer:
@@ -66,7 +65,7 @@ class Bouncer:
 
     async def notify(self, entry: QueueEntry, action: str, notices: Sequence[Notice]) -> None:
         """Queue one notification of ``action`` for ``notices``, if anyone should get it."""
-        kind: Action = _ACTIONS.get(action, "failed")
+        kind: DsnAction = _ACTIONS.get(action, "failed")
         wanted = [n for n in notices if wants_dsn(n.recipient.notify, kind)]
         if not wanted:
             return
@@ -118,7 +117,7 @@ class Bouncer:
         log_event(COMPONENT, f"{entry.id}: sender {what} notification: {new_id}")
 
     @staticmethod
-    def _recipient(notice: Notice, action: Action, until: float) -> DsnRecipient:
+    def _recipient(notice: Notice, action: DsnAction, until: float) -> DsnRecipient:
         reply = notice.reply
         status = reply.enhanced or f"{reply.code // 100}.0.0"
         return DsnRecipient(

@@ -316,7 +316,7 @@ class RemoteDeliveryAgent:
     # -- connections ----------------------------------------------------------------------
 
     async def _session(self, target: MailTarget, policy: SessionPolicy) -> SmtpSession:
-        key = (target.address, target.port, policy.tls + (policy.username or ""))
+        key = _pool_key(target.address, target.port, policy)
         pool = self._idle.get(key)
         now = self.clock.now()
         while pool is not None and pool.sessions:
@@ -336,7 +336,7 @@ class RemoteDeliveryAgent:
         if session.transactions >= self.policy.max_messages_per_connection:
             self._quit_later(session)
             return
-        key = (session.address, session.port, session.policy.tls + (session.policy.username or ""))
+        key = _pool_key(session.address, session.port, session.policy)
         pool = self._idle.setdefault(key, _Idle())
         since = self.clock.now()
         pool.sessions.append((session, since))
@@ -388,3 +388,8 @@ class RemoteDeliveryAgent:
             status=status,
             detail=str(reply),
         )
+
+
+def _pool_key(address: str, port: int, policy: SessionPolicy) -> tuple[str, int, str]:
+    """Idle connections are shared by host address, port, TLS policy and login."""
+    return (address, port, policy.tls + (policy.username or ""))
