@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/smtp_accept.py [--count 2000] [--sessions 10] [--size 10000]
         [--repeat 3] [--peer 127.0.0.1:10025] [--no-peer] [--reuse] [--dir DIR]
-        [--profile FILE.prof]
+        [--profile FILE.prof] [--workers N]
 
 Postfix's ``smtp-source`` (Debian package postfix, ``/usr/sbin/smtp-source``)
 sends COUNT messages with a SIZE-octet body over SESSIONS parallel SMTP
@@ -137,12 +137,18 @@ def smtp_source(
 class Postoffice:
     """A postoffice server on a fresh data directory, for the whole benchmark."""
 
-    def __init__(self, work: Path, profile: Path | None) -> None:
+    def __init__(self, work: Path, profile: Path | None, workers: int | None = None) -> None:
         self.data = work / "postoffice"
         self.config = self.data / "postoffice.toml"
         self.cli("init", "--data-dir", str(self.data), "--domain", "example.test", config=False)
         self.cli("user", "add", RCPT, "--password", "bench-password")
+        if workers is not None:
+            text = self.config.read_text(encoding="utf-8")
+            text = text.replace("\nworkers = 0\n", f"\nworkers = {workers}\n", 1)
+            self.config.write_text(text, encoding="utf-8")
         settings = tomllib.loads(self.config.read_text(encoding="utf-8"))
+        if workers is not None and settings["server"]["workers"] != workers:
+            raise SystemExit(f"{self.config}: could not set [server] workers")
         if settings["store"]["fsync"] is not True:
             raise SystemExit(f"{self.config}: store.fsync is not true")
         self.new_dir = self.data / "mail" / "example.test" / "user" / "new"
@@ -227,6 +233,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for files")
     parser.add_argument("--dir", type=Path, default=None, help="where the data directory goes")
     parser.add_argument("--profile", type=Path, default=None, help="run serve under cProfile")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="[server] workers (default: the config's 0)"
+    )
     args = parser.parse_args()
 
     if not os.access(SMTP_SOURCE, os.X_OK):
@@ -242,7 +251,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs; data in {work}",
         flush=True,
     )
-    server = Postoffice(work, args.profile)
+    server = Postoffice(work, args.profile, args.workers)
     results: dict[str, list[Result]] = {"postoffice": [], "postfix": []}
     try:
         for run in range(1, args.repeat + 1):
