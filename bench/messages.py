@@ -6,7 +6,9 @@ every run, gets the same mail. Not a test; CI does not run it.
 
 from __future__ import annotations
 
+import base64
 import random
+import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -104,3 +106,35 @@ def make_message(rng: random.Random, number: int, size: int) -> bytes:
 def make_messages(count: int, size: int) -> list[bytes]:
     rng = random.Random(20240304)
     return [make_message(rng, number, size) for number in range(1, count + 1)]
+
+
+def make_varied_message(rng: random.Random, number: int, size: int) -> tuple[bytes, float]:
+    """A message of about SIZE octets for a big mailbox, and its Date as a POSIX time.
+
+    ``make_message``'s text mail, with Message-IDs that replies really refer to
+    (``<N.0@partner.test>``, so that threads form), and every 7th message a
+    multipart/mixed: the text, then a base64 attachment making up the size.
+    """
+    date = datetime(2024, 3, 4, 8, 0, tzinfo=UTC) + timedelta(minutes=37 * number)
+    multipart = number % 7 == 0
+    text_size = max(1500, size // 3) if multipart else size
+    data = make_message(rng, number, text_size)
+    data = re.sub(rb"(Message-ID: <\d+\.)[0-9a-f]+@", rb"\g<1>0@", data, count=1)
+    if not multipart:
+        return data, date.timestamp()
+    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, text_type = head.partition(b"\r\nContent-Type: ")
+    boundary = b"=-part-%d" % number
+    attachment = base64.encodebytes(rng.randbytes(max(0, (size - text_size) * 3 // 4)))
+    parts = [
+        head + b'\r\nContent-Type: multipart/mixed; boundary="' + boundary + b'"\r\n',
+        b"This is a multi-part message in MIME format.\r\n",
+        b"--" + boundary + b"\r\nContent-Type: " + text_type + b"\r\n\r\n" + body,
+        b"--" + boundary + b'\r\nContent-Type: application/pdf; name="report-%d.pdf"\r\n'
+        b'Content-Disposition: attachment; filename="report-%d.pdf"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
+        % (number, number)
+        + attachment.replace(b"\n", b"\r\n"),
+        b"--" + boundary + b"--\r\n",
+    ]
+    return b"\r\n".join(parts[:2]) + b"\r\n".join(parts[2:]), date.timestamp()
