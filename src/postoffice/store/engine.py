@@ -63,12 +63,13 @@ from postoffice.store.backend import (
     delivery_tag,
     delivery_tag_of,
 )
-from postoffice.store.convert import keywords_of, message_info, message_infos
+from postoffice.store.convert import keywords_of, message_info
 from postoffice.store.fileio import MessageSource, file_identity
 from postoffice.store.hierarchy import MailboxTree
 from postoffice.store.index import AppendIntent, MailboxRow, MailIndex, MessageRow
 from postoffice.store.index_reads import IndexReads
 from postoffice.store.layout import StoreLayout
+from postoffice.store.listing_cache import ListingCache
 from postoffice.store.locking import DEFAULT_TIMEOUT, UserLock
 from postoffice.store.maildir import MaildirFormat
 from postoffice.store.mbox import MboxFormat
@@ -113,6 +114,7 @@ class UserEngine(MailboxTree, IndexReads):
         self._thread_lock = threading.RLock()
         self._user_lock = UserLock(self.paths.lock_path)
         self._index_handle: MailIndex | None = None
+        self._listings = ListingCache()  # of this index handle only: cleared with it
         self._identity: tuple[int, int] | None = None
         self._new_uidvalidity = provision.UidValidityCounter(self.paths, clock)
 
@@ -131,6 +133,7 @@ class UserEngine(MailboxTree, IndexReads):
                 raise StoreError(f"no mail store for {self.paths.local}@{self.paths.domain}")
             mail_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self._thread_lock, self._user_lock.held():
+            self._listings.clear()
             self._index_handle, fresh = provision.open_index(
                 self.paths, durable=self.layout.fsync, now=self._clock.now()
             )
@@ -179,6 +182,7 @@ class UserEngine(MailboxTree, IndexReads):
 
     def close(self) -> None:
         with self._thread_lock:
+            self._listings.clear()
             if self._index_handle is not None:
                 self._index_handle.close()
                 self._index_handle = None
@@ -352,7 +356,7 @@ class UserEngine(MailboxTree, IndexReads):
             box = self._box(name)
             if sync:
                 box = self._sync(box, changes)
-            return message_infos(self._index.summaries(box.id))
+            return self._listings.listing(box, self._index)
 
     def open_indexed(self, name: str, uid: int) -> MessageReader | None:
         """The message where the index says it is, without a sync, the user lock or

@@ -500,6 +500,10 @@ class MailIndex(ExpungedLog):
         self._db.execute(
             "UPDATE structures SET mailbox_id = ? WHERE mailbox_id = ?", (to_id, from_id)
         )
+        # Both listings changed: each takes a new MODSEQ (the invariant above, which
+        # ``listing_cache`` relies on).
+        self.next_modseq(from_id)
+        self.next_modseq(to_id)
 
     def structures(self, mailbox_id: int, uids: Collection[int]) -> dict[int, bytes]:
         """The kept part trees of those of ``uids`` that have one."""
