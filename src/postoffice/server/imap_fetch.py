@@ -19,8 +19,9 @@ Invariants:
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from postoffice.mime.bodystructure import body_structure
 from postoffice.mime.envelope import envelope
@@ -49,6 +50,13 @@ from postoffice.store.api import MailStore, MessageInfo
 STRUCTURE_CACHE_SIZE = 20_000  # part trees kept per process
 HEADER_CACHE_OCTETS = 64 * 1024 * 1024  # top-level headers kept per process
 FIELD_CACHE_SIZE = 200_000  # (message, field) values kept for SEARCH
+RENDERED_CACHE_OCTETS = 32 * 1024 * 1024  # ENVELOPE/BODYSTRUCTURE answers kept per process
+# ``memo(item name, compute)``: an item's rendered value, kept (``ContentLoader.memo``)
+Memo = Callable[[str, Callable[[], bytes]], bytes]
+# Items answered from the index alone, without the message.
+_INDEX_ITEMS = frozenset({"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
+# Items made from the header and the part tree alone (BODY only without a section).
+_STRUCTURE_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY"})
 
 
 class UnknownTransferEncoding(Exception):
@@ -93,6 +101,32 @@ class ContentLoader:
         self._header_octets = 0
         self.header_capacity = header_octets
         self._fields: OrderedDict[tuple[str, int, int, str], list[str]] = OrderedDict()
+        # Rendered ENVELOPE, BODYSTRUCTURE and BODY values: a mail client asks for
+        # the same ones each time it opens the mailbox (messages never change).
+        self._rendered: OrderedDict[tuple[str, int, int, str, bool], bytes] = OrderedDict()
+        self._rendered_octets = 0
+        self.rendered_capacity = RENDERED_CACHE_OCTETS
+
+    def memo(self, owner: str, mailbox: str, uidvalidity: int, uid: int, utf8: bool) -> Memo:
+        """The ``Memo`` of one message's rendered values (per ``utf8``, which changes
+        how 8-bit strings are sent), bounded by their total size."""
+        box = _box(owner, mailbox)
+
+        def memo(name: str, compute: Callable[[], bytes]) -> bytes:
+            key = (box, uidvalidity, uid, name, utf8)
+            value = self._rendered.get(key)
+            if value is not None:
+                self._rendered.move_to_end(key)
+                return value
+            value = compute()
+            self._rendered[key] = value
+            self._rendered_octets += len(value)
+            while self._rendered_octets > self.rendered_capacity:
+                _, dropped = self._rendered.popitem(last=False)
+                self._rendered_octets -= len(dropped)
+            return value
+
+        return memo
 
     def _remember_header(self, key: tuple[str, int, int], head: bytes) -> None:
         old = self._headers.pop(key, None)
@@ -140,14 +174,15 @@ class ContentLoader:
         header_only: bool = False,
     ) -> MessageContent:
         """The message (or with ``header_only`` its top-level header only, when its
-        tree is known). ``stored_size`` is the index's size of the stored octets: a
+        tree is known and holds no encapsulated message, whose ENVELOPE is in the
+        body). ``stored_size`` is the index's size of the stored octets: a
         known tree of the same length was made from the octets as stored (a
         converted message grows), so they need neither a check nor a conversion."""
         key = self._key(owner, mailbox, uidvalidity, uid)
         known = self._trees.get(key)
         if known is not None and stored_size == known.end:
             self._trees.move_to_end(key)
-            if header_only:
+            if header_only and not _encapsulates(known):
                 head = self._headers.get(key)
                 if head is None:
                     head = await store.read(mailbox, uid, 0, known.body_start)
@@ -210,11 +245,24 @@ class ContentLoader:
             )
 
 
+def _encapsulates(part: Part) -> bool:
+    """True when a message/rfc822 (or /global) part is somewhere in the tree."""
+    return part.message is not None or any(_encapsulates(child) for child in part.children)
+
+
+def header_is_enough(items: Sequence[FetchItem]) -> bool:
+    """True when the items need of the message only its top-level header and part
+    tree (ENVELOPE, BODYSTRUCTURE, BODY without a section: RFC 9051 §7.5.2), so
+    that ``ContentLoader.load`` need not read the body."""
+    return all(
+        item.name in _INDEX_ITEMS or (item.name in _STRUCTURE_ITEMS and item.section is None)
+        for item in items
+    )
+
+
 def needs_content(items: Sequence[FetchItem]) -> bool:
     """True when some item needs the message's octets (not only the index)."""
-    return any(
-        item.name not in ("FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "MODSEQ") for item in items
-    )
+    return any(item.name not in _INDEX_ITEMS for item in items)
 
 
 def _partial(data: bytes, partial: tuple[int, int] | None) -> bytes:
@@ -252,8 +300,10 @@ def fetch_items(
     content: MessageContent | None,
     *,
     utf8: bool = False,
+    memo: Memo | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """(name, value) pairs of one FETCH response, in the order asked."""
+    """(name, value) pairs of one FETCH response, in the order asked; ``memo`` keeps
+    the structure items (ENVELOPE, BODYSTRUCTURE, BODY) rendered once."""
     out: list[tuple[bytes, bytes]] = []
     for item in items:
         name = item.name
@@ -266,10 +316,14 @@ def fetch_items(
         elif name == "INTERNALDATE":
             value = encode_string(format_date_time(info.internal_date))
         elif name == "RFC822.SIZE":
-            value = b"%d" % (content.size if content is not None else info.size)
+            # The tree's end: the whole message's size, also when only its header was read.
+            value = b"%d" % (content.root.end if content is not None else info.size)
         else:
             assert content is not None, f"{name} needs the message content"
-            value = _content_item(item, content, utf8=utf8)
+            if memo is not None and name in _STRUCTURE_ITEMS and item.section is None:
+                value = memo(name, partial(_content_item, item, content, utf8=utf8))
+            else:
+                value = _content_item(item, content, utf8=utf8)
         out.append((item.response_name(), value))
     return out
 

@@ -43,6 +43,7 @@ from postoffice.server.imap_fetch import (
     MessageContent,
     UnknownTransferEncoding,
     fetch_items,
+    header_is_enough,
     needs_content,
 )
 from postoffice.server.imap_mailboxes import split_flags
@@ -149,6 +150,9 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
     if command.vanished:  # RFC 7162 §3.2.6: VANISHED (EARLIER) before the FETCHes
         await fetch_vanished(state, view, command)
     wants_content = needs_content(items)
+    header_only = header_is_enough(items)
+    contents = state.ctx.contents
+    assert state.user is not None
     if wants_content:
         await prepare_contents(state, view, [u for _, u in chosen])
     failed = False
@@ -157,12 +161,15 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
         content = None
         if wants_content:
             try:
-                content = await load_content(state, view, uid)
+                content = await load_content(state, view, uid, header_only=header_only)
             except (StoreError, OSError):
                 failed = True  # expunged meanwhile (by another session or program)
                 continue
+        memo = None
+        if content is not None:
+            memo = contents.memo(state.user, view.name, view.uidvalidity, uid, state.conn.utf8)
         try:
-            pairs = fetch_items(items, info, content, utf8=state.conn.utf8)
+            pairs = fetch_items(items, info, content, utf8=state.conn.utf8, memo=memo)
         except UnknownTransferEncoding as exc:
             return Reply("NO", f"Unknown Content-Transfer-Encoding {exc}", "UNKNOWN-CTE")
         state.conn.send(fetch_response(number, pairs))

@@ -1,0 +1,97 @@
+"""FETCH of ENVELOPE, BODYSTRUCTURE and RFC822.SIZE once a message's part tree is
+known: the server then reads only the top-level header (``imap_fetch.header_is_enough``),
+and the answers must be the same as the first time, when it read the whole message.
+
+An encapsulated message (message/rfc822) has its ENVELOPE inside the body
+(RFC 9051 §7.5.2 body-type-msg), so for it the whole message is read again.
+"""
+
+from __future__ import annotations
+
+from .imap_harness import ImapClient, ImapWorld, crlf
+from .messages import MEETING, MIXED
+
+FORWARD = crlf("""
+From: Ann <ann@remote.test>
+To: alice@example.test
+Subject: fwd: the plan
+Date: Thu, 5 Feb 2026 09:00:00 +0000
+Message-ID: <fwd@remote.test>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="B"
+
+--B
+Content-Type: text/plain
+
+see below
+--B
+Content-Type: message/rfc822
+
+From: Bob <bob@inner.test>
+To: ann@remote.test
+Subject: the plan
+Date: Wed, 4 Feb 2026 08:00:00 +0000
+Message-ID: <plan@inner.test>
+
+step one
+step two
+--B--
+""")
+
+ITEMS = "(ENVELOPE BODYSTRUCTURE RFC822.SIZE BODY)"
+
+
+async def fetch_lines(client: ImapClient, tag: str, numbers: str) -> list[str]:
+    lines = await client.command(f"{tag} FETCH {numbers} {ITEMS}")
+    assert lines[-1] == f"{tag} OK FETCH completed", lines
+    return lines[:-1]
+
+
+async def test_the_second_fetch_answers_as_the_first(world: ImapWorld) -> None:
+    await world.deliver(MEETING, MIXED, FORWARD)
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        first = await fetch_lines(client, "a1", "1:3")
+        second = await fetch_lines(client, "a2", "1:3")
+    async with world.connect() as other:  # another session: the trees come from the index
+        await other.login()
+        await other.select()
+        third = await fetch_lines(other, "b1", "1:3")
+    assert second == first
+    assert third == first
+    sizes = [len(MEETING), len(MIXED), len(FORWARD)]
+    for line, size in zip(first, sizes, strict=True):
+        assert f"RFC822.SIZE {size} " in line
+    # the encapsulated message's own envelope, from inside the body
+    assert '"the plan" (("Bob" NIL "bob" "inner.test"))' in first[2]
+    assert '"<plan@inner.test>"' in first[2]
+
+
+RAW_UTF8 = crlf("""
+From: Jörg <joerg@remote.test>
+To: alice@example.test
+Subject: Grüße
+Date: Wed, 4 Feb 2026 12:00:00 +0100
+
+hallo
+""")
+
+
+async def test_kept_answers_are_per_utf8_mode(world: ImapWorld) -> None:
+    """A raw UTF-8 header is a literal to a rev1 client and may be quoted after
+    ENABLE IMAP4rev2 (RFC 9051 §6.3.1): each mode gets its own kept answer."""
+    await world.deliver(RAW_UTF8)
+    async with world.connect() as plain, world.connect() as rev2:
+        await plain.login()
+        await plain.select()
+        await rev2.login()
+        await rev2.command("e1 ENABLE IMAP4rev2")
+        await rev2.select()
+        before = await fetch_lines(plain, "a1", "1")
+        wide = await fetch_lines(rev2, "b1", "1")
+        after = await fetch_lines(plain, "a2", "1")
+        again = await fetch_lines(rev2, "b2", "1")
+    assert after == before and again == wide
+    assert "{" in before[0] and '"Grüße"' not in before[0]  # a literal, 8-bit octets
+    assert '"Grüße"' in wide[0]
