@@ -60,6 +60,7 @@ def test_serve_reports_ready_and_stops_on_signal(setup_dir: Path, signum: int) -
     assert "ready: mail.example.test" in err  # the foreground also logs to stderr
     log = maillog.read_text(encoding="utf-8")
     assert "postoffice/master[" in log
+    assert "open files: up to " in log  # raised at start (server.resources)
     assert "listening: smtp on 127.0.0.1:" in log
     assert "listening: smtp on 127.0.0.1:2525" not in log  # --listen replaced the config's
     assert "configured but not served by this version: http=127.0.0.1:2080" in log

@@ -47,6 +47,7 @@ from postoffice.server.daemon import SERVED_ROLES, Daemon, WorkerSeat, not_serve
 from postoffice.server.limits import SharedConnectionCounts
 from postoffice.server.listener import listening_socket
 from postoffice.server.login_penalty import SharedFailures
+from postoffice.server.resources import raise_open_files
 from postoffice.server.tls import server_tls_context
 
 COMPONENT = "master"
@@ -79,6 +80,8 @@ def serve(
         level=loaded.config.log.level,
     )
     try:
+        soft, hard = raise_open_files()
+        log_event(COMPONENT, f"open files: up to {soft} a process (hard limit {hard})")
         workers = worker_count(loaded.config.server.workers)
         if workers == 1:
             return asyncio.run(Daemon(loaded, listen_overrides=listen_overrides).run())
