@@ -10,8 +10,11 @@ import click
 from postoffice.cli.context import config_option, open_directory
 from postoffice.core.address import Address, parse_address
 from postoffice.core.errors import AccountError, AddressError
+from postoffice.directory.accounts import Account
 from postoffice.store import StoreFactory
 from postoffice.store.layout import layout_from_config
+
+MIB = 1024 * 1024
 
 
 def _address(value: str) -> Address:
@@ -47,9 +50,20 @@ def user_group() -> None:
 @click.option(
     "--quota", "quota_mb", type=click.IntRange(min=0), default=0, help="Quota in MiB (0: none)."
 )
+@click.option(
+    "--quota-messages",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Quota in messages (0: none).",
+)
 @click.pass_context
 def user_add(
-    ctx: click.Context, address: str, password: str | None, password_stdin: bool, quota_mb: int
+    ctx: click.Context,
+    address: str,
+    password: str | None,
+    password_stdin: bool,
+    quota_mb: int,
+    quota_messages: int,
 ) -> None:
     """Create the account ADDRESS and its mailboxes."""
     who = _address(address)
@@ -60,7 +74,9 @@ def user_add(
             raise AccountError(
                 f"{who.domain} is not a local domain: `postoffice domain add {who.domain}` first"
             )
-        account = directory.accounts.add_user(who, secret, quota_bytes=quota_mb * 1024 * 1024)
+        account = directory.accounts.add_user(
+            who, secret, quota_bytes=quota_mb * MIB, quota_messages=quota_messages
+        )
         layout = layout_from_config(directory.config, directory.paths)
         asyncio.run(StoreFactory(layout).provision(account.address))
     finally:
@@ -103,6 +119,39 @@ def user_passwd(
     click.echo(f"password changed for {who.key}")
 
 
+@user_group.command("quota")
+@config_option
+@click.argument("address")
+@click.option(
+    "--storage", "storage_mb", type=click.IntRange(min=0), help="Storage limit in MiB (0: none)."
+)
+@click.option("--messages", type=click.IntRange(min=0), help="Message limit (0: none).")
+@click.pass_context
+def user_quota(
+    ctx: click.Context, address: str, storage_mb: int | None, messages: int | None
+) -> None:
+    """Show the quota of ADDRESS, or change it (IMAP QUOTA, RFC 9208; SMTP 452/552)."""
+    who = _address(address)
+    directory = open_directory(ctx)
+    try:
+        if storage_mb is None and messages is None:
+            account = directory.accounts.get(who)
+            if account is None:
+                raise AccountError(f"no such account: {who.key}")
+        else:
+            octets = None if storage_mb is None else storage_mb * MIB
+            account = directory.accounts.set_quota(who, octets=octets, messages=messages)
+    finally:
+        directory.close()
+    click.echo(f"{account.address.key}\t{_quota_text(account)}")
+
+
+def _quota_text(account: Account) -> str:
+    storage = f"{account.quota_bytes // MIB} MiB" if account.quota_bytes else "-"
+    messages = f"{account.quota_messages} messages" if account.quota_messages else "-"
+    return f"quota {storage}, {messages}"
+
+
 @user_group.command("list")
 @config_option
 @click.argument("domain", required=False)
@@ -115,9 +164,8 @@ def user_list(ctx: click.Context, domain: str | None) -> None:
     finally:
         directory.close()
     for account in accounts:
-        quota = f"{account.quota_bytes // (1024 * 1024)} MiB" if account.quota_bytes else "-"
         state = "enabled" if account.enabled else "disabled"
-        click.echo(f"{account.address.key}\t{state}\tquota {quota}")
+        click.echo(f"{account.address.key}\t{state}\t{_quota_text(account)}")
 
 
 @click.group("domain")

@@ -71,6 +71,10 @@ loop_received_headers = 50      # more at delivery: a mail loop, bounced
 vrfy_enabled = true             # VRFY answers 252 (false: 502)
 expn_for_trusted = false        # EXPN for mynetworks clients (others: 502)
 relay_denied_temporary = false  # true: 454 4.7.1 instead of 554 5.7.1
+# A local mailbox over its quota (`postoffice user quota`): "defer" answers
+# 452 4.2.2 (the sender retries), "reject" 552 5.2.2 (it bounces); the same
+# at RCPT and when the queue delivers.
+over_quota = "defer"
 plaintext_auth_on_loopback = false  # AUTH without TLS from this host only
 login_failure_delay = 2.0       # seconds a failed AUTH waits, doubled per failure...
 login_failure_delay_max = 15.0  # ...per client address, up to this

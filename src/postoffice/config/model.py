@@ -131,6 +131,9 @@ class SmtpConfig(_Section):
     vrfy_enabled: bool = True  # VRFY answers 252; false: 502
     expn_for_trusted: bool = False  # EXPN for mynetworks clients; others always get 502
     relay_denied_temporary: bool = False  # true: 454 4.7.1 instead of 554 5.7.1
+    # A local mailbox over quota: 452 4.2.2 ("defer") or 552 5.2.2 ("reject"), at RCPT
+    # and at delivery (RFC 3463 X.2.2 "mailbox full").
+    over_quota: Literal["defer", "reject"] = "defer"
     plaintext_auth_on_loopback: bool = False  # AUTH without TLS from 127.0.0.0/8 and ::1
     login_failure_delay: float = Field(default=2.0, ge=0, le=60)  # a failed AUTH waits...
     login_failure_delay_max: float = Field(default=15.0, ge=0, le=600)  # ...doubling to this

@@ -12,6 +12,10 @@ Rules:
   ``554 5.4.6``.
 - A mailbox that cannot take the message now (a store error) gives a 4xx
   reply: the runner defers the recipient.
+- With ``accounts``, a message that would take the account over its quota
+  is not delivered: ``452 4.2.2`` (deferred) or, with ``over_quota_reject``,
+  ``552 5.2.2`` (failed, so bounced) (``delivery.quota``); an account with
+  no quota costs nothing more.
 - Each mailbox copy carries a key (queue id and original recipient) that the
   store records with it: an attempt repeated because the server died after
   the delivery and before the queue file went is recognised and not made
@@ -31,7 +35,10 @@ from postoffice.core.address import Address
 from postoffice.core.clock import Clock
 from postoffice.core.errors import PostofficeError
 from postoffice.core.maillog import log_delivery
+from postoffice.core.quota import NO_QUOTA
 from postoffice.core.reply import Reply
+from postoffice.delivery.quota import QuotaGuard
+from postoffice.directory.accounts import AccountDatabase
 from postoffice.mime.trace import (
     MAX_TRACE_SCAN,
     TraceSummary,
@@ -88,6 +95,8 @@ class LocalDeliveryAgent:
         stores: StoreFactory,
         clock: Clock,
         loop_received_limit: int = 50,
+        accounts: AccountDatabase | None = None,
+        over_quota_reject: bool = False,
     ):
         self.queue = queue
         self.stores = stores
@@ -95,6 +104,10 @@ class LocalDeliveryAgent:
         self.open_stores = StoreCache(stores)
         self.clock = clock
         self.loop_received_limit = loop_received_limit
+        # Quotas are checked only with the account database (module docstring).
+        self.quota: QuotaGuard | None = None
+        if accounts is not None:
+            self.quota = QuotaGuard(accounts, self.open_stores, reject=over_quota_reject)
 
     async def close(self) -> None:
         """Close the stores kept open; a later delivery opens its store again."""
@@ -110,6 +123,7 @@ class LocalDeliveryAgent:
             return known
         prefix = return_path_header(entry.envelope.sender) + delivered_to_header(account)
         sender = entry.envelope.sender_text
+        quota = NO_QUOTA if self.quota is None else self.quota.quota(account)
 
         def job(mailbox: Mailbox) -> Reply | None:
             # One synchronous call: open the message, the loop check on its head
@@ -124,6 +138,10 @@ class LocalDeliveryAgent:
                 loop = self._loop(trace.summary, account)
                 if loop is not None:
                     return loop
+                if quota.limited and self.quota is not None:
+                    full = self.quota.refusal_in(mailbox, quota, len(prefix) + entry.size)
+                    if full is not None:
+                        return full
                 source = PrefixedSource(prefix + head, reader)
                 uid = mailbox.deliver(source, sender, key, repeated=trace.repeated)
                 return None if uid is not None else ALREADY_DELIVERED
@@ -143,7 +161,8 @@ class LocalDeliveryAgent:
             self._log(entry, account, original, refused, "sent")
             return DELIVERED
         if refused is not None:
-            self._log(entry, account, original, refused, "bounced")
+            status = "deferred" if refused.is_temporary else "bounced"  # a full mailbox
+            self._log(entry, account, original, refused, status)
             return refused
         fmt = self.stores.layout.format
         self._log(entry, account, original, replace(DELIVERED, text=f"delivered to {fmt}"), "sent")

@@ -2,9 +2,11 @@
 
 Owns the ``accounts`` and ``domains`` tables. An account is a mailbox owner
 identified by its full address (``Address.key``: local part folded to lower
-case); it has an argon2 password hash, an enabled flag and a quota in octets
-(0 = none). A domain in the table is a local domain; ``Directory`` adds the
-``local-host-names`` file to that set.
+case); it has an argon2 password hash, an enabled flag and a quota: octets
+(``quota_bytes``) and messages (``quota_messages``), 0 = no limit. A database
+made before ``quota_messages`` existed gets the column when it is opened
+(``_migrate``: existing accounts have no message limit). A domain in the table
+is a local domain; ``Directory`` adds the ``local-host-names`` file to that set.
 
 Invariants:
 - a password is stored only as an argon2 hash, and a hash made with older
@@ -35,7 +37,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from postoffice.core.address import Address, canonical_domain
 from postoffice.core.errors import AccountError, AddressError
+from postoffice.core.quota import Quota
 
+_COLUMNS = "address, enabled, quota_bytes, created, quota_messages"
 _SAFE_LOCAL = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -43,7 +47,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     password_hash TEXT NOT NULL,
     enabled       INTEGER NOT NULL DEFAULT 1,
     quota_bytes   INTEGER NOT NULL DEFAULT 0,
-    created       REAL NOT NULL
+    created       REAL NOT NULL,
+    quota_messages INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS domains (
     name    TEXT PRIMARY KEY,
@@ -58,6 +63,11 @@ class Account:
     enabled: bool
     quota_bytes: int
     created: float
+    quota_messages: int = 0
+
+    @property
+    def quota(self) -> Quota:
+        return Quota(self.quota_bytes, self.quota_messages)
 
 
 def validate_account_local(local: str) -> str:
@@ -81,7 +91,7 @@ class AccountDatabase:
 
     With ``cache_ttl`` > 0 (the server) ``has_domain`` answers from a set of
     the domain names read at most ``cache_ttl`` seconds ago, and
-    ``is_enabled`` from a per-address answer at most that old (monotonic
+    ``is_enabled`` and ``quota`` from a per-address row at most that old (monotonic
     clock): no SQLite query per recipient on the event loop. Changes made
     through this object drop the caches at once; a change by another process
     (``postoffice user add`` beside the server) is seen within the TTL.
@@ -107,7 +117,7 @@ class AccountDatabase:
         self.cache_ttl = cache_ttl
         self._monotonic = monotonic
         self._domain_cache: tuple[float, frozenset[str]] | None = None  # (expiry, names)
-        self._enabled_cache: dict[str, tuple[float, bool]] = {}  # key -> (expiry, enabled)
+        self._account_cache: dict[str, tuple[float, Account | None]] = {}  # key -> (expiry, row)
         # key -> (expiry, stored hash, keyed digest of the password that matched it)
         self._verified: dict[str, tuple[float, str, bytes]] = {}
         self._digest_key = secrets.token_bytes(32)
@@ -118,8 +128,18 @@ class AccountDatabase:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._migrate()
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash = self._hasher.hash("postoffice: timing equaliser")
+
+    def _migrate(self) -> None:
+        """Bring a database made by an older version up to ``_SCHEMA``."""
+        with self._lock:
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
+            if "quota_messages" not in columns:
+                self._db.execute(
+                    "ALTER TABLE accounts ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT 0"
+                )
 
     def close(self) -> None:
         with self._lock:
@@ -137,7 +157,7 @@ class AccountDatabase:
             self._db.execute("COMMIT")
             # Any change through this object is seen by the next lookup at once.
             self._domain_cache = None
-            self._enabled_cache.clear()
+            self._account_cache.clear()
 
     # -- domains --------------------------------------------------------------
 
@@ -188,7 +208,9 @@ class AccountDatabase:
 
     # -- accounts -------------------------------------------------------------
 
-    def add_user(self, address: Address, password: str, *, quota_bytes: int = 0) -> Account:
+    def add_user(
+        self, address: Address, password: str, *, quota_bytes: int = 0, quota_messages: int = 0
+    ) -> Account:
         validate_account_local(address.local)
         _check_password(password)
         digest = self._hasher.hash(password)
@@ -197,10 +219,12 @@ class AccountDatabase:
             if db.execute("SELECT 1 FROM accounts WHERE address = ?", (address.key,)).fetchone():
                 raise AccountError(f"account {address.key} already exists")
             db.execute(
-                "INSERT INTO accounts VALUES (?, ?, 1, ?, ?)",
-                (address.key, digest, quota_bytes, created),
+                "INSERT INTO accounts (address, password_hash, enabled, quota_bytes, created,"
+                " quota_messages) VALUES (?, ?, 1, ?, ?, ?)",
+                (address.key, digest, quota_bytes, created, quota_messages),
             )
-        return Account(Address(address.local_key, address.domain), True, quota_bytes, created)
+        who = Address(address.local_key, address.domain)
+        return Account(who, True, quota_bytes, created, quota_messages)
 
     def delete_user(self, address: Address) -> None:
         with self._transaction() as db:
@@ -225,38 +249,63 @@ class AccountDatabase:
             if cursor.rowcount == 0:
                 raise AccountError(f"no such account: {address.key}")
 
+    def set_quota(
+        self, address: Address, *, octets: int | None = None, messages: int | None = None
+    ) -> Account:
+        """Change the account's limits (None: leave that one as it is; 0: no limit)."""
+        if (octets is not None and octets < 0) or (messages is not None and messages < 0):
+            raise AccountError("a quota is 0 (no limit) or more")
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE accounts SET quota_bytes = coalesce(?, quota_bytes), "
+                "quota_messages = coalesce(?, quota_messages) WHERE address = ?",
+                (octets, messages, address.key),
+            )
+            if cursor.rowcount == 0:
+                raise AccountError(f"no such account: {address.key}")
+            row = db.execute(
+                f"SELECT {_COLUMNS} FROM accounts WHERE address = ?", (address.key,)
+            ).fetchone()
+        return _account(row)
+
     def get(self, address: Address) -> Account | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT address, enabled, quota_bytes, created FROM accounts WHERE address = ?",
-                (address.key,),
+                f"SELECT {_COLUMNS} FROM accounts WHERE address = ?", (address.key,)
             ).fetchone()
         return _account(row) if row else None
 
     def users(self, domain: str | None = None) -> list[Account]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT address, enabled, quota_bytes, created FROM accounts ORDER BY address"
-            ).fetchall()
+            query = f"SELECT {_COLUMNS} FROM accounts ORDER BY address"
+            rows = self._db.execute(query).fetchall()
         accounts = [_account(row) for row in rows]
         if domain is not None:
             accounts = [a for a in accounts if a.address.domain == _domain(domain)]
         return accounts
 
-    def is_enabled(self, address: Address) -> bool:
+    def lookup(self, address: Address) -> Account | None:
+        """``get``, answered from a per-address cache at most ``cache_ttl`` old."""
         if self.cache_ttl <= 0:
-            account = self.get(address)
-            return account is not None and account.enabled
+            return self.get(address)
         now = self._monotonic()
-        cached = self._enabled_cache.get(address.key)
+        cached = self._account_cache.get(address.key)
         if cached is not None and now < cached[0]:
             return cached[1]
         account = self.get(address)
-        enabled = account is not None and account.enabled
-        if len(self._enabled_cache) >= ENABLED_CACHE_SIZE:
-            self._enabled_cache.clear()  # bounded: an address flood costs queries, not memory
-        self._enabled_cache[address.key] = (now + self.cache_ttl, enabled)
-        return enabled
+        if len(self._account_cache) >= ENABLED_CACHE_SIZE:
+            self._account_cache.clear()  # bounded: an address flood costs queries, not memory
+        self._account_cache[address.key] = (now + self.cache_ttl, account)
+        return account
+
+    def is_enabled(self, address: Address) -> bool:
+        account = self.lookup(address)
+        return account is not None and account.enabled
+
+    def quota(self, address: Address) -> Quota:
+        """The account's limits (no limits for an unknown account), from the cache."""
+        account = self.lookup(address)
+        return Quota() if account is None else account.quota
 
     def verify_password(self, address: Address, password: str) -> bool:
         """True when ``password`` is right for an enabled account (rehashing if needed)."""
@@ -307,9 +356,9 @@ class AccountDatabase:
         return str(row[0]) if row else None
 
 
-def _account(row: tuple[str, int, int, float]) -> Account:
+def _account(row: tuple[str, int, int, float, int]) -> Account:
     local, _, domain = row[0].rpartition("@")
-    return Account(Address(local, domain), bool(row[1]), int(row[2]), float(row[3]))
+    return Account(Address(local, domain), bool(row[1]), int(row[2]), float(row[3]), int(row[4]))
 
 
 def _domain(name: str) -> str:

@@ -154,6 +154,7 @@ class Daemon:
                     limiter=smtp_limiter,
                     role=role,
                     penalty=smtp_penalty,
+                    quota=queue_runner.local.quota,  # over-quota mailboxes refused at RCPT
                 )
                 listeners.append(await self._listen(role, endpoints, smtp.handle))
             pop3_penalty = self._penalty(

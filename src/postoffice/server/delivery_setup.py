@@ -105,6 +105,8 @@ def build_queue_runner(
         stores=stores,
         clock=clock,
         loop_received_limit=config.smtp.loop_received_headers,
+        accounts=directory.accounts,  # quotas at delivery (delivery.quota)
+        over_quota_reject=config.smtp.over_quota == "reject",
     )
     nameservers = [parse_endpoint(e) for e in config.delivery.nameservers] or None
     # Answers are kept for their TTL: a busy queue asks once per domain, not per message.

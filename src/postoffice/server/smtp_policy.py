@@ -10,6 +10,9 @@ MAIL and RCPT (DESIGN.md §5, issue 3):
   ``554 5.7.1 Relay access denied`` (or ``454 4.7.1`` by config);
 - the relay check reads the same ``RoutingResult`` the router produced for
   the same parsed address, so the two cannot disagree;
+- a local recipient whose mailbox is over its quota is refused at RCPT
+  (``on_rcpt_quota``: 452 4.2.2, or 552 5.2.2 by config), so the sender
+  keeps the message rather than the queue holding it;
 - ``access`` REJECT and ERROR refuse with their reply; DISCARD accepts and
   drops (the session remembers which recipients, or all of them after a
   DISCARD at connect or MAIL).
@@ -24,6 +27,7 @@ from postoffice.config.model import Config
 from postoffice.core.address import Address, parse_address
 from postoffice.core.errors import AddressError
 from postoffice.core.reply import Replies, Reply
+from postoffice.delivery.quota import QuotaGuard
 from postoffice.directory.directory import Directory
 from postoffice.directory.routing import NULL_SENDER, LocalDelivery, RemoteDelivery
 from postoffice.directory.tables.access import AccessAction
@@ -55,6 +59,7 @@ class ClientFacts:
 class Verdict:
     reply: Reply
     discard: bool = False
+    mailboxes: tuple[Address, ...] = ()  # local accounts with a quota to check (``quota``)
 
 
 def is_loopback(ip: str) -> bool:
@@ -68,9 +73,10 @@ def is_loopback(ip: str) -> bool:
 class SmtpPolicy:
     """The decisions of the ``smtp`` role, over one ``Directory``."""
 
-    def __init__(self, directory: Directory, config: Config):
+    def __init__(self, directory: Directory, config: Config, quota: QuotaGuard | None = None):
         self.directory = directory
         self.config = config
+        self.quota = quota
         self.networks = [ipaddress.ip_network(n, strict=False) for n in config.relay.mynetworks]
 
     def is_trusted(self, ip: str) -> bool:
@@ -139,7 +145,22 @@ class SmtpPolicy:
             return Verdict(result.error)
         if result.discard or client.discard_all:
             return Verdict(RECIPIENT_OK, discard=True)
+        if self.quota is not None:
+            mailboxes = tuple(
+                Address(d.account.local_key, d.account.domain)
+                for d in result.deliveries
+                if isinstance(d, LocalDelivery)
+            )
+            return Verdict(RECIPIENT_OK, mailboxes=mailboxes)
         return Verdict(RECIPIENT_OK)
+
+    async def on_rcpt_quota(self, verdict: Verdict, declared_size: int | None) -> Verdict:
+        """An accepted recipient whose mailbox is full: ``452 4.2.2`` (or ``552 5.2.2``
+        by ``[smtp] over_quota``, ``delivery.quota``); other verdicts pass unchanged."""
+        if self.quota is None or not verdict.mailboxes or verdict.reply.code // 100 != 2:
+            return verdict
+        full = await self.quota.rcpt_refusal(verdict.mailboxes, declared_size)
+        return verdict if full is None else Verdict(full)
 
     def owns(self, login: str | None, sender: Address | None) -> bool:
         """Whether the user ``login`` (an address key) may send as ``sender``: their own

@@ -17,6 +17,7 @@ from postoffice.config.model import Config
 from postoffice.core.envelope import ClientInfo
 from postoffice.core.maillog import log_event
 from postoffice.core.reply import Reply
+from postoffice.delivery.quota import QuotaGuard
 from postoffice.directory.directory import Directory
 from postoffice.net.pipe import Pipe
 from postoffice.protocol.smtp import SmtpServerConnection, SmtpServerSettings
@@ -55,6 +56,7 @@ class SmtpService:
         limiter: ConnectionLimiter | SharedConnectionLimiter | None = None,
         role: str = "smtp",
         penalty: LoginPenalty | None = None,
+        quota: QuotaGuard | None = None,
     ):
         if role == "submissions" and tls_context is None:
             raise ValueError("submissions needs a TLS certificate")
@@ -67,7 +69,7 @@ class SmtpService:
         self.directory = directory
         self.queue = queue
         self.tls_context = tls_context
-        self.policy = SmtpPolicy(directory, config)
+        self.policy = SmtpPolicy(directory, config, quota)  # quota: refusals at RCPT
         self.penalty = penalty or LoginPenalty(
             config.smtp.login_failure_delay, config.smtp.login_failure_delay_max
         )

@@ -71,6 +71,7 @@ class _Transaction:
     """What the driver keeps of the transaction the connection runs."""
 
     sender: Address | None = None
+    size: int | None = None  # MAIL FROM SIZE= (RFC 1870), for the quota check at RCPT
     discarded: set[str] = field(default_factory=set)
     incoming: IncomingMessage | None = None
     head: bytearray = field(default_factory=bytearray)
@@ -148,7 +149,7 @@ class SmtpSession:
         elif isinstance(event, Hello):
             await self._answer(SmtpReplies.HELLO_OK)
         elif isinstance(event, MailFrom):
-            self.txn = _Transaction(sender=event.sender)
+            self.txn = _Transaction(sender=event.sender, size=event.size)
             reply = self.policy.on_mail(self.client, event.sender)
             if reply.code >= 400:
                 sender = "" if event.sender is None else str(event.sender)
@@ -156,6 +157,8 @@ class SmtpSession:
             await self._answer(reply)
         elif isinstance(event, RcptTo):
             verdict = self.policy.on_rcpt(self.client, self.txn.sender, event.recipient)
+            if verdict.mailboxes:
+                verdict = await self.policy.on_rcpt_quota(verdict, self.txn.size)
             if verdict.discard and verdict.reply.code // 100 == 2:
                 self.txn.discarded.add(event.recipient.key)
             if verdict.reply.code >= 400:

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from postoffice.core.address import Address
+from postoffice.core.quota import Usage
 from postoffice.store import names
 from postoffice.store.api import Change
 from postoffice.store.backend import AppendMeta
@@ -77,6 +78,17 @@ class Mailbox:
         self._engine = engine
         self._changes = changes
         self._create = create
+
+    def usage(self) -> Usage:
+        """What the user's mailboxes hold (one aggregate query on the index)."""
+        try:
+            self._engine.ensure_open(create=self._create)
+            return self._engine.usage(self._changes)
+        except BaseException as exc:
+            translated = translate_error(exc, "usage")
+            if translated is exc:
+                raise
+            raise translated from exc
 
     def deliver(
         self,

@@ -2,7 +2,7 @@
 and the kept part trees of messages.
 
 Owns ``IndexReads``, the part of the engine that answers from the index alone
-(changes and expunges since a MODSEQ, kept part trees),
+(changes and expunges since a MODSEQ, kept part trees, the quota usage),
 without a look at the disk and without the user's file lock (bounded work for
 an IMAP session catching up or a FETCH reading kept structure), and the
 writes of the part-tree cache, which change no mail file. Its methods run on
@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
+from postoffice.core.quota import Usage
 from postoffice.store import names
 from postoffice.store.api import Change, ExpungedSince, MessageInfo
 from postoffice.store.convert import message_infos
@@ -65,6 +66,17 @@ class IndexReads:
         with self._thread_lock:
             box = self._index.mailbox(name)
             return {} if box is None else self._index.structures(box.id, uids)
+
+    def usage(self: _EngineParts, changes: list[Change]) -> Usage:
+        """What the user's mailboxes hold, as the index has them (no look at the
+        disk): the usage a quota is measured against. One aggregate per mailbox
+        (``totals``, on the primary key's range); a quota check needs no snapshot."""
+        with self._thread_lock:
+            octets = messages = 0
+            for box in self._index.mailboxes():
+                count, _, size = self._index.totals(box.id)
+                octets, messages = octets + size, messages + count
+            return Usage(octets, messages)
 
     def save_structures(
         self: _EngineParts, name: str, blobs: Sequence[tuple[int, bytes]], changes: list[Change]

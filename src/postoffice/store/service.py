@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 from postoffice.core.address import Address, parse_address
 from postoffice.core.clock import Clock, SystemClock
 from postoffice.core.errors import AddressError, PostofficeError, StoreError
+from postoffice.core.quota import Usage
 from postoffice.store import names
 from postoffice.store.api import (
     Change,
@@ -181,6 +182,10 @@ class FileMailStore:
         if not sync:
             return await self._read(functools.partial(self._engine.status, sync=False), name)
         return await self._run("status", self._engine.status, name)
+
+    async def usage(self) -> Usage:
+        """Octets and messages of all the user's mailboxes (``IndexReads.usage``)."""
+        return await self._read(self._engine.usage)
 
     async def messages(self, name: str, *, sync: bool = True) -> list[MessageInfo]:
         return await self._run(
