@@ -13,6 +13,7 @@ mail; the body walk is iterative and stops at ``limit`` characters.
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -27,6 +28,7 @@ from postoffice.mime.structure import Part
 
 __all__ = ["decode_transfer", "decoded_text", "first_date", "header_date", "header_values"]
 
+DATE_CACHE_SIZE = 100_000  # Date: values read, kept (``first_date``)
 _MAX_OCTETS_PER_CHAR = 16  # QP (3 octets per octet) of a 4-octet character, with room
 
 
@@ -54,12 +56,19 @@ def first_date(values: list[str]) -> datetime | None:
     """The first of some Date: field values (``header_values``) as ``header_date``
     reads it; None when there is none or it is unreadable."""
     for value in values:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        return _parsed_date(value)
     return None
+
+
+@functools.lru_cache(maxsize=DATE_CACHE_SIZE)
+def _parsed_date(value: str) -> datetime | None:
+    """One Date: value read (kept: SORT and THREAD read every message's date each
+    time, and parsing is most of their work)."""
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def decoded_text(data: bytes, root: Part, limit: int) -> str:
