@@ -21,7 +21,7 @@ async def test_condstore_is_announced_and_enable_turns_it_on(world: ImapWorld) -
     async with world.logged_in() as client:
         await client.converse(f"""
             C: e1 CAPABILITY
-            S: * CAPABILITY * STATUS=SIZE CONDSTORE QRESYNC
+            S: * CAPABILITY * STATUS=SIZE CONDSTORE QRESYNC *
             S: e1 OK CAPABILITY completed
             C: e2 ENABLE CONDSTORE
             S: * ENABLED CONDSTORE

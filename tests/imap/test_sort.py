@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from postoffice.mime.collation import collation_key
+from postoffice.server.imap_sort import display_value, mailbox_value
+
 from .imap_harness import ImapClient, ImapWorld
 
 
@@ -97,13 +100,14 @@ async def test_sort_is_announced_after_login_only(world: ImapWorld) -> None:
         after = await client.command("c2 CAPABILITY")
         words = after[0].split()
         assert "SORT" in words and "SORT=DISPLAY" in words
-        assert "ESORT" not in words
+        assert "ESORT" in words  # RFC 5267 §3 (tests/imap/test_esort.py)
 
 
 async def test_each_criterion(world: ImapWorld) -> None:
     """RFC 5256 §3 keys (base subject of §2.1, sent date of §2.2 falling back to the
     internal date, addr-mailbox of the first address) and RFC 5957's display
-    values; a missing field sorts as the empty string, first."""
+    values; a missing field sorts as the empty string, first. "Émile" sorts as
+    "EMILE" (RFC 5051 i;unicode-casemap), before "mike@b.test"."""
     async with world.connect() as client:
         await sorting(world, client)
         await client.converse("""
@@ -132,7 +136,7 @@ async def test_each_criterion(world: ImapWorld) -> None:
             S: * SORT 3 2 1 4
             S: s8 OK SORT completed
             C: s9 SORT (DISPLAYTO) UTF-8 ALL
-            S: * SORT 3 2 4 1
+            S: * SORT 3 2 1 4
             S: s9 OK SORT completed
         """)
 
@@ -210,3 +214,25 @@ async def test_refusals(world: ImapWorld) -> None:
             C: e6 UID SORT (REVERSE) UTF-8 ALL
             S: e6 BAD *
         """)
+
+
+def test_strings_compare_by_unicode_casemap() -> None:
+    """RFC 5051 §2 (found against Dovecot, tests/interop/test_dovecot_diff.py):
+    titlecase then decomposition, so a letter with a diacritic sorts with its
+    base letter and letters sort before "_" (0x5F), as the titlecase forms do."""
+    names = ["Judy", "_x", "Jörg", "alpha", "jorg"]
+    assert sorted(names, key=collation_key) == ["alpha", "jorg", "Jörg", "Judy", "_x"]
+    assert collation_key("Jörg") == "JO\u0308RG"
+    assert display_value(["=?UTF-8?Q?J=C3=B6rg?= <j@x.test>"]) < display_value(["Judy <j@x.test>"])
+
+
+def test_mailbox_of_a_group_is_its_name() -> None:
+    """RFC 5256 §3: the addr-mailbox of the first address structure; for a group
+    that is the start marker, whose mailbox field is the group name (RFC 3501
+    §7.4.2). Dovecot sorts an empty group "undisclosed-recipients:;" so."""
+    assert mailbox_value(["undisclosed-recipients:;"]) == "UNDISCLOSED-RECIPIENTS"
+    assert mailbox_value(["Board: ann@example.org, ben@example.org;"]) == "BOARD"
+    assert mailbox_value(["Bob <bob@example.com>, ann@example.org"]) == "BOB"
+    assert mailbox_value([]) == ""
+    assert display_value(["Team: ;"]) == "TEAM"  # RFC 5957 §3: no name, the "addr-spec"
+    assert display_value(["Team: a@b.test;"]) == "TEAM"

@@ -1,8 +1,10 @@
 """The base subject of a message (RFC 5256 §2.1), what SORT SUBJECT compares.
 
-Owns ``base_subject``: a pure function of one Subject value that has already
-had its RFC 2047 encoded words decoded (step 1's first half; ``headers``
-does that). The rest of §2.1 is done here, on text:
+Owns ``base_subject`` and ``subject_of_thread`` (the base subject, and whether
+a reply or forward marker came off: THREAD=REFERENCES step 5 needs it). Both
+are pure functions of one Subject value that has already had its RFC 2047
+encoded words decoded (step 1's first half; ``headers`` does that). The
+rest of §2.1 is done here, on text:
 
 1. white space (tabs, folding) becomes single spaces;
 2. trailers matching ``subj-trailer`` ("(fwd)" or white space) come off the
@@ -45,17 +47,27 @@ _FWD_HEADER: Final = "[fwd:"
 
 def base_subject(subject: str) -> str:
     """RFC 5256 §2.1 base subject of a decoded Subject value."""
+    return subject_of_thread(subject)[0]
+
+
+def subject_of_thread(subject: str) -> tuple[str, bool]:
+    """The base subject of a decoded Subject value, and whether its extraction removed
+    a ``subj-refwd`` ("Re:", "Fwd:"), a "(fwd)" trailer or a "[fwd: ...]" wrapper:
+    what RFC 5256 §3 (REFERENCES step 5.C) calls a reply or forward."""
     text = _WHITE.sub(" ", subject)  # step 1
+    reply = False
     while True:
         while True:  # step 2
             trailer = _TRAILER.search(text)
             if trailer is None:
                 break
+            reply = reply or trailer.group() != " "
             text = text[: trailer.start()]
         while True:  # steps 3 to 5
             before = text
             leader = _LEADER.match(text)
             while leader is not None and leader.end() > 0:  # step 3
+                reply = reply or leader.group() != " "
                 text = text[leader.end() :]
                 leader = _LEADER.match(text)
             blob = _LEADING_BLOB.match(text)
@@ -66,5 +78,6 @@ def base_subject(subject: str) -> str:
         # step 6: subj-fwd-hdr subj-base subj-fwd-trl
         if text[: len(_FWD_HEADER)].lower() == _FWD_HEADER and text.endswith("]"):
             text = text[len(_FWD_HEADER) : -1]
+            reply = True
             continue
-        return text.strip(" ")
+        return text.strip(" "), reply

@@ -2,8 +2,13 @@
 
 Owns reading (with an exact view of what is buffered, so that plaintext
 pipelined behind STARTTLS can be thrown away before the handshake, RFC 3207
-§4.2), writing with flow control, and the switch to TLS. Input is bounded:
-reading pauses while more than ``HIGH_WATER`` octets wait to be consumed.
+§4.2), writing with flow control, the switch to TLS, and the switch to
+compression above the transport (IMAP COMPRESS=DEFLATE, RFC 4978; the codec
+is ``deflate.DeflateCodec``). Input is bounded: reading pauses while more
+than ``HIGH_WATER`` octets wait to be consumed, and compressed input is
+inflated only as far as that room goes (the rest stays compressed). A
+connection that never compresses pays one attribute check per read and
+per send for it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import socket
 import ssl
 from dataclasses import dataclass
 from typing import cast
+
+from postoffice.net.deflate import DeflateCodec, DeflateError
 
 HIGH_WATER = 256 * 1024
 TIMER_SLACK = 0.001  # a timer may run this early (the loop's clock resolution)
@@ -47,6 +54,8 @@ class Pipe(asyncio.Protocol):
         self._writable = asyncio.Event()
         self._writable.set()
         self._paused = False
+        self._codec: DeflateCodec | None = None  # set once compression is on (RFC 4978)
+        self.failure: str | None = None  # why input ended early (corrupt compressed input)
 
     # -- asyncio.Protocol ---------------------------------------------------------
 
@@ -60,6 +69,9 @@ class Pipe(asyncio.Protocol):
             waiter.set_result(None)
 
     def data_received(self, data: bytes) -> None:
+        if self._codec is not None:
+            self._inflate(data)
+            return
         self._buffer += data
         self._wake()
         if len(self._buffer) > HIGH_WATER and self.transport is not None and not self._paused:
@@ -144,6 +156,9 @@ class Pipe(asyncio.Protocol):
         """What is buffered now (``b""`` if nothing), without waiting."""
         data = bytes(self._buffer)
         self._buffer.clear()
+        if self._codec is not None:
+            self._inflate(b"")  # the room is back: inflate what was held, resume or stay paused
+            return data
         if self._paused and self.transport is not None and not self.transport.is_closing():
             self._paused = False
             self.transport.resume_reading()
@@ -178,6 +193,8 @@ class Pipe(asyncio.Protocol):
         """Hand ``data`` to the transport; True when the caller should ``drain()``."""
         if not data or self.transport is None or self.transport.is_closing():
             return False
+        if self._codec is not None:
+            data = self._codec.compress(data)  # sync-flushed: decodable at once (RFC 4978 §4)
         self.transport.write(data)
         return not self._writable.is_set()
 
@@ -225,6 +242,64 @@ class Pipe(asyncio.Protocol):
         self._paused = False  # start_tls resumed reading on the new transport
         ssl_object = tls_transport.get_extra_info("ssl_object")
         return session_info(ssl_object)
+
+    # -- compression (RFC 4978) ------------------------------------------------------
+
+    @property
+    def compressed(self) -> bool:
+        return self._codec is not None
+
+    def start_compression(self, last_plain: bytes = b"") -> int:
+        """Write ``last_plain`` (the tagged OK to COMPRESS) as it is, then compress
+        both ways; returns the octets of plain input dropped.
+
+        RFC 4978 §3: the server compresses from the octet after the CRLF of
+        its tagged OK, and the client sends nothing after COMPRESS until it
+        has seen that OK, then compresses from its next command on. So the
+        input read but not yet consumed now was sent before the OK: it is not
+        compressed, and it is dropped (as plaintext behind STARTTLS is).
+        Everything that arrives from here on is inflated. No await in here,
+        so no input can slip in between the OK and the switch.
+        """
+        if self._codec is not None:
+            raise RuntimeError("compression is already on")
+        self.send(last_plain)
+        dropped = self.discard_buffered()
+        self._codec = DeflateCodec()
+        return dropped
+
+    def _inflate(self, data: bytes) -> None:
+        """Compressed ``data`` in: inflate as much as the room under ``HIGH_WATER`` allows.
+
+        The rest stays compressed in the codec and reading pauses until
+        ``take`` makes room, so a small input that inflates enormously
+        (a compression bomb) never expands past the same bound as plain
+        input. Corrupt input ends the input: ``failure`` says why, the reader
+        sees end of input, and nothing more is read.
+        """
+        codec = self._codec
+        assert codec is not None
+        if self.failure is None:
+            room = HIGH_WATER - len(self._buffer)
+            try:
+                if room > 0:
+                    self._buffer += codec.inflate(data, room)
+                else:
+                    codec.hold(data)
+            except DeflateError as exc:
+                self.failure = f"corrupt compressed input: {exc}"
+                self._eof = True
+        self._wake()
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        stop = self.failure is not None or codec.held > 0 or len(self._buffer) > HIGH_WATER
+        if stop and not self._paused:
+            self._paused = True
+            transport.pause_reading()
+        elif not stop and self._paused:
+            self._paused = False
+            transport.resume_reading()
 
     def close(self) -> None:
         self._stop_timer()

@@ -5,6 +5,7 @@ What this module owns: carrying out those commands against the user's store
 and the untagged data each answers with (RFC 9051 §6.3; LIST-EXTENDED
 RFC 5258, LIST-STATUS RFC 5819, SPECIAL-USE RFC 6154, CHILDREN RFC 3348,
 UIDPLUS APPENDUID RFC 4315, MULTIAPPEND RFC 3502, STATUS=SIZE RFC 8438,
+STATUS DELETED-STORAGE and APPEND's OVERQUOTA RFC 9208 (``imap_quota``),
 CONDSTORE's HIGHESTMODSEQ RFC 7162 §3.1.2.1 and §3.1.7; QRESYNC's SELECT
 parameter §3.2.5, carried out by ``imap_qresync``).
 
@@ -46,6 +47,7 @@ from postoffice.protocol.imap.responses import (
 from postoffice.protocol.imap.sequence import format_sequence
 from postoffice.server.imap_context import Reply, SessionState, store_failure
 from postoffice.server.imap_qresync import resync_selected
+from postoffice.server.imap_quota import append_refusal
 from postoffice.server.imap_view import MailboxView, shown_modseq
 from postoffice.store.api import SYSTEM_FLAGS, FlagMode, MailboxInfo, keyword_set, special_use
 
@@ -58,6 +60,7 @@ STATUS_ITEMS = (
     "SIZE",
     "RECENT",
     "HIGHESTMODSEQ",  # RFC 7162 §3.1.7
+    "DELETED-STORAGE",  # RFC 9208 §4.2 (QUOTA=RES-STORAGE)
 )
 LIST_SELECT_OPTIONS = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
 LIST_RETURN_OPTIONS = frozenset({"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE"})
@@ -307,9 +310,12 @@ async def _send_status(state: SessionState, name: str, items: tuple[str, ...]) -
     assert state.store is not None
     try:
         status = await state.store.status(name)
-        deleted = 0
-        if "DELETED" in items:
-            deleted = sum(1 for m in await state.store.messages(name) if "\\Deleted" in m.flags)
+        deleted = deleted_octets = 0
+        if "DELETED" in items or "DELETED-STORAGE" in items:
+            for m in await state.store.messages(name):
+                if "\\Deleted" in m.flags:
+                    deleted += 1
+                    deleted_octets += m.size
     except (StoreError, OSError) as exc:
         return store_failure(exc)
     values = {
@@ -321,6 +327,9 @@ async def _send_status(state: SessionState, name: str, items: tuple[str, ...]) -
         "SIZE": status.size,
         "RECENT": 0,
         "HIGHESTMODSEQ": shown_modseq(status.highestmodseq),
+        # RFC 9208 §4.2: what an EXPUNGE would free, in units of 1024 octets; rounded
+        # down, so it never promises more than the STORAGE usage (rounded up) drops
+        "DELETED-STORAGE": deleted_octets // 1024,
     }
     answer = [(item, values[item]) for item in items]
     state.conn.send(mailbox_status(wire_name(state, status.name), answer))
@@ -368,10 +377,16 @@ async def do_append(state: SessionState, command: Append) -> Reply:
             split_flags(message.flags)
         except StoreError as exc:
             return Reply("BAD", str(exc))
+    datas = [m.data if is_crlf_clean(m.data) else to_crlf(m.data) for m in command.messages]
+    try:
+        refused = await append_refusal(state, [len(data) for data in datas])  # RFC 9208 §4.3
+    except (StoreError, OSError) as exc:
+        return store_failure(exc)
+    if refused is not None:
+        return refused
     uids: list[int] = []
-    for message in command.messages:
+    for message, data in zip(command.messages, datas, strict=True):
         system, keywords = split_flags(message.flags)
-        data = message.data if is_crlf_clean(message.data) else to_crlf(message.data)
         try:
             uids.append(
                 await store.append(command.mailbox, data, system, keywords, message.internal_date)

@@ -48,6 +48,7 @@ from postoffice.server.imap_fetch import (
 )
 from postoffice.server.imap_mailboxes import split_flags
 from postoffice.server.imap_qresync import fetch_vanished, send_vanished
+from postoffice.server.imap_quota import copy_refusal
 from postoffice.server.imap_search import Candidate, matches
 from postoffice.server.imap_search import needs_content as search_needs_content
 from postoffice.server.imap_view import MailboxView
@@ -370,6 +371,13 @@ async def do_transfer(state: SessionState, command: Transfer) -> Reply:
         return store_failure(exc, missing_code="TRYCREATE")  # RFC 9051 §6.4.7
     if not live:
         return Reply("OK", f"{prefix}{verb} completed")
+    try:
+        # RFC 9208 §4.3; a MOVE stays inside the one quota root (``imap_quota``)
+        refused = None if command.move else await copy_refusal(state, view.name, live)
+    except (StoreError, OSError) as exc:
+        return store_failure(exc)
+    if refused is not None:
+        return refused
     try:
         if command.move:
             mapping = await state.store.move(view.name, live, command.mailbox)

@@ -2,10 +2,11 @@
 
 Owns the awaits of one IMAP connection (DESIGN.md §7 "a thin driver"):
 reading and writing with the idle timeout (30 minutes outside IDLE, RFC
-9051 §5.4), STARTTLS, LOGIN and AUTHENTICATE against the accounts (with
-the failed-login delay of ``LoginPenalty``, unknown users and wrong
-passwords answered alike), the commands that need no mailbox (CAPABILITY,
-NOOP, ID, ENABLE, LOGOUT, IDLE), dispatching the others to
+9051 §5.4), STARTTLS, COMPRESS (RFC 4978, ``imap_compress``), LOGIN and
+AUTHENTICATE against the accounts (with the failed-login delay of
+``LoginPenalty``, unknown users and wrong passwords answered alike), the
+commands that need no mailbox (CAPABILITY, NOOP, ID, ENABLE, LOGOUT,
+IDLE), dispatching the others to
 ``imap_mailboxes`` and ``imap_selected``, and keeping the client told of
 changes to its selected mailbox: after every command, and while in IDLE as
 the store's change feed reports them (RFC 2177, RFC 9051 §7.5.1), with
@@ -49,6 +50,7 @@ from postoffice.protocol.imap.commands import (
     enables_condstore,
     qresync_refused,
 )
+from postoffice.protocol.imap.compress import Compress
 from postoffice.protocol.imap.connection import (
     Closed,
     CommandReceived,
@@ -72,7 +74,14 @@ from postoffice.protocol.sasl import (
     SaslError,
     SaslServerExchange,
 )
-from postoffice.server import imap_mailboxes, imap_selected, imap_sort
+from postoffice.server import (
+    imap_compress,
+    imap_mailboxes,
+    imap_quota,
+    imap_selected,
+    imap_sort,
+    imap_thread,
+)
 from postoffice.server.imap_context import ImapContext, Reply, SessionState
 from postoffice.server.imap_view import shown_modseq
 
@@ -138,12 +147,16 @@ class ImapSession:
             "SEARCHRES",
             "SORT",  # RFC 5256 §3
             "SORT=DISPLAY",  # RFC 5957 §4
+            "ESORT",  # RFC 5267 §3
+            *imap_thread.CAPABILITIES,  # RFC 5256 §3
             "BINARY",
             "MULTIAPPEND",
             f"APPENDLIMIT={self.ctx.append_limit}",
             "STATUS=SIZE",
             "CONDSTORE",
             "QRESYNC",
+            *imap_compress.CAPABILITIES,  # RFC 4978 §1: after login, as Dovecot does
+            *imap_quota.CAPABILITIES,  # RFC 9208 §3.1, §5 (no QUOTASET: no SETQUOTA)
         ]
 
     def _capability_code(self, *, logged_in: bool | None = None) -> str:
@@ -159,7 +172,8 @@ class ImapSession:
                 event = self.conn.next_event()
                 if isinstance(event, Closed):
                     await self._flush()
-                    return self.reason
+                    failed = imap_compress.log_failure(self.pipe, self._component(), self._who())
+                    return failed or self.reason
                 if isinstance(event, NeedData):
                     await self._flush()
                     await self._receive(self.ctx.idle_timeout)
@@ -249,7 +263,7 @@ class ImapSession:
 
     async def _report_changes(self, word: str, *, by_uid: bool = False) -> None:
         """Tell the client what changed in its mailbox (RFC 9051 §7.5.1: no EXPUNGE
-        while answering FETCH, STORE, SEARCH or SORT by number)."""
+        while answering FETCH, STORE, SEARCH, SORT or THREAD by number)."""
         state = self.state
         view = state.view
         if view is None or state.store is None:
@@ -280,7 +294,7 @@ class ImapSession:
         if status.highestmodseq != view.highestmodseq or status.messages != len(view):
             uids, changed = await state.store.changed_since(view.name, view.highestmodseq)
             view.catch_up(uids, changed, status.highestmodseq, status.uidnext)
-        allow = word not in ("FETCH", "STORE", "SEARCH", "SORT") or by_uid
+        allow = word not in ("FETCH", "STORE", "SEARCH", "SORT", "THREAD") or by_uid
         news = view.updates(allow_expunge=allow, modseq=state.condstore, vanished=state.qresync)
         for line in news:
             self.conn.send(line)
@@ -304,6 +318,10 @@ class ImapSession:
             return Reply("OK", "ID completed")
         if word == "STARTTLS":
             return await self._starttls(command)
+        if isinstance(command, Compress):
+            return imap_compress.do_compress(
+                self.pipe, self.conn, command, self._component(), self._who()
+            )
         if word == "LOGIN":
             assert isinstance(command, Login)
             return await self._login(command)
@@ -337,6 +355,8 @@ class ImapSession:
             return await imap_mailboxes.do_status(state, command)
         if isinstance(command, Append):
             return await imap_mailboxes.do_append(state, command)
+        if isinstance(command, imap_quota.QUOTA_COMMANDS):
+            return await imap_quota.do_quota(state, command)
         if isinstance(command, Fetch):
             return await imap_selected.do_fetch(state, command)
         if isinstance(command, StoreFlags):
@@ -345,6 +365,8 @@ class ImapSession:
             return await imap_selected.do_search(state, command)
         if isinstance(command, Sort):
             return await imap_sort.do_sort(state, command)
+        if isinstance(command, imap_thread.Thread):
+            return await imap_thread.do_thread(state, command)
         if isinstance(command, Transfer):
             return await imap_selected.do_transfer(state, command)
         if isinstance(command, UidExpunge):

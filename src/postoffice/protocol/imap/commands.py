@@ -376,19 +376,24 @@ class SortCriterion:
 
 @dataclass(frozen=True, slots=True)
 class Sort(Command):
-    """SORT and UID SORT (RFC 5256 §3, §5): criteria, then a charset (required) and
-    search keys as SEARCH reads them."""
+    """SORT and UID SORT (RFC 5256 §3, §5): [RETURN options (ESORT, RFC 5267 §3)],
+    criteria, then a charset (required) and search keys as SEARCH reads them."""
 
     name = "SORT"
     criteria: tuple[SortCriterion, ...]
     key: SearchKey
     uid: bool
     charset: str = "US-ASCII"
+    return_options: tuple[str, ...] | None = None  # None: a plain SORT
 
     @classmethod
     def parse(
         cls, parser: CommandParser, reader: GrammarReader, tag: str, _w: str, uid: bool
     ) -> Command:
+        returns = None
+        if reader.accept(b"RETURN "):  # RFC 5267 §5: search-return-opts, as ESEARCH's
+            returns = tuple(parser.options(reader))
+            reader.sp()
         # RFC 5256 §5: sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"
         reader.open_list()
         criteria = [_sort_criterion(reader)]
@@ -405,7 +410,7 @@ class Sort(Command):
         if parser.utf8:
             charset = "UTF-8"  # RFC 6855 §3, as for SEARCH
         key = SearchParser(reader, "utf-8" if charset == "UTF-8" else "ascii").read_keys()
-        return Sort(tag, tuple(criteria), key, uid, charset)
+        return Sort(tag, tuple(criteria), key, uid, charset, returns)
 
 
 def _sort_criterion(reader: GrammarReader) -> SortCriterion:

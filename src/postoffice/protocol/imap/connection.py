@@ -39,6 +39,8 @@ Decisions documented here rather than per handler:
   ``max_bad_after_login`` the session says BYE and closes.
 - STARTTLS: octets that came in behind the command are discarded when its
   OK is written (RFC 9051 §6.2.1, the plaintext command injection defence).
+  COMPRESS likewise: the client may send nothing behind it before its
+  result (RFC 4978 §3), and what follows the OK is compressed.
 """
 
 from __future__ import annotations
@@ -200,8 +202,10 @@ class ImapServerConnection:
             return
         before = self._states.state
         self._states.finish(word, status == "OK")
-        if word == "STARTTLS" and status == "OK":
-            self._input.clear()  # RFC 9051 §6.2.1: nothing sent before TLS is kept
+        if word in ("STARTTLS", "COMPRESS") and status == "OK":
+            # RFC 9051 §6.2.1: nothing sent before TLS is kept; RFC 4978 §3: nor
+            # plain input behind COMPRESS (the layer below starts afresh)
+            self._input.clear()
             self._framer.reset()
         if before is ImapState.NOT_AUTHENTICATED and self.state is ImapState.AUTHENTICATED:
             self._framer.line_limit = self.settings.line_limit_after_login

@@ -40,11 +40,14 @@ from postoffice.protocol.imap.commands import (
     Transfer,
     UidExpunge,
 )
+from postoffice.protocol.imap.compress import Compress
 from postoffice.protocol.imap.errors import ImapSyntaxError, UnsupportedCharset
 from postoffice.protocol.imap.listing import DELIMITER
 from postoffice.protocol.imap.mutf7 import decode_mutf7, validate_mailbox_name
+from postoffice.protocol.imap.quota_commands import GetQuota, GetQuotaRoot, SetQuota
 from postoffice.protocol.imap.reader import GrammarReader
 from postoffice.protocol.imap.sequence import SAVED, SequenceOrSaved, SequenceSet
+from postoffice.protocol.imap.thread_command import Thread
 
 
 class CommandError(ImapSyntaxError):
@@ -72,6 +75,10 @@ SIMPLE_COMMANDS: Final = frozenset(
         "NAMESPACE",
     }
 )
+
+
+# the commands UID prefixes (RFC 9051 §6.4.9; SORT and THREAD: RFC 5256 §3)
+_UID_COMMANDS: Final = frozenset({"FETCH", "SEARCH", "SORT", "THREAD", "STORE", "COPY", "MOVE"})
 
 
 class CommandParser:
@@ -130,7 +137,7 @@ class CommandParser:
         if word == "UID":
             reader.sp()
             sub = reader.keyword("a UID command")
-            if sub not in ("FETCH", "SEARCH", "SORT", "STORE", "COPY", "MOVE", "EXPUNGE"):
+            if sub not in _UID_COMMANDS and sub != "EXPUNGE":
                 raise ImapSyntaxError(f"UID {sub} is not a command")
             return self._arguments_of(reader, tag, sub, uid=True)
         return self._arguments_of(reader, tag, word, uid=False)
@@ -140,9 +147,7 @@ class CommandParser:
             reader.sp()
             return UidExpunge(tag, self.sequence(reader))
         handler = _HANDLERS.get(word)
-        if handler is None or (
-            uid and word not in ("FETCH", "SEARCH", "SORT", "STORE", "COPY", "MOVE")
-        ):
+        if handler is None or (uid and word not in _UID_COMMANDS):
             raise ImapSyntaxError(f"unknown command {word}")
         reader.sp()
         return handler(self, reader, tag, word, uid)
@@ -191,9 +196,14 @@ _HANDLERS: Final[dict[str, Callable[[CommandParser, GrammarReader, str, str, boo
     "APPEND": Append.parse,
     "SEARCH": Search.parse,
     "SORT": Sort.parse,  # RFC 5256 §3
+    "THREAD": Thread.parse,  # RFC 5256 §3
     "FETCH": Fetch.parse,
     "STORE": StoreFlags.parse,
     "COPY": Transfer.parse,
     "MOVE": Transfer.parse,
     "ID": Id.parse,
+    "GETQUOTA": GetQuota.parse,  # RFC 9208 §4.1
+    "GETQUOTAROOT": GetQuotaRoot.parse,
+    "SETQUOTA": SetQuota.parse,
+    "COMPRESS": Compress.parse,  # RFC 4978 §3
 }

@@ -204,6 +204,41 @@ def sort(values: Iterable[int], modseq: int | None = None) -> bytes:
     return b"* SORT" + b"".join(b" %d" % value for value in values) + tail + CRLF
 
 
+# One thread: a message's number (None: a dummy, not shown) and its replies
+ThreadTree = tuple[int | None, Sequence["ThreadTree"]]
+
+
+def thread(threads: Iterable[ThreadTree]) -> bytes:
+    """``* THREAD (2)(3 6 (4 23)(44 7 96))`` (RFC 5256 §4 thread-data): a message
+    with one reply is followed by it; with several, each is a parenthesised
+    thread-list; a dummy shows only its replies. Written without recursion: a
+    thread may be as deep as the mailbox is long."""
+    out: list[bytes] = []
+    for tree in threads:
+        if tree[0] is None and not tree[1]:
+            continue  # an empty dummy stands for nothing
+        out.append(b"(")
+        stack: list[bytes | ThreadTree] = [b")", tree]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, bytes):
+                out.append(item)
+                continue
+            number, children = item
+            if number is not None:
+                out.append(b"%d" % number)
+            if len(children) == 1:
+                stack.append(children[0])
+                if number is not None:
+                    stack.append(b" ")
+                continue
+            for child in reversed(children):  # thread-nested = 2*thread-list
+                stack += [b")", child, b"("]
+            if children and number is not None:
+                stack.append(b" ")
+    return b"* THREAD" + (b" " if out else b"") + b"".join(out) + CRLF
+
+
 def esearch(tag: str, *, uid: bool, data: Sequence[tuple[str, bytes]]) -> bytes:
     """``* ESEARCH (TAG "t") [UID] NAME value ...`` (RFC 4731 §3.1, RFC 9051 §7.3.4)."""
     parts = [b"(TAG " + encode_string(tag) + b")"]

@@ -2,7 +2,8 @@
 
 Owns parsing a sequence set, resolving it against a mailbox (message sequence
 numbers or UIDs) and writing a set of numbers back in compact form (for
-COPYUID/APPENDUID, RFC 4315 §3, and ESEARCH ALL, RFC 4731 §3.1). The RFC 5182
+COPYUID/APPENDUID, RFC 4315 §3, and ESEARCH ALL, RFC 4731 §3.1; in the order
+given for ESORT, RFC 5267 §3.1). The RFC 5182
 ``$`` (SEARCHRES) marker is not a sequence set here: the command parser
 replaces it before calling ``SequenceSet.parse``.
 
@@ -243,6 +244,25 @@ def format_sequence(values: Iterable[int]) -> str:
     parts: list[str] = []
     start = previous = ordered[0]
     for value in ordered[1:]:
+        if value != previous + 1:
+            parts.append(str(start) if start == previous else f"{start}:{previous}")
+            start = value
+        previous = value
+    parts.append(str(start) if start == previous else f"{start}:{previous}")
+    return ",".join(parts)
+
+
+def format_ordered_sequence(values: Sequence[int]) -> str:
+    """Write numbers as a ``sequence-set`` that keeps their order (ESORT ALL, RFC
+    5267 §3.1: "in the requested sort order"): a run going up by one becomes
+    ``low:high``; everything else stays one number each, in place, so a reader
+    that expands ranges low to high still gets the order. Raises ``ValueError``
+    when there are no values."""
+    if not values:
+        raise ValueError("a sequence set holds at least one number")
+    parts: list[str] = []
+    start = previous = values[0]
+    for value in values[1:]:
         if value != previous + 1:
             parts.append(str(start) if start == previous else f"{start}:{previous}")
             start = value

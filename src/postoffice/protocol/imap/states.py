@@ -8,10 +8,11 @@ mailbox is selected leaves the session with none, RFC 9051 §6.3.2).
     NOT_AUTHENTICATED  CAPABILITY NOOP LOGOUT ID STARTTLS AUTHENTICATE LOGIN
     AUTHENTICATED      CAPABILITY NOOP LOGOUT ID ENABLE SELECT EXAMINE CREATE
                        DELETE RENAME SUBSCRIBE UNSUBSCRIBE LIST LSUB NAMESPACE
-                       STATUS APPEND IDLE
+                       STATUS APPEND IDLE COMPRESS GETQUOTA GETQUOTAROOT
+                       SETQUOTA
     SELECTED           the AUTHENTICATED commands but ENABLE (RFC 5161 §3.1:
                        before any mailbox is selected), and CHECK CLOSE
-                       UNSELECT EXPUNGE SEARCH SORT FETCH STORE COPY MOVE
+                       UNSELECT EXPUNGE SEARCH SORT THREAD FETCH STORE COPY MOVE
                        (UID forms under the same names)
     LOGOUT             nothing
 
@@ -61,6 +62,10 @@ _MAILBOXES: Final = {
     "STATUS": _KEEP,
     "APPEND": _KEEP,
     "IDLE": _KEEP,
+    "GETQUOTA": _KEEP,  # RFC 9208 §4.1: authenticated and selected states
+    "GETQUOTAROOT": _KEEP,
+    "SETQUOTA": _KEEP,
+    "COMPRESS": _KEEP,  # RFC 4978 §3: authenticated or selected; compression is the pipe's
 }
 _TABLE: dict[ImapState, dict[str, Outcome]] = {
     S.NOT_AUTHENTICATED: {
@@ -82,6 +87,7 @@ _TABLE: dict[ImapState, dict[str, Outcome]] = {
         "EXPUNGE": _KEEP,
         "SEARCH": _KEEP,
         "SORT": _KEEP,  # RFC 5256 §3
+        "THREAD": _KEEP,  # RFC 5256 §3
         "FETCH": _KEEP,
         "STORE": _KEEP,
         "COPY": _KEEP,

@@ -1,0 +1,192 @@
+"""THREAD and UID THREAD (RFC 5256 §3), ORDEREDSUBJECT and REFERENCES, over a real
+session on Maildir and mbox.
+
+The THREAD mailbox (message 0, UID 1, is expunged first, so UID = number + 1):
+
+    n  Subject       Message-ID  References / In-Reply-To  Date (UTC)
+    1  meeting       <m1@a>      -                         2025-01-01 10:00
+    2  Re: meeting   <m2@a>      References <m1@a>         11:00
+    3  lunch         <m3@a>      -                         09:00
+    4  Re: meeting   <m4@a>      In-Reply-To <m1@a>        12:00 (written -0500)
+    5  Re: lunch     <m5@a>      References <gone@a>       unreadable: internal 14:00
+    6  Re: meeting   <m6@a>      References <m1@a> <m2@a>  13:00
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from .imap_harness import ImapClient, ImapWorld
+
+
+def _message(headers: str) -> bytes:
+    return headers.strip().replace("\n", "\r\n").encode() + b"\r\n\r\nbody\r\n"
+
+
+MESSAGES = [
+    """
+Subject: meeting
+Message-ID: <m1@a>
+Date: Wed, 1 Jan 2025 10:00:00 +0000
+""",
+    """
+Subject: Re: meeting
+Message-ID: <m2@a>
+References: <m1@a>
+Date: Wed, 1 Jan 2025 11:00:00 +0000
+""",
+    """
+Subject: lunch
+Message-ID: <m3@a>
+Date: Wed, 1 Jan 2025 09:00:00 +0000
+""",
+    """
+Subject: =?UTF-8?Q?Re=3A_meeting?=
+Message-ID: <m4@a>
+In-Reply-To: <m1@a>
+Date: Wed, 1 Jan 2025 07:00:00 -0500
+""",
+    """
+Subject: Re: lunch
+Message-ID: <m5@a>
+References: <gone@a>
+Date: the day after the party
+""",
+    """
+Subject: Re: meeting
+Message-ID: <m6@a>
+References: <m1@a>
+ <m2@a>
+Date: Wed, 1 Jan 2025 13:00:00 +0000
+""",
+]
+
+
+async def threading(world: ImapWorld, client: ImapClient) -> None:
+    await world.append("INBOX", b"Subject: gone\r\n\r\nx\r\n", flags=["\\Deleted"])
+    for headers in MESSAGES:
+        await world.append(
+            "INBOX", _message(headers), internal_date=datetime(2025, 1, 1, 14, tzinfo=UTC)
+        )
+    await client.login()
+    await client.select()
+    await client.converse("""
+        C: x1 EXPUNGE
+        S: * 1 EXPUNGE
+        S: x1 OK *
+    """)
+
+
+async def test_thread_is_announced_after_login_only(world: ImapWorld) -> None:
+    """RFC 5256 §3: each algorithm is a THREAD= capability."""
+    async with world.connect() as client:
+        before = await client.command("c1 CAPABILITY")
+        assert "THREAD=REFERENCES" not in before[0].split()
+        await client.login()
+        after = await client.command("c2 CAPABILITY")
+        words = after[0].split()
+        assert "THREAD=ORDEREDSUBJECT" in words and "THREAD=REFERENCES" in words
+
+
+async def test_both_algorithms(world: ImapWorld) -> None:
+    """REFERENCES links by References and In-Reply-To and gathers a reply to a
+    missing message under its subject's thread; ORDEREDSUBJECT groups by base
+    subject only. Threads and siblings go by sent date (RFC 5256 §2.2)."""
+    async with world.connect() as client:
+        await threading(world, client)
+        await client.converse("""
+            C: t1 THREAD REFERENCES UTF-8 ALL
+            S: * THREAD (3 5)(1 (2 6)(4))
+            S: t1 OK THREAD completed
+            C: t2 THREAD ORDEREDSUBJECT US-ASCII ALL
+            S: * THREAD (3 5)(1 (2)(4)(6))
+            S: t2 OK THREAD completed
+            C: t3 UID THREAD REFERENCES UTF-8 ALL
+            S: * THREAD (4 6)(2 (3 7)(5))
+            S: t3 OK UID THREAD completed
+            C: t4 uid thread orderedsubject utf-8 all
+            S: * THREAD (4 6)(2 (3)(5)(7))
+            S: t4 OK UID THREAD completed
+        """)
+
+
+async def test_search_criteria_choose_the_messages(world: ImapWorld) -> None:
+    """The search criteria are SEARCH's, ``$`` too (RFC 5182); a message not
+    searched is a missing parent (a dummy, RFC 5256 §3 REFERENCES); nothing
+    found is a bare ``* THREAD`` (RFC 5256 §4)."""
+    async with world.connect() as client:
+        await threading(world, client)
+        await client.converse("""
+            C: k1 THREAD REFERENCES UTF-8 NOT SUBJECT lunch
+            S: * THREAD (1 (2 6)(4))
+            S: k1 OK THREAD completed
+            C: k2 THREAD REFERENCES UTF-8 2:6
+            S: * THREAD (3 5)((2 6)(4))
+            S: k2 OK THREAD completed
+            C: k3 UID THREAD ORDEREDSUBJECT UTF-8 UID 2:4
+            S: * THREAD (4)(2 3)
+            S: k3 OK UID THREAD completed
+            C: k4 UID THREAD REFERENCES UTF-8 SUBJECT meeting SENTBEFORE 2-Jan-2025 6
+            S: * THREAD (7)
+            S: k4 OK UID THREAD completed
+            C: k5 THREAD REFERENCES UTF-8 SUBJECT nothing-like-this
+            S: * THREAD
+            S: k5 OK THREAD completed
+            C: k6 SEARCH RETURN (SAVE) SUBJECT lunch
+            S: k6 OK SEARCH completed, result saved
+            C: k7 THREAD ORDEREDSUBJECT UTF-8 $
+            S: * THREAD (3 5)
+            S: k7 OK THREAD completed
+        """)
+
+
+async def test_refusals(world: ImapWorld) -> None:
+    """RFC 5256 §3: an unknown charset is a tagged NO with BADCHARSET; an unknown
+    algorithm or malformed criteria are BAD; THREAD needs a selected mailbox."""
+    async with world.logged_in() as client:
+        await client.converse("""
+            C: e0 THREAD REFERENCES UTF-8 ALL
+            S: e0 BAD *
+        """)
+        await client.select()
+        await client.converse("""
+            C: e1 THREAD REFERENCES KOI8-R ALL
+            S: e1 NO [BADCHARSET (US-ASCII UTF-8)] *
+            C: e2 THREAD REFS UTF-8 ALL
+            S: e2 BAD *
+            C: e3 THREAD REFERENCES UTF-8
+            S: e3 BAD *
+            C: e4 UID THREAD UTF-8 ALL
+            S: e4 BAD *
+            C: e5 THREAD REFERENCES UTF-8 ALL
+            S: * THREAD
+            S: e5 OK THREAD completed
+        """)
+
+
+async def test_expunge_elsewhere_waits_for_uid_thread(world: ImapWorld) -> None:
+    """RFC 9051 §7.5.1, as for SEARCH and SORT: THREAD answers with numbers, so an
+    EXPUNGE made by another session is held back; UID THREAD may report it. The
+    message gone keeps its number meanwhile and threads with empty values (it
+    is read for the first time after it went): alone, first by its internal date."""
+    for headers in MESSAGES[:3]:
+        await world.append("INBOX", _message(headers))
+    async with world.logged_in() as reader, world.logged_in() as writer:
+        await reader.select()
+        await writer.select()
+        await writer.converse(r"""
+            C: w1 STORE 1 +FLAGS.SILENT (\Deleted)
+            S: w1 OK STORE completed
+            C: w2 EXPUNGE
+            S: * 1 EXPUNGE
+            S: w2 OK EXPUNGE completed
+        """)
+        await reader.converse("""
+            C: r1 THREAD REFERENCES UTF-8 ALL
+            S: * THREAD (1)(3)(2)
+            S: r1 OK THREAD completed
+            C: r2 UID THREAD REFERENCES UTF-8 ALL
+            S: * THREAD (1)(3)(2)
+            S: * 1 EXPUNGE
+            S: r2 OK UID THREAD completed
+        """)
