@@ -57,7 +57,7 @@ from pathlib import Path
 from imap_load import DEFAULT_PEERS, HOST, PASSWORD, POSTOFFICE, ImapError, RawImap, set_section
 from imap_load import answers_imap as imap_answers
 from messages import make_varied_message
-from serving import Served
+from serving import Served, tree_cpu
 
 from postoffice.config.loader import load_config
 from postoffice.store import StoreFactory
@@ -194,23 +194,6 @@ def one_round(server: Server, round_number: int) -> dict[str, float | str]:
 
 def show(value: float | str) -> str:
     return f"{1000 * value:10.1f} ms" if isinstance(value, float) else f"{value:>13}"
-
-
-def tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of ``pid`` and its children (for the workers)."""
-    total = 0.0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(each) for each in children.read_text(encoding="ascii").split()]
-    for each in pids:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text(encoding="ascii").rsplit(")", 1)[1]
-        except OSError:
-            continue
-        values = fields.split()
-        total += int(values[11]) + int(values[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def start_postoffice(work: Path, count: int) -> tuple[Server, Served]:

@@ -73,7 +73,6 @@ import pwd
 import re
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -89,7 +88,7 @@ from idle_wire import (
     smtp_send,
     tree_pids,
 )
-from imap_load import set_section
+from imap_load import answers_imap, set_section
 from serving import Served
 
 from postoffice.config.loader import load_config
@@ -162,14 +161,6 @@ class Postoffice:
 
 
 # -- Dovecot ----------------------------------------------------------------------------------
-
-
-def answers_imap(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=2) as sock:
-            return sock.recv(4).startswith(b"* OK")
-    except OSError:
-        return False
 
 
 class Dovecot:
