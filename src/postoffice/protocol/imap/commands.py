@@ -402,15 +402,20 @@ class Sort(Command):
                 raise ImapSyntaxError("too many sort criteria")
             criteria.append(_sort_criterion(reader))
         reader.sp()
-        # search-criteria = charset 1*(SP search-key); the charset is not optional
-        charset = reader.astring("a charset").decode("ascii", "replace").upper()
-        if charset not in SEARCH_CHARSETS:
-            raise UnsupportedCharset(charset)  # RFC 5256 §3: a tagged NO, not BAD
-        reader.sp()
-        if parser.utf8:
-            charset = "UTF-8"  # RFC 6855 §3, as for SEARCH
-        key = SearchParser(reader, "utf-8" if charset == "UTF-8" else "ascii").read_keys()
+        charset, key = read_search_criteria(parser, reader)
         return Sort(tag, tuple(criteria), key, uid, charset, returns)
+
+
+def read_search_criteria(parser: CommandParser, reader: GrammarReader) -> tuple[str, SearchKey]:
+    """SORT's and THREAD's ``search-criteria = charset 1*(SP search-key)`` (RFC 5256
+    §5; the charset is not optional there): the charset in force and the keys."""
+    charset = reader.astring("a charset").decode("ascii", "replace").upper()
+    if charset not in SEARCH_CHARSETS:
+        raise UnsupportedCharset(charset)  # RFC 5256 §3: a tagged NO, not BAD
+    reader.sp()
+    if parser.utf8:
+        charset = "UTF-8"  # RFC 6855 §3, as for SEARCH
+    return charset, SearchParser(reader, "utf-8" if charset == "UTF-8" else "ascii").read_keys()
 
 
 def _sort_criterion(reader: GrammarReader) -> SortCriterion:

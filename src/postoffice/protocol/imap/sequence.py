@@ -241,15 +241,7 @@ def format_sequence(values: Iterable[int]) -> str:
         raise ValueError("a sequence set holds at least one number")
     if ordered[0] < 1 or ordered[-1] > MAX_NUMBER:
         raise ValueError(f"sequence numbers are 1..{MAX_NUMBER}")
-    parts: list[str] = []
-    start = previous = ordered[0]
-    for value in ordered[1:]:
-        if value != previous + 1:
-            parts.append(str(start) if start == previous else f"{start}:{previous}")
-            start = value
-        previous = value
-    parts.append(str(start) if start == previous else f"{start}:{previous}")
-    return ",".join(parts)
+    return format_ordered_sequence(ordered)  # in ascending order every run is a range
 
 
 def format_ordered_sequence(values: Sequence[int]) -> str:

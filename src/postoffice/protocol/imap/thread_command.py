@@ -21,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from postoffice.protocol.imap.commands import SEARCH_CHARSETS, Command
-from postoffice.protocol.imap.errors import ImapSyntaxError, UnsupportedCharset
+from postoffice.protocol.imap.commands import Command, read_search_criteria
+from postoffice.protocol.imap.errors import ImapSyntaxError
 from postoffice.protocol.imap.reader import GrammarReader
-from postoffice.protocol.imap.search_keys import SearchKey, SearchParser
+from postoffice.protocol.imap.search_keys import SearchKey
 
 if TYPE_CHECKING:
     from postoffice.protocol.imap.parser import CommandParser
@@ -50,11 +50,5 @@ class Thread(Command):
         if algorithm not in THREAD_ALGORITHMS:
             raise ImapSyntaxError(f"unknown thread algorithm {algorithm}")
         reader.sp()
-        charset = reader.astring("a charset").decode("ascii", "replace").upper()
-        if charset not in SEARCH_CHARSETS:
-            raise UnsupportedCharset(charset)  # RFC 5256 §3: a tagged NO, not BAD
-        reader.sp()
-        if parser.utf8:
-            charset = "UTF-8"  # RFC 6855 §3, as for SEARCH
-        key = SearchParser(reader, "utf-8" if charset == "UTF-8" else "ascii").read_keys()
+        charset, key = read_search_criteria(parser, reader)
         return Thread(tag, algorithm, key, uid, charset)
