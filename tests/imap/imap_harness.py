@@ -459,6 +459,23 @@ class ImapWorld:
             ]
 
 
+async def select_behind_an_expunge(
+    world: ImapWorld, client: ImapClient, messages: Iterable[tuple[bytes, datetime]]
+) -> None:
+    """INBOX holding ``messages`` (with their internal dates) after one expunged
+    message, so that numbers and UIDs differ by one; logged in and selected."""
+    await world.append("INBOX", b"Subject: gone\r\n\r\nx\r\n", flags=["\\Deleted"])
+    for message, day in messages:
+        await world.append("INBOX", message, internal_date=day)
+    await client.login()
+    await client.select()
+    await client.converse("""
+        C: x1 EXPUNGE
+        S: * 1 EXPUNGE
+        S: x1 OK *
+    """)
+
+
 # A new account: INBOX and the RFC 6154 folders, as LIST shows them.
 INBOX_UIDVALIDITY = 1_700_000_000  # the world's clock at the INBOX's creation
 STANDARD_LIST = r"""

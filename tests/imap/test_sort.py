@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from postoffice.mime.collation import collation_key
 from postoffice.server.imap_sort import display_value, mailbox_value
 
-from .imap_harness import ImapClient, ImapWorld
+from .imap_harness import ImapClient, ImapWorld, select_behind_an_expunge
 
 
 def _message(headers: str, body_octets: int) -> bytes:
@@ -79,16 +79,7 @@ Date: Wed, 1 Jan 2020 00:00:00 +0000
 
 
 async def sorting(world: ImapWorld, client: ImapClient) -> None:
-    await world.append("INBOX", b"Subject: gone\r\n\r\nx\r\n", flags=["\\Deleted"])
-    for message, day in MESSAGES:
-        await world.append("INBOX", message, internal_date=day)
-    await client.login()
-    await client.select()
-    await client.converse("""
-        C: x1 EXPUNGE
-        S: * 1 EXPUNGE
-        S: x1 OK *
-    """)
+    await select_behind_an_expunge(world, client, MESSAGES)
 
 
 async def test_sort_is_announced_after_login_only(world: ImapWorld) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .imap_harness import ImapClient, ImapWorld
+from .imap_harness import ImapClient, ImapWorld, select_behind_an_expunge
 
 
 def _message(headers: str) -> bytes:
@@ -63,18 +63,8 @@ Date: Wed, 1 Jan 2025 13:00:00 +0000
 
 
 async def threading(world: ImapWorld, client: ImapClient) -> None:
-    await world.append("INBOX", b"Subject: gone\r\n\r\nx\r\n", flags=["\\Deleted"])
-    for headers in MESSAGES:
-        await world.append(
-            "INBOX", _message(headers), internal_date=datetime(2025, 1, 1, 14, tzinfo=UTC)
-        )
-    await client.login()
-    await client.select()
-    await client.converse("""
-        C: x1 EXPUNGE
-        S: * 1 EXPUNGE
-        S: x1 OK *
-    """)
+    day = datetime(2025, 1, 1, 14, tzinfo=UTC)
+    await select_behind_an_expunge(world, client, [(_message(h), day) for h in MESSAGES])
 
 
 async def test_thread_is_announced_after_login_only(world: ImapWorld) -> None:
