@@ -143,7 +143,8 @@ class _Container:
         child.parent = None
 
     def sort_children(self) -> None:
-        self.children = dict.fromkeys(sorted(self.children, key=_Container.key))
+        if len(self.children) > 1:  # most containers have one child or none
+            self.children = dict.fromkeys(sorted(self.children, key=_Container.key))
 
     def first_child(self) -> _Container | None:
         return next(iter(self.children), None)
