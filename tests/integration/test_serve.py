@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -129,3 +130,40 @@ def test_make_run_prints_the_demo_user_and_ready_then_stops(tmp_path: Path) -> N
     assert "ready: mail.example.test" in output
     assert "terminating on signal" in output
     assert (data / "postoffice.toml").exists()
+
+
+@pytest.mark.parametrize("choice", ["uvloop", "asyncio"])
+def test_serve_delivers_on_the_chosen_event_loop(setup_dir: Path, choice: str) -> None:
+    """``[server] event_loop``: the workers run on that loop and mail goes through."""
+    text = setup_dir.read_text(encoding="utf-8")
+    assert '\nevent_loop = "asyncio"\n' in text
+    setup_dir.write_text(text.replace('event_loop = "asyncio"', f'event_loop = "{choice}"'))
+    command = [sys.executable, "-m", "postoffice", "-c", str(setup_dir), "user", "add"]
+    added = subprocess.run(
+        [*command, "bob@example.test", "--password", "bob-password"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert added.returncode == 0, added.stderr
+    data = setup_dir.parent
+    maillog = data / "log" / "maillog"
+    process = start_serve(setup_dir)
+    try:
+        wait_for(lambda: maillog.exists() and "ready:" in maillog.read_text(encoding="utf-8"))
+        log = maillog.read_text(encoding="utf-8")
+        assert f"event loop: {choice}" in log
+        port = int(log.split("listening: smtp on 127.0.0.1:")[1].split()[0])
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.sendmail(
+                "someone@remote.test",
+                ["bob@example.test"],
+                b"Subject: on " + choice.encode() + b"\r\n\r\nhello\r\n",
+            )
+        wait_for(lambda: "status=sent" in maillog.read_text(encoding="utf-8"))
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0

@@ -54,6 +54,9 @@ level = "info"              # debug, info, warning, error
 # master that binds the ports and restarts a worker that dies.
 # 0: one per CPU core; 1: one process does everything.
 workers = 0
+# The event loop: "asyncio" (the standard library's), "uvloop" (installed with
+# pip install 'postoffice[uvloop]'), or "auto" (uvloop when it is installed).
+event_loop = "asyncio"
 
 [smtp]
 # Limits and policy of the SMTP server (defaults after Postfix's).

@@ -243,6 +243,9 @@ class ServerConfig(_Section):
     # Worker processes that accept connections and deliver (each with its own
     # event loop); 0: one per CPU core; 1: everything in the one process.
     workers: int = Field(default=0, ge=0, le=64)
+    # The event loop of each serving process (``server.event_loop``): "asyncio",
+    # "uvloop" (must be installed), or "auto" (uvloop when installed).
+    event_loop: Literal["asyncio", "uvloop", "auto"] = "asyncio"
 
 
 class DirectoryConfig(_Section):

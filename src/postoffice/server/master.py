@@ -44,6 +44,7 @@ from postoffice.core.maillog import log_event, setup_maillog, teardown_maillog
 from postoffice.queue import Queue
 from postoffice.server.change_relay import ChangeRelay
 from postoffice.server.daemon import SERVED_ROLES, Daemon, WorkerSeat, not_served_line
+from postoffice.server.event_loop import loop_name, run_served
 from postoffice.server.limits import SharedConnectionCounts
 from postoffice.server.listener import listening_socket
 from postoffice.server.login_penalty import SharedFailures
@@ -82,9 +83,12 @@ def serve(
     try:
         soft, hard = raise_open_files()
         log_event(COMPONENT, f"open files: up to {soft} a process (hard limit {hard})")
+        # Before any worker starts: a uvloop asked for and missing is a config error.
+        log_event(COMPONENT, f"event loop: {loop_name(loaded.config.server.event_loop)}")
         workers = worker_count(loaded.config.server.workers)
         if workers == 1:
-            return asyncio.run(Daemon(loaded, listen_overrides=listen_overrides).run())
+            daemon = Daemon(loaded, listen_overrides=listen_overrides)
+            return run_served(daemon.run(), loaded.config.server.event_loop)
         return Master(loaded, workers, listen_overrides=listen_overrides).run()
     finally:
         teardown_maillog(handlers)
@@ -358,7 +362,8 @@ def _worker_main(
             ready=ready,
             relay=ChangeRelay(f"{master}", index, seat.workers),
         )
-        status = asyncio.run(Daemon(loaded, listen_overrides=listen_overrides, seat=worker).run())
+        daemon = Daemon(loaded, listen_overrides=listen_overrides, seat=worker)
+        status = run_served(daemon.run(), loaded.config.server.event_loop)
     except BaseException as exc:  # the worker must end in os._exit, whatever happened
         with contextlib.suppress(Exception):
             log_event(COMPONENT, f"worker {index}: {exc!r}", level=logging.ERROR)
