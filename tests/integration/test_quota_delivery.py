@@ -17,7 +17,7 @@ from postoffice.core.address import parse_address
 from postoffice.core.clock import FixedClock
 from postoffice.core.envelope import Envelope, EnvelopeRecipient
 from postoffice.delivery.bounce import Bouncer
-from postoffice.delivery.local import LocalDeliveryAgent
+from postoffice.delivery.local import DeliveryTrace, LocalDeliveryAgent
 from postoffice.delivery.runner import QueueRunner
 from postoffice.directory.accounts import AccountDatabase
 from postoffice.directory.directory import Directory
@@ -175,4 +175,29 @@ async def test_the_storage_limit_counts_the_delivered_size(
         assert await site.inbox_count() == 1
         third = await site.send()
         assert await site.state(third) is RecipientState.DEFERRED
+        assert await site.inbox_count() == 1
+
+
+async def test_a_repeat_after_a_crash_is_delivered_not_refused_over_quota(
+    tmp_path: Path, fmt: StoreFormat
+) -> None:
+    """The server died after the delivery and before the queue file went: the next
+    attempt finds its own copy (the delivery key) and must count it as delivered,
+    not refuse it because that very copy filled the quota (a bounce for mail that
+    was delivered, with ``over_quota_reject``)."""
+    async with open_site(tmp_path, fmt, reject=True) as site:
+        envelope = Envelope(
+            sender=parse_address(SENDER), recipients=(EnvelopeRecipient(parse_address(ALICE)),)
+        )
+        async with site.queue.begin(envelope) as incoming:
+            await incoming.write(MESSAGE)
+            queue_id = await incoming.commit()
+        entry = await site.entry(queue_id)
+        assert entry is not None
+        alice = parse_address(ALICE)
+        local = site.runner.local
+        first = await local.to_mailbox(entry, alice, alice, DeliveryTrace())
+        assert first.code == 250
+        again = await local.to_mailbox(entry, alice, alice, DeliveryTrace(repeated=True))
+        assert again.code == 250, again  # not 552 5.2.2: it is in the mailbox
         assert await site.inbox_count() == 1

@@ -145,3 +145,25 @@ async def test_random_changes_keep_the_listing_exact(factory: StoreFactory) -> N
         finally:
             await other.close()
         assert cache_of(store).merges > 10
+
+
+async def test_merged_listings_stay_within_the_capacity(factory: StoreFactory) -> None:
+    """``capacity`` bounds the kept messages also when merges make a listing grow."""
+    async with await factory.open(ALICE) as store:
+        cache = cache_of(store)
+        cache.capacity = 6
+        await store.create_mailbox("Work")
+        for number in range(1, 3):
+            await store.append("Work", message(number))
+        await store.messages("Work")
+        for number in range(1, 4):
+            await store.append("INBOX", message(number))
+        await store.messages("INBOX")  # read whole: 2 + 3 kept
+        for number in range(4, 12):
+            await store.append("INBOX", message(number))
+            listing = await store.messages("INBOX")  # merged, one more each time
+            kept = sum(len(entry.infos) for entry in cache._kept.values())
+            assert kept <= cache.capacity, f"{kept} messages kept after {number}"
+            assert cache._size == kept
+        assert [info.uid for info in listing] == list(range(1, 12))
+        assert listing == await fresh_listing(factory)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from argon2 import PasswordHasher
 from postoffice.core.address import parse_address
 from postoffice.core.errors import AccountError
 from postoffice.core.quota import Quota, Usage
+from postoffice.directory import accounts as accounts_module
 from postoffice.directory.accounts import AccountDatabase
 
 ALICE = parse_address("alice@example.test")
@@ -98,3 +100,56 @@ def test_quota_verdicts() -> None:
     assert quota.exceeded_by(Usage(5000, 9), 0, 0) is None
     assert Quota().exceeded_by(Usage(10**12, 10**9), 10**9, 10**6) is None
     assert not Quota().limited and Quota(messages=1).limited
+
+
+class _RacedConnection:
+    """A connection whose first look at the accounts columns is followed, before it
+    returns, by another process adding ``quota_messages`` (the serving workers open
+    the directory at once, each migrating an old database)."""
+
+    def __init__(self, real: sqlite3.Connection, path: Path, connect: object) -> None:
+        self._real = real
+        self._path = path
+        self._connect = connect
+        self._raced = False
+
+    def execute(self, sql: str, *args: object) -> object:
+        result = self._real.execute(sql, *args)
+        if sql.startswith("PRAGMA table_info") and not self._raced:
+            self._raced = True
+            rows = result.fetchall()
+            assert callable(self._connect)
+            other = self._connect(self._path, timeout=0.2, isolation_level=None)
+            # Locked out: the migration holds the write lock, so no race can happen.
+            with contextlib.suppress(sqlite3.OperationalError):
+                other.execute(
+                    "ALTER TABLE accounts ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT 0"
+                )
+            other.close()
+            return iter(rows)
+        return result
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+def test_two_processes_migrating_an_old_database_at_once_both_open_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "dir.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(OLD_SCHEMA)
+    old.close()
+    connect = sqlite3.connect
+
+    def raced(*args: object, **kwargs: object) -> object:
+        return _RacedConnection(connect(*args, **kwargs), path, connect)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(accounts_module.sqlite3, "connect", raced)
+    db = AccountDatabase(path, hasher=HASHER)  # duplicate column name: quota_messages
+    monkeypatch.undo()
+    try:
+        db.add_user(ALICE, "pw", quota_messages=2)
+        assert db.quota(ALICE) == Quota(0, 2)
+    finally:
+        db.close()

@@ -195,3 +195,41 @@ async def test_garbage_ends_the_input_and_says_why() -> None:
         client.sendall(client_compress(compressor, b"a2 NOOP\r\n"))
         await asyncio.sleep(0.05)
         assert pipe.take() == b""
+
+
+async def test_a_switch_while_reading_is_paused_reads_the_compressed_input() -> None:
+    """Plain input past ``HIGH_WATER`` pipelined behind COMPRESS (against RFC 4978 §3)
+    paused reading; the switch drops it and must read again, or the next command
+    waits in the kernel until the session times out."""
+    async with pipe_pair() as (pipe, client):
+        plain = b"x" * (HIGH_WATER + 1)
+        await asyncio.to_thread(client.sendall, plain)
+        for _ in range(500):
+            if len(pipe._buffer) == len(plain):
+                break
+            await asyncio.sleep(0.01)
+        assert len(pipe._buffer) == len(plain) and pipe._paused  # all read, then paused
+        assert pipe.start_compression(b"a1 OK DEFLATE active\r\n") == len(plain)
+        compressor, _ = client_pair()
+        client.sendall(client_compress(compressor, b"a2 NOOP\r\n"))
+        assert await pipe.read(timeout=2) == b"a2 NOOP\r\n"
+
+
+async def test_input_that_inflates_to_nothing_is_not_the_end_of_input() -> None:
+    """A piece of compressed input can inflate to no octets (here the empty stored
+    block that ends a sync flush, sent on its own; a client's separate write of
+    it, or a TLS record of it, does that): the reader must go on waiting, not see
+    ``b""``, which means end of input and ends the session."""
+    async with pipe_pair() as (pipe, client):
+        pipe.start_compression()
+        compressor, _ = client_pair()
+        wire = client_compress(compressor, b"a1 NOOP\r\n")
+        client.sendall(wire[:-4])
+        assert await pipe.read(timeout=5) == b"a1 NOOP\r\n"
+        reading = asyncio.ensure_future(pipe.read(timeout=5))
+        await asyncio.sleep(0.05)
+        client.sendall(wire[-4:])  # 00 00 FF FF: no octets come of it
+        await asyncio.sleep(0.1)
+        client.sendall(client_compress(compressor, b"a2 NOOP\r\n"))
+        assert await reading == b"a2 NOOP\r\n"
+        assert not pipe.at_eof

@@ -141,6 +141,10 @@ class LocalDeliveryAgent:
                 if quota.limited and self.quota is not None:
                     full = self.quota.refusal_in(mailbox, quota, len(prefix) + entry.size)
                     if full is not None:
+                        # A repeat after a crash whose copy is in (and filled) the
+                        # mailbox: delivered, not refused (no bounce for it).
+                        if trace.repeated and mailbox.delivered(key):
+                            return ALREADY_DELIVERED
                         return full
                 source = PrefixedSource(prefix + head, reader)
                 uid = mailbox.deliver(source, sender, key, repeated=trace.repeated)

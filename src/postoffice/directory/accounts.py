@@ -136,10 +136,18 @@ class AccountDatabase:
         """Bring a database made by an older version up to ``_SCHEMA``."""
         with self._lock:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
-            if "quota_messages" not in columns:
+            if "quota_messages" in columns:
+                return
+            try:
                 self._db.execute(
                     "ALTER TABLE accounts ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT 0"
                 )
+            except sqlite3.OperationalError:
+                # Another process (the workers open the directory at once) added it
+                # between the look and the ALTER: only then is the error no error.
+                columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
+                if "quota_messages" not in columns:
+                    raise
 
     def close(self) -> None:
         with self._lock:

@@ -266,6 +266,7 @@ class Pipe(asyncio.Protocol):
         self.send(last_plain)
         dropped = self.discard_buffered()
         self._codec = DeflateCodec()
+        self._inflate(b"")  # the room is back: resume reading if plain input had paused it
         return dropped
 
     def _inflate(self, data: bytes) -> None:
@@ -289,7 +290,8 @@ class Pipe(asyncio.Protocol):
             except DeflateError as exc:
                 self.failure = f"corrupt compressed input: {exc}"
                 self._eof = True
-        self._wake()
+        if self._buffer or self._eof:  # input that inflated to nothing is no input:
+            self._wake()  # a reader woken with none would take it for the end
         transport = self.transport
         if transport is None or transport.is_closing():
             return

@@ -51,6 +51,9 @@ STRUCTURE_CACHE_SIZE = 20_000  # part trees kept per process
 HEADER_CACHE_OCTETS = 64 * 1024 * 1024  # top-level headers kept per process
 FIELD_CACHE_SIZE = 200_000  # (message, field) values kept for SEARCH
 RENDERED_CACHE_OCTETS = 32 * 1024 * 1024  # ENVELOPE/BODYSTRUCTURE answers kept per process
+# What one kept answer takes besides its octets (its key, UID, bytes header and the
+# ordered dict's entry), counted against the bound: a BODY is often ~60 octets.
+RENDERED_ENTRY_COST = 300
 # ``memo(item name, compute)``: an item's rendered value, kept (``ContentLoader.memo``)
 Memo = Callable[[str, Callable[[], bytes]], bytes]
 # Items answered from the index alone, without the message.
@@ -106,11 +109,15 @@ class ContentLoader:
         self._rendered: OrderedDict[tuple[str, int, int, str, bool], bytes] = OrderedDict()
         self._rendered_octets = 0
         self.rendered_capacity = RENDERED_CACHE_OCTETS
+        self._memo_box = ""  # the last key's mailbox, shared by the keys that follow
 
     def memo(self, owner: str, mailbox: str, uidvalidity: int, uid: int, utf8: bool) -> Memo:
         """The ``Memo`` of one message's rendered values (per ``utf8``, which changes
         how 8-bit strings are sent), bounded by their total size."""
         box = _box(owner, mailbox)
+        if box == self._memo_box:
+            box = self._memo_box  # one string for the many keys of a FETCH
+        self._memo_box = box
 
         def memo(name: str, compute: Callable[[], bytes]) -> bytes:
             key = (box, uidvalidity, uid, name, utf8)
@@ -120,10 +127,10 @@ class ContentLoader:
                 return value
             value = compute()
             self._rendered[key] = value
-            self._rendered_octets += len(value)
+            self._rendered_octets += len(value) + RENDERED_ENTRY_COST
             while self._rendered_octets > self.rendered_capacity:
                 _, dropped = self._rendered.popitem(last=False)
-                self._rendered_octets -= len(dropped)
+                self._rendered_octets -= len(dropped) + RENDERED_ENTRY_COST
             return value
 
         return memo

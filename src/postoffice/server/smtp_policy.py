@@ -10,9 +10,10 @@ MAIL and RCPT (DESIGN.md §5, issue 3):
   ``554 5.7.1 Relay access denied`` (or ``454 4.7.1`` by config);
 - the relay check reads the same ``RoutingResult`` the router produced for
   the same parsed address, so the two cannot disagree;
-- a local recipient whose mailbox is over its quota is refused at RCPT
+- a recipient that is one local mailbox, over its quota, is refused at RCPT
   (``on_rcpt_quota``: 452 4.2.2, or 552 5.2.2 by config), so the sender
-  keeps the message rather than the queue holding it;
+  keeps the message rather than the queue holding it; an alias that fans
+  out is accepted (local delivery refuses the full member's copy alone);
 - ``access`` REJECT and ERROR refuse with their reply; DISCARD accepts and
   drops (the session remembers which recipients, or all of them after a
   DISCARD at connect or MAIL).
@@ -145,13 +146,14 @@ class SmtpPolicy:
             return Verdict(result.error)
         if result.discard or client.discard_all:
             return Verdict(RECIPIENT_OK, discard=True)
-        if self.quota is not None:
-            mailboxes = tuple(
-                Address(d.account.local_key, d.account.domain)
-                for d in result.deliveries
-                if isinstance(d, LocalDelivery)
-            )
-            return Verdict(RECIPIENT_OK, mailboxes=mailboxes)
+        if self.quota is not None and len(result.deliveries) == 1:
+            # Only a recipient that is one local mailbox: an alias that fans out is
+            # accepted, and local delivery defers or bounces the full member's copy
+            # alone (refused here, it would hold the mail back from every member).
+            (only,) = result.deliveries
+            if isinstance(only, LocalDelivery):
+                mailbox = Address(only.account.local_key, only.account.domain)
+                return Verdict(RECIPIENT_OK, mailboxes=(mailbox,))
         return Verdict(RECIPIENT_OK)
 
     async def on_rcpt_quota(self, verdict: Verdict, declared_size: int | None) -> Verdict:

@@ -90,6 +90,17 @@ class Mailbox:
                 raise
             raise translated from exc
 
+    def delivered(self, key: str) -> bool:
+        """Whether the copy ``deliver`` makes with ``key`` is in the index already."""
+        try:
+            self._engine.ensure_open(create=self._create)
+            return self._engine.delivered(key) is not None
+        except BaseException as exc:
+            translated = translate_error(exc, "delivery")
+            if translated is exc:
+                raise
+            raise translated from exc
+
     def deliver(
         self,
         data: MessageSource,

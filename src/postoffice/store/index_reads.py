@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from postoffice.core.quota import Usage
 from postoffice.store import names
 from postoffice.store.api import Change, ExpungedSince, MessageInfo
+from postoffice.store.backend import delivery_tag
 from postoffice.store.convert import message_infos
 from postoffice.store.index import MailboxRow, MailIndex
 
@@ -66,6 +67,12 @@ class IndexReads:
         with self._thread_lock:
             box = self._index.mailbox(name)
             return {} if box is None else self._index.structures(box.id, uids)
+
+    def delivered(self: _EngineParts, key: str) -> int | None:
+        """The UID of the copy a delivery with ``key`` made (``AppendMeta.delivery_key``),
+        as the index has it; None when it has none."""
+        with self._thread_lock:
+            return self._index.delivered(delivery_tag(key))
 
     def usage(self: _EngineParts, changes: list[Change]) -> Usage:
         """What the user's mailboxes hold, as the index has them (no look at the

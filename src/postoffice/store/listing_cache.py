@@ -68,7 +68,9 @@ class ListingCache:
                 return list(kept.infos)
             if kept.modseq < box.highestmodseq and self._merge(kept, box, index):
                 self._kept.move_to_end(box.id)
-                return list(kept.infos)
+                infos = list(kept.infos)
+                self._trim()  # a merge may have grown it past the capacity
+                return infos
         self.reads += 1
         infos = message_infos(index.summaries(box.id))
         self._keep(box, infos)
@@ -110,11 +112,15 @@ class ListingCache:
             self._size -= len(old.infos)
         if len(infos) > self.capacity:
             return
-        while self._kept and self._size + len(infos) > self.capacity:
-            _, dropped = self._kept.popitem(last=False)
-            self._size -= len(dropped.infos)
         uids = [info.uid for info in infos]
         self._kept[box.id] = _Kept(
             box.name, box.uidvalidity, box.uidnext, box.highestmodseq, infos, uids
         )
         self._size += len(infos)
+        self._trim()
+
+    def _trim(self) -> None:
+        """Drop the least recently used listings until the kept ones fit ``capacity``."""
+        while self._kept and self._size > self.capacity:
+            _, dropped = self._kept.popitem(last=False)
+            self._size -= len(dropped.infos)
