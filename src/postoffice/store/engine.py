@@ -353,9 +353,7 @@ class UserEngine(MailboxTree, IndexReads):
     def messages(self, name: str, changes: list[Change], *, sync: bool = True) -> list[MessageInfo]:
         name = names.mailbox_name(name)
         with self._thread_lock:
-            box = self._box(name)
-            if sync:
-                box = self._sync(box, changes)
+            box = self._sync(self._box(name), changes) if sync else self._box(name)
             return self._listings.listing(box, self._index)
 
     def open_indexed(self, name: str, uid: int) -> MessageReader | None:
