@@ -109,6 +109,11 @@ class ContentLoader:
         self._rendered: OrderedDict[tuple[str, int, int, str, bool], bytes] = OrderedDict()
         self._rendered_octets = 0
         self.rendered_capacity = RENDERED_CACHE_OCTETS
+        # Header field values of whole mailboxes, by (owner, mailbox, UIDVALIDITY):
+        # ``imap_fields`` keeps and bounds them (SORT, THREAD, SEARCH batches).
+        self.batches: OrderedDict[tuple[str, str, int], dict[tuple[int, str], list[str]]] = (
+            OrderedDict()
+        )
         self._memo_box = ""  # the last key's mailbox, shared by the keys that follow
 
     def memo(self, owner: str, mailbox: str, uidvalidity: int, uid: int, utf8: bool) -> Memo:

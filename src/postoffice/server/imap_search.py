@@ -18,7 +18,10 @@ Rules (RFC 9051 §6.4.4 and RFC 3501 §6.4.4):
 
 Invariants: the text of one message is searched up to ``TEXT_LIMIT``
 characters, so one huge message costs bounded time; a message is read at
-most once per SEARCH, and only when a key needs its content.
+most once per SEARCH, and only when a key needs its content. Header keys
+(SUBJECT, FROM, TO, CC, BCC, HEADER, SENT*) read field values only
+(``Candidate.field_values``); a key that needs nothing else
+(``header_fields``) lets the caller take them from the index's kept values.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from postoffice.mime.headers import decoded_text, header_date
+from postoffice.mime.headers import decoded_text, first_date
 from postoffice.protocol.imap.search_keys import (
     AllKey,
     AndKey,
@@ -67,12 +70,6 @@ class Candidate:
             self._content = await self.load(False)
         return self._content
 
-    async def header(self) -> MessageContent:
-        """At least the top-level header (header keys need no more)."""
-        if self._content is None:
-            self._content = await self.load(True)
-        return self._content
-
 
 def needs_content(key: SearchKey) -> bool:
     if isinstance(key, HeaderKey | TextKey):
@@ -86,6 +83,31 @@ def needs_content(key: SearchKey) -> bool:
     if isinstance(key, AndKey):
         return any(needs_content(k) for k in key.keys)
     return False
+
+
+def header_fields(key: SearchKey) -> frozenset[str] | None:
+    """The header fields (lower-case names) ``key`` reads of a message; None when it
+    reads more than header fields (BODY, TEXT: the message's text)."""
+    if isinstance(key, HeaderKey):
+        return frozenset({key.field.lower()})
+    if isinstance(key, DateKey):
+        return frozenset({"date"}) if key.sent else frozenset()
+    if isinstance(key, TextKey):
+        return None
+    if isinstance(key, NotKey):
+        return header_fields(key.key)
+    subkeys: tuple[SearchKey, ...] = ()
+    if isinstance(key, OrKey):
+        subkeys = (key.left, key.right)
+    elif isinstance(key, AndKey):
+        subkeys = tuple(key.keys)
+    found: frozenset[str] = frozenset()
+    for sub in subkeys:
+        fields = header_fields(sub)
+        if fields is None:
+            return None
+        found |= fields
+    return found
 
 
 def _contains(haystack: str, needle: str) -> bool:
@@ -116,8 +138,7 @@ async def matches(key: SearchKey, message: Candidate) -> bool:
         return key.sequence.contains(message.number, message.last_number)
     if isinstance(key, DateKey):
         if key.sent:
-            content = await message.header()
-            sent = header_date(content.data, content.root)
+            sent = first_date(await message.field_values("date"))  # as ``header_date``
             if sent is None:
                 return False
             day = sent.date()

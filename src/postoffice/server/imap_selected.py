@@ -46,10 +46,12 @@ from postoffice.server.imap_fetch import (
     header_is_enough,
     needs_content,
 )
+from postoffice.server.imap_fields import FieldBatch
 from postoffice.server.imap_mailboxes import split_flags
 from postoffice.server.imap_qresync import fetch_vanished, send_vanished
 from postoffice.server.imap_quota import copy_refusal
 from postoffice.server.imap_search import Candidate, matches
+from postoffice.server.imap_search import header_fields as search_header_fields
 from postoffice.server.imap_search import needs_content as search_needs_content
 from postoffice.server.imap_view import MailboxView
 from postoffice.store.api import SEEN, FlagMode, MessageInfo
@@ -267,7 +269,24 @@ async def search_matches(
     saved = frozenset(state.saved)
     found: list[tuple[int, int]] = []
     reads = search_needs_content(key)
-    if reads:
+    fields = search_header_fields(key) if reads else None
+    batch: FieldBatch | None = None
+    if fields:
+        # Header keys only: their values for every message in one index query, the
+        # missing ones computed as needed and kept (``imap_fields``).
+        assert state.store is not None and state.user is not None
+        sizes = {uid: info.size for uid, info in view.infos.items()}
+        batch = await FieldBatch.open(
+            state.ctx.contents,
+            state.store,
+            view.name,
+            view.uidvalidity,
+            state.user,
+            view.uids,
+            fields,
+            sizes,
+        )
+    elif reads:
         await prepare_contents(state, view, view.uids)
     for number, uid in enumerate(view.uids, 1):
         info = view.infos[uid]
@@ -276,6 +295,8 @@ async def search_matches(
             return await load_content(state, view, uid, header_only=header_only)
 
         async def field_values(name: str, uid: int = uid, size: int = info.size) -> list[str]:
+            if batch is not None:
+                return await batch.get(uid, name)
             assert state.store is not None and state.user is not None
             return await state.ctx.contents.header_values(
                 state.store, view.name, view.uidvalidity, uid, state.user, name, stored_size=size
@@ -289,7 +310,9 @@ async def search_matches(
             if not reads:
                 raise
             continue  # gone meanwhile: it matches nothing
-    if reads:
+    if batch is not None:
+        await batch.save()  # the values and part trees computed, kept in the index
+    elif reads:
         await keep_contents(state, view)
     return found
 

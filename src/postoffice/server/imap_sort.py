@@ -24,9 +24,10 @@ Rules:
   (``RETURN ()`` means ALL, as for ESEARCH); others are refused with BAD
   (SAVE and PARTIAL are not offered for SORT).
 
-Invariants: only the header fields the criteria name are read, through the
-session's header value cache (``MessageContents.header_values``), never a
-message body; a message gone meanwhile sorts with empty values.
+Invariants: only the header fields the criteria name are read, for all the
+messages at once (``imap_fields.fields_for``: kept in the index, so a second
+SORT reads no message file), never a message body; a message gone meanwhile
+sorts with empty values.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from datetime import datetime
 from functools import cmp_to_key
 from typing import Final
 
-from postoffice.core.errors import StoreError
 from postoffice.mime.base_subject import base_subject
 from postoffice.mime.collation import collation_key
 from postoffice.mime.envelope import MISSING_DOMAIN, MISSING_MAILBOX, parse_addresses
@@ -47,6 +47,7 @@ from postoffice.protocol.imap.responses import sort as sort_response
 from postoffice.protocol.imap.search_keys import mentions_modseq
 from postoffice.protocol.imap.sequence import format_ordered_sequence
 from postoffice.server.imap_context import Reply, SessionState
+from postoffice.server.imap_fields import fields_for
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
 
@@ -149,15 +150,22 @@ def sorted_messages(
     return [(number, uid) for number, uid, _ in sorted(rows, key=cmp_to_key(order))]
 
 
-async def _field_values(state: SessionState, view: MailboxView, uid: int, field: str) -> list[str]:
+async def _field_values(
+    state: SessionState, view: MailboxView, uids: list[int], fields: set[str]
+) -> dict[tuple[int, str], list[str]]:
+    """The values of ``fields`` of the messages ``uids``, by (uid, field), in one batch."""
     assert state.store is not None and state.user is not None
-    info = view.infos[uid]
-    try:
-        return await state.ctx.contents.header_values(
-            state.store, view.name, view.uidvalidity, uid, state.user, field, stored_size=info.size
-        )
-    except (StoreError, OSError):
-        return []  # gone meanwhile: it sorts with empty values
+    sizes = {uid: view.infos[uid].size for uid in uids}
+    return await fields_for(
+        state.ctx.contents,
+        state.store,
+        view.name,
+        view.uidvalidity,
+        uids,
+        state.user,
+        fields,
+        sizes,
+    )
 
 
 async def do_sort(state: SessionState, command: Sort) -> Reply:
@@ -166,16 +174,16 @@ async def do_sort(state: SessionState, command: Sort) -> Reply:
     if command.return_options is not None and not set(command.return_options) <= ESORT_OPTIONS:
         return Reply("BAD", "Unknown RETURN option")
     found = await search_matches(state, view, command.key)
+    names = {_FIELDS[c.key] for c in command.criteria if c.key in _FIELDS}
+    known = await _field_values(state, view, [uid for _, uid in found], names)
     rows: list[tuple[int, int, list[SortValue]]] = []
     for number, uid in found:
         info = view.infos[uid]
-        fields: dict[str, list[str]] = {}
         values: list[SortValue] = []
         for criterion in command.criteria:
             name = _FIELDS.get(criterion.key)
-            if name is not None and name not in fields:
-                fields[name] = await _field_values(state, view, uid, name)
-            field_values = fields[name] if name is not None else []
+            # a message gone meanwhile has no values: it sorts with empty ones
+            field_values = known.get((uid, name), []) if name is not None else []
             values.append(sort_value(criterion.key, field_values, info.internal_date, info.size))
         rows.append((number, uid, values))
     ordered = sorted_messages(rows, [criterion.reverse for criterion in command.criteria])

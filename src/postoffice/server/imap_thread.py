@@ -14,21 +14,22 @@ Rules:
   ascend with the numbers, so every tie (RFC 5256 §2.2) and every "lowest
   sequence number" (duplicate Message-IDs) comes out the same.
 
-Invariants: only header fields are read, through the session's header value
-cache (``MessageContents.header_values``), never a message body; a message
-gone meanwhile threads with empty values.
+Invariants: only header fields are read, for all the messages at once
+(``imap_fields.fields_for``: kept in the index, so a second THREAD reads no
+message file), never a message body; a message gone meanwhile threads with
+empty values.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from postoffice.core.errors import StoreError
 from postoffice.mime.headers import first_date
 from postoffice.mime.threads import ThreadInput, ordered_subject_threads, references_threads
 from postoffice.protocol.imap.responses import thread as thread_response
 from postoffice.protocol.imap.thread_command import THREAD_ALGORITHMS, Thread
 from postoffice.server.imap_context import Reply, SessionState
+from postoffice.server.imap_fields import fields_for
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
 
@@ -38,32 +39,22 @@ CAPABILITIES: Final = tuple(f"THREAD={name}" for name in THREAD_ALGORITHMS)  # R
 _REFERENCE_FIELDS: Final = ("message-id", "references", "in-reply-to")
 
 
-async def _first_value(state: SessionState, view: MailboxView, uid: int, field: str) -> list[str]:
-    assert state.store is not None and state.user is not None
-    try:
-        return await state.ctx.contents.header_values(
-            state.store,
-            view.name,
-            view.uidvalidity,
-            uid,
-            state.user,
-            field,
-            stored_size=view.infos[uid].size,
-        )
-    except (StoreError, OSError):
-        return []  # gone meanwhile: it threads with empty values
-
-
-async def thread_input(
-    state: SessionState, view: MailboxView, number: int, uid: int, *, references: bool
+def thread_input(
+    view: MailboxView,
+    number: int,
+    uid: int,
+    known: dict[tuple[int, str], list[str]],
+    *,
+    references: bool,
 ) -> ThreadInput:
-    """What the algorithm reads of one message, numbered ``number``."""
-    dates = await _first_value(state, view, uid, "date")
-    subjects = await _first_value(state, view, uid, "subject")
+    """What the algorithm reads of one message, numbered ``number``, from the values
+    of its fields (``fields_for``; none for a message gone meanwhile)."""
+    dates = known.get((uid, "date"), [])
+    subjects = known.get((uid, "subject"), [])
     ids = ["", "", ""]
     if references:
         for index, field in enumerate(_REFERENCE_FIELDS):
-            values = await _first_value(state, view, uid, field)
+            values = known.get((uid, field), [])
             ids[index] = values[0] if values else ""
     return ThreadInput(
         number,
@@ -78,10 +69,22 @@ async def do_thread(state: SessionState, command: Thread) -> Reply:
     assert view is not None
     found = await search_matches(state, view, command.key)
     by_references = command.algorithm == "REFERENCES"
+    assert state.store is not None and state.user is not None
+    uids = [uid for _, uid in found]
+    fields = ("date", "subject", *(_REFERENCE_FIELDS if by_references else ()))
+    sizes = {uid: view.infos[uid].size for uid in uids}
+    known = await fields_for(
+        state.ctx.contents,
+        state.store,
+        view.name,
+        view.uidvalidity,
+        uids,
+        state.user,
+        fields,
+        sizes,
+    )
     messages = [
-        await thread_input(
-            state, view, uid if command.uid else number, uid, references=by_references
-        )
+        thread_input(view, uid if command.uid else number, uid, known, references=by_references)
         for number, uid in found
     ]
     if by_references:

@@ -25,6 +25,10 @@ the message), ``stored_size`` (octets on disk, quoted), ``quoted`` (lines
 un-quoted on read) and ``locator`` (``mboxrd.message_tag``, to recognise the
 message after another program touched the file); a message's region on
 disk ends where the next one's ``offset`` (or the file) begins.
+
+What the index keeps of each message besides (part trees, header field
+values) is ``field_cache``'s, mixed in as ``MessageCaches``; its rows go
+with their message in the same transactions as the ``messages`` rows.
 """
 
 from __future__ import annotations
@@ -36,15 +40,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from postoffice.core.errors import StoreError
+from postoffice.store import field_cache
 from postoffice.store.api import SEEN_BIT
 from postoffice.store.expunged import ExpungedLog, create_tables
+from postoffice.store.field_cache import MessageCaches
 
 SCHEMA_VERSION = "1"
 # A queued message is retried for 5 days at most; its delivery keys outlive that.
 DELIVERY_KEY_DAYS = 10
 DELIVERY_KEY_PRUNE_EVERY = 256  # UIDs: how often old keys are deleted
 BUSY_TIMEOUT_MS = 30_000
-_IN_CHUNK = 500  # UIDs per "IN (...)" query (SQLite's variable limit is far above)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,15 +90,8 @@ CREATE TABLE IF NOT EXISTS deliveries(
     uid INTEGER NOT NULL,
     at REAL NOT NULL
 ) WITHOUT ROWID;
--- A message's part tree (``mime.structure.encode_structure``), computed at its
--- first FETCH or SEARCH and kept so that no message is parsed twice; it goes
--- with its message (expunge, mailbox reset, delete, RENAME INBOX).
-CREATE TABLE IF NOT EXISTS structures(
-    mailbox_id INTEGER NOT NULL,
-    uid INTEGER NOT NULL,
-    blob BLOB NOT NULL,
-    PRIMARY KEY(mailbox_id, uid)
-) WITHOUT ROWID;
+-- ``structures`` and ``header_fields`` (kept part trees and header values) are
+-- made by ``field_cache.create_tables``.
 CREATE TABLE IF NOT EXISTS append_intents(
     mailbox_id INTEGER PRIMARY KEY,
     inode TEXT NOT NULL,  -- st_ino may not fit SQLite's signed 64 bits
@@ -176,7 +174,7 @@ class AppendIntent(NamedTuple):
     later: bytes = b""
 
 
-class MailIndex(ExpungedLog):
+class MailIndex(ExpungedLog, MessageCaches):
     """One user's index (see the module docstring). Not thread-safe: callers serialise."""
 
     def __init__(self, connection: sqlite3.Connection, *, durable: bool = True):
@@ -204,6 +202,7 @@ class MailIndex(ExpungedLog):
                 raise IndexCorrupt(f"index {path} failed its integrity check: {check}")
             db.executescript(_SCHEMA)
             create_tables(db)  # expunged UIDs (``expunged``), also in an older index
+            field_cache.create_tables(db)  # kept trees and header values, likewise
             version = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if version is None:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
@@ -300,7 +299,7 @@ class MailIndex(ExpungedLog):
     def delete_mailbox(self, mailbox_id: int) -> None:
         self._db.execute("DELETE FROM append_intents WHERE mailbox_id = ?", (mailbox_id,))
         self._db.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
-        self._db.execute("DELETE FROM structures WHERE mailbox_id = ?", (mailbox_id,))
+        self.forget_cached(mailbox_id, None)
         self._db.execute("DELETE FROM mailboxes WHERE id = ?", (mailbox_id,))
         self.forget_expunged(mailbox_id)  # an id may be used again
 
@@ -324,7 +323,7 @@ class MailIndex(ExpungedLog):
     def reset_mailbox(self, mailbox_id: int, uidvalidity: int) -> None:
         """Forget every message and start UIDs again under a new UIDVALIDITY."""
         self._db.execute("DELETE FROM messages WHERE mailbox_id = ?", (mailbox_id,))
-        self._db.execute("DELETE FROM structures WHERE mailbox_id = ?", (mailbox_id,))
+        self.forget_cached(mailbox_id, None)
         self.forget_expunged(mailbox_id)
         self._db.execute(
             "UPDATE mailboxes SET uidvalidity = ?, uidnext = 1, sync_state = '' WHERE id = ?",
@@ -485,10 +484,7 @@ class MailIndex(ExpungedLog):
             )
             if cursor.rowcount:
                 removed.append((uid, self.next_modseq(mailbox_id)))
-        self._db.executemany(
-            "DELETE FROM structures WHERE mailbox_id = ? AND uid = ?",
-            [(mailbox_id, uid) for uid, _ in removed],
-        )
+        self.forget_cached(mailbox_id, [uid for uid, _ in removed])
         self.record_expunged(mailbox_id, removed)  # RFC 7162 §3.2: kept for VANISHED
         return removed
 
@@ -497,36 +493,11 @@ class MailIndex(ExpungedLog):
         self._db.execute(
             "UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?", (to_id, from_id)
         )
-        self._db.execute(
-            "UPDATE structures SET mailbox_id = ? WHERE mailbox_id = ?", (to_id, from_id)
-        )
+        self.move_cached(from_id, to_id)
         # Both listings changed: each takes a new MODSEQ (the invariant above, which
         # ``listing_cache`` relies on).
         self.next_modseq(from_id)
         self.next_modseq(to_id)
-
-    def structures(self, mailbox_id: int, uids: Collection[int]) -> dict[int, bytes]:
-        """The kept part trees of those of ``uids`` that have one."""
-        found: dict[int, bytes] = {}
-        ordered = sorted(uids)
-        for start in range(0, len(ordered), _IN_CHUNK):
-            chunk = ordered[start : start + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            cursor = self._db.execute(
-                f"SELECT uid, blob FROM structures WHERE mailbox_id = ? AND uid IN ({marks})",
-                (mailbox_id, *chunk),
-            )
-            found.update(cursor.fetchall())
-        return found
-
-    def set_structures(self, mailbox_id: int, blobs: Sequence[tuple[int, bytes]]) -> None:
-        """Keep part trees, for messages that still exist (call inside ``transaction``)."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO structures(mailbox_id, uid, blob) "
-            "SELECT ?, ?, ? WHERE EXISTS "
-            "(SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?)",
-            [(mailbox_id, uid, blob, mailbox_id, uid) for uid, blob in blobs],
-        )
 
     def totals(self, mailbox_id: int) -> tuple[int, int, int]:
         """(messages, unseen, octets) of a mailbox, computed by SQLite."""

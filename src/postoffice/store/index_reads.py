@@ -1,17 +1,18 @@
 """Index-only reads and caches of ``engine.UserEngine``: what changed since a MODSEQ,
-and the kept part trees of messages.
+and the kept part trees and header field values of messages.
 
 Owns ``IndexReads``, the part of the engine that answers from the index alone
-(changes and expunges since a MODSEQ, kept part trees, the quota usage),
-without a look at the disk and without the user's file lock (bounded work for
-an IMAP session catching up or a FETCH reading kept structure), and the
-writes of the part-tree cache, which change no mail file. Its methods run on
+(changes and expunges since a MODSEQ, kept part trees and header values
+(``field_cache``), the quota usage), without a look at the disk and without
+the user's file lock (bounded work for an IMAP session catching up, a FETCH
+reading kept structure or a SORT reading kept Date fields), and the writes of
+those caches, which change no mail file. Its methods run on
 the engine's own parts (``_EngineParts``) under the engine's thread lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from postoffice.store import names
 from postoffice.store.api import Change, ExpungedSince, MessageInfo
 from postoffice.store.backend import delivery_tag
 from postoffice.store.convert import message_infos
+from postoffice.store.field_cache import FieldRow
 from postoffice.store.index import MailboxRow, MailIndex
 
 
@@ -96,3 +98,37 @@ class IndexReads:
                 return
             with self._index.transaction(durable=False):  # a cache: lost, it is made again
                 self._index.set_structures(box.id, blobs)
+
+    def header_fields(
+        self: _EngineParts,
+        name: str,
+        uidvalidity: int,
+        uids: Collection[int],
+        fields: Iterable[str],
+        changes: list[Change],
+    ) -> dict[tuple[int, str], list[str]]:
+        """Kept header values (``index.header_fields``) by (uid, field); none when the
+        mailbox is gone or has another UIDVALIDITY than the caller's."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            if box is None or box.uidvalidity != uidvalidity:
+                return {}
+            return self._index.header_fields(box.id, uids, fields)
+
+    def save_header_fields(
+        self: _EngineParts,
+        name: str,
+        uidvalidity: int,
+        rows: Sequence[FieldRow],
+        changes: list[Change],
+    ) -> None:
+        """Keep header values computed by a reader under ``uidvalidity``, in one
+        transaction (no mail file changes)."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            if box is None or not rows:
+                return
+            with self._index.transaction(durable=False):  # a cache: lost, it is made again
+                self._index.save_header_fields(box.id, uidvalidity, rows)

@@ -295,6 +295,22 @@ class FileMailStore:
         """Keep part trees (``mime.structure.encode_structure``) of messages of ``name``."""
         await self._run("save structures", self._engine.save_structures, name, blobs)
 
+    async def header_fields(
+        self, name: str, uidvalidity: int, uids: Collection[int], fields: Iterable[str]
+    ) -> dict[tuple[int, str], list[str]]:
+        """Header values kept for ``uids`` of ``name`` under ``uidvalidity``, by (uid,
+        lower-case field); a pair not kept is absent (``field_cache``)."""
+        return await self._read(self._engine.header_fields, name, uidvalidity, uids, fields)
+
+    async def save_header_fields(
+        self, name: str, uidvalidity: int, rows: Sequence[tuple[int, str, list[str]]]
+    ) -> None:
+        """Keep (uid, field, values) rows read from messages of ``name`` under
+        ``uidvalidity`` (``mime.headers.header_values``)."""
+        await self._run(
+            "save header fields", self._engine.save_header_fields, name, uidvalidity, rows
+        )
+
     async def _open_reader(self, name: str, uid: int) -> MessageReader:
         if self._inline_reads:
             # On the loop only the bounded way; a sync or a lock wait, in a thread.

@@ -1,0 +1,193 @@
+"""Header field values of many messages for one SORT, THREAD or SEARCH command.
+
+What this module owns: ``FieldBatch`` and ``fields_for``, which give the
+values of some top-level header fields (``mime.headers.header_values``: every
+field of the name, unfolded, RFC 2047 words decoded) of many messages of the
+selected mailbox, read from the index's ``header_fields`` table in one query
+per command; only the pairs the index lacks are computed from the messages
+(their header only, through ``ContentLoader.load``), and those are written
+back to the index in one transaction when the command ends. A second SORT,
+THREAD or SEARCH by header of the same mailbox reads no message file.
+
+Invariants:
+
+- the values are exactly those ``ContentLoader.header_values`` gives, so
+  every answer is the same with or without the index's rows;
+- a message is read at most once per batch, however many fields it lacks
+  (all the batch's missing fields are computed from that one read);
+- the values live in the batch, for this command only: they do not go
+  through ``ContentLoader``'s bounded per-process caches, which a mailbox of
+  100,000 messages would flush;
+- rows are keyed by the UIDVALIDITY the session saw (messages never change
+  under one UID and UIDVALIDITY, RFC 9051 §2.3.1.1), so they are never stale.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import OrderedDict
+from collections.abc import Collection, Iterable, Iterator, Mapping
+
+from postoffice.core.errors import StoreError
+from postoffice.mime.headers import header_values
+from postoffice.server.imap_fetch import ContentLoader
+from postoffice.store.api import MailStore
+
+# The values of the last few mailboxes' batches, kept in this process while they
+# are small: a mailbox of a few thousand messages sorted again and again is
+# answered from memory; a big one (over ``KEPT_VALUES`` pairs) from the index,
+# one query a command, instead of flushing everything else out.
+KEPT_VALUES = 100_000
+Kept = OrderedDict[tuple[str, str, int], dict[tuple[int, str], list[str]]]
+
+
+def _pairs(uids: Iterable[int], fields: Iterable[str]) -> Iterator[tuple[int, str]]:
+    names = tuple(fields)
+    return ((uid, name) for uid in uids for name in names)
+
+
+def _keep(kept: Kept, key: tuple[str, str, int], values: dict[tuple[int, str], list[str]]) -> None:
+    """Remember a batch's values for the mailbox ``key`` (bounded, see ``KEPT_VALUES``)."""
+    merged = {**kept.pop(key, {}), **values}
+    if len(merged) > KEPT_VALUES:
+        return
+    kept[key] = merged
+    while sum(len(each) for each in kept.values()) > KEPT_VALUES:
+        kept.popitem(last=False)
+
+
+class FieldBatch:
+    """The values of ``fields`` (lower-case) of the messages of one mailbox, for
+    one command (module docstring). Open with ``FieldBatch.open``, end with
+    ``save``."""
+
+    def __init__(
+        self,
+        contents: ContentLoader,
+        store: MailStore,
+        mailbox: str,
+        uidvalidity: int,
+        owner: str,
+        fields: Iterable[str],
+        sizes: Mapping[int, int],
+    ):
+        self._contents = contents
+        self._store = store
+        self._mailbox = mailbox
+        self._uidvalidity = uidvalidity
+        self._owner = owner
+        self.fields = frozenset(name.lower() for name in fields)
+        self._sizes = sizes  # stored sizes by UID (``MessageInfo.size``)
+        self.values: dict[tuple[int, str], list[str]] = {}
+        self._fresh: list[tuple[int, str, list[str]]] = []
+        self._key = (owner, mailbox, uidvalidity)
+
+    @classmethod
+    async def open(
+        cls,
+        contents: ContentLoader,
+        store: MailStore,
+        mailbox: str,
+        uidvalidity: int,
+        owner: str,
+        uids: Collection[int],
+        fields: Iterable[str],
+        sizes: Mapping[int, int],
+    ) -> FieldBatch:
+        """A batch holding what the index keeps of ``fields`` of ``uids`` (one
+        query); the part trees of the messages that lack some are brought in too,
+        so that computing them reads only their header."""
+        batch = cls(contents, store, mailbox, uidvalidity, owner, fields, sizes)
+        if not uids or not batch.fields:
+            return batch
+        kept = contents.batches.get(batch._key)
+        if kept is not None:
+            contents.batches.move_to_end(batch._key)
+            batch.values = {pair: kept[pair] for pair in _pairs(uids, batch.fields) if pair in kept}
+        asked = [uid for uid in uids if batch.lacks(uid)]
+        if asked:
+            with contextlib.suppress(StoreError):  # a cache: else computed from the messages
+                found = await store.header_fields(mailbox, uidvalidity, asked, batch.fields)
+                batch.values.update(found)
+        lacking = [uid for uid in asked if batch.lacks(uid)]
+        if lacking:
+            await contents.prepare(store, mailbox, uidvalidity, lacking, owner)
+        return batch
+
+    async def get(self, uid: int, field: str) -> list[str]:
+        """The values of one field of one message; computed from the message (and
+        with it every other field of the batch it lacks) when not kept. Raises
+        ``StoreError``/``OSError`` for a message gone meanwhile."""
+        name = field.lower()
+        found = self.values.get((uid, name))
+        if found is not None:
+            return found
+        if name not in self.fields:  # not one of the batch's: the session's cache
+            return await self._contents.header_values(
+                self._store,
+                self._mailbox,
+                self._uidvalidity,
+                uid,
+                self._owner,
+                name,
+                stored_size=self._sizes.get(uid),
+            )
+        await self.fill(uid)
+        return self.values[(uid, name)]
+
+    def lacks(self, uid: int) -> bool:
+        """True when some field of the batch is not known yet for ``uid``."""
+        return any((uid, name) not in self.values for name in self.fields)
+
+    async def fill(self, uid: int) -> None:
+        """Compute every field of the batch that ``uid`` lacks, from one read of its
+        header. Raises ``StoreError``/``OSError`` for a message gone meanwhile."""
+        content = await self._contents.load(
+            self._store,
+            self._mailbox,
+            self._uidvalidity,
+            uid,
+            self._owner,
+            stored_size=self._sizes.get(uid),
+            header_only=True,
+        )
+        for wanted in sorted(self.fields):
+            if (uid, wanted) not in self.values:
+                values = header_values(content.data, content.root, wanted)
+                self.values[(uid, wanted)] = values
+                self._fresh.append((uid, wanted, values))
+
+    async def save(self) -> None:
+        """Write the values and part trees computed since ``open`` to the index, in
+        one transaction each. They are caches: a failure to write them costs a
+        later command time, not this one its answer."""
+        fresh, self._fresh = self._fresh, []
+        _keep(self._contents.batches, self._key, self.values)
+        with contextlib.suppress(StoreError):
+            if fresh:
+                await self._store.save_header_fields(self._mailbox, self._uidvalidity, fresh)
+            await self._contents.keep(self._store, self._mailbox, self._uidvalidity, self._owner)
+
+
+async def fields_for(
+    contents: ContentLoader,
+    store: MailStore,
+    mailbox: str,
+    uidvalidity: int,
+    uids: Collection[int],
+    owner: str,
+    fields: Iterable[str],
+    sizes: Mapping[int, int],
+) -> dict[tuple[int, str], list[str]]:
+    """The values of ``fields`` of every message of ``uids``, by (uid, lower-case
+    field), kept in the index from now on. A message gone meanwhile has no
+    entries (SORT and THREAD then use empty values)."""
+    batch = await FieldBatch.open(contents, store, mailbox, uidvalidity, owner, uids, fields, sizes)
+    for uid in uids:
+        if batch.lacks(uid):
+            try:
+                await batch.fill(uid)
+            except (StoreError, OSError):
+                continue  # gone meanwhile
+    await batch.save()
+    return batch.values

@@ -1,0 +1,200 @@
+"""What the index keeps of each message so that it is not read again: part trees
+and header field values.
+
+What this module owns: the ``structures`` and ``header_fields`` tables of the
+per-user index and ``MessageCaches``, the part of ``index.MailIndex`` that
+writes, reads and drops their rows.
+
+- ``structures``: a message's part tree (``mime.structure.encode_structure``),
+  computed at its first FETCH or SEARCH, so that no message is parsed twice.
+- ``header_fields``: the values of one top-level header field of a message,
+  as ``mime.headers.header_values`` gives them (a JSON list of strings; the
+  field name lower-case), computed at the first SORT, THREAD or SEARCH that
+  needs them, so that a later one reads the index, not the message files
+  (Dovecot keeps such fields in its cache file for the same reason).
+
+Invariants:
+
+- A row describes the message stored under (mailbox_id, uid) in the
+  mailbox's present UIDVALIDITY; messages never change, so a row is never
+  stale while its message exists.
+- A row goes with its message: expunge, a mailbox reset (new UIDVALIDITY)
+  and a mailbox deletion drop it; RENAME INBOX moves it with the message
+  (``index.MailIndex``, in the same transaction).
+- Rows are only written for messages that exist (and, for header fields, in
+  the UIDVALIDITY the reader saw), so a reader racing an expunge or a reset
+  leaves nothing behind.
+- Both are caches: losing them costs time only, so they are written without
+  a synced commit (``durable=False``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Final
+
+_IN_CHUNK: Final = 500  # bound parameters per IN (...) query, under SQLite's limit
+_SCAN_ABOVE: Final = 4 * _IN_CHUNK  # more UIDs than this: the mailbox's rows are scanned
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS structures(
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    blob BLOB NOT NULL,
+    PRIMARY KEY(mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS header_fields(
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY(mailbox_id, uid, field)
+) WITHOUT ROWID;
+"""
+
+# (uid, lower-case field name, values): one ``header_fields`` row as callers give it
+FieldRow = tuple[int, str, list[str]]
+
+
+def create_tables(db: sqlite3.Connection) -> None:
+    """Add the tables to an index, new or older than them (``IF NOT EXISTS``)."""
+    db.executescript(_TABLES)
+
+
+def _chunks(uids: Collection[int]) -> Iterator[list[int]]:
+    ordered = sorted(uids)
+    for start in range(0, len(ordered), _IN_CHUNK):
+        yield ordered[start : start + _IN_CHUNK]
+
+
+def _decoded(value: str) -> object:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return None  # damaged: computed again, and the row replaced
+
+
+def _is_values(values: object) -> bool:
+    return isinstance(values, list) and all(isinstance(v, str) for v in values)
+
+
+class MessageCaches:
+    """The cache tables' part of ``MailIndex`` (see the module docstring)."""
+
+    _db: sqlite3.Connection
+
+    def structures(self, mailbox_id: int, uids: Collection[int]) -> dict[int, bytes]:
+        """The kept part trees of those of ``uids`` that have one."""
+        found: dict[int, bytes] = {}
+        for chunk in _chunks(uids):
+            marks = ",".join("?" * len(chunk))
+            cursor = self._db.execute(
+                f"SELECT uid, blob FROM structures WHERE mailbox_id = ? AND uid IN ({marks})",
+                (mailbox_id, *chunk),
+            )
+            found.update(cursor.fetchall())
+        return found
+
+    def set_structures(self, mailbox_id: int, blobs: Sequence[tuple[int, bytes]]) -> None:
+        """Keep part trees, for messages that still exist (call inside ``transaction``)."""
+        self._db.executemany(
+            "INSERT OR REPLACE INTO structures(mailbox_id, uid, blob) "
+            "SELECT ?, ?, ? WHERE EXISTS "
+            "(SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?)",
+            [(mailbox_id, uid, blob, mailbox_id, uid) for uid, blob in blobs],
+        )
+
+    def header_fields(
+        self, mailbox_id: int, uids: Collection[int], fields: Iterable[str]
+    ) -> dict[tuple[int, str], list[str]]:
+        """The kept values of ``fields`` (lower-case names) of ``uids``, by (uid, field);
+        a pair without a row is absent. One query per chunk of UIDs and field."""
+        rows = list(self._field_rows(mailbox_id, uids, sorted(set(fields))))
+        try:
+            # One parse of all the rows' lists at once: a call per row costs more
+            # than the query (100,000 messages, several fields each).
+            decoded = json.loads("[" + ",".join(value for _, _, value in rows) + "]")
+        except ValueError:
+            decoded = [_decoded(value) for _, _, value in rows]  # some row is damaged
+        return {
+            (int(uid), str(field)): values
+            for (uid, field, _), values in zip(rows, decoded, strict=True)
+            if _is_values(values)
+        }
+
+    def _field_rows(
+        self, mailbox_id: int, uids: Collection[int], names: list[str]
+    ) -> Iterator[tuple[int, str, str]]:
+        if not names:
+            return
+        if len(uids) > _SCAN_ABOVE:
+            # Most of a big mailbox: one pass over its rows beats many IN lookups.
+            wanted = uids if isinstance(uids, set | frozenset | range) else set(uids)
+            marks = ",".join("?" * len(names))
+            cursor = self._db.execute(
+                "SELECT uid, field, value FROM header_fields "
+                f"WHERE mailbox_id = ? AND field IN ({marks})",
+                (mailbox_id, *names),
+            )
+            yield from (row for row in cursor if row[0] in wanted)
+            return
+        for field in names:
+            for chunk in _chunks(uids):
+                marks = ",".join("?" * len(chunk))
+                yield from self._db.execute(
+                    "SELECT uid, field, value FROM header_fields "
+                    f"WHERE mailbox_id = ? AND field = ? AND uid IN ({marks})",
+                    (mailbox_id, field, *chunk),
+                )
+
+    def save_header_fields(
+        self, mailbox_id: int, uidvalidity: int, rows: Sequence[FieldRow]
+    ) -> None:
+        """Keep header field values of messages that still exist, when the mailbox
+        still has ``uidvalidity`` (the one they were read under); call inside
+        ``transaction``."""
+        current = self._db.execute(
+            "SELECT 1 FROM mailboxes WHERE id = ? AND uidvalidity = ?", (mailbox_id, uidvalidity)
+        ).fetchone()
+        if current is None:
+            return
+        self._db.executemany(
+            "INSERT OR REPLACE INTO header_fields(mailbox_id, uid, field, value) "
+            "SELECT ?, ?, ?, ? WHERE EXISTS "
+            "(SELECT 1 FROM messages WHERE mailbox_id = ? AND uid = ?)",
+            [
+                (mailbox_id, uid, field.lower(), json.dumps(values), mailbox_id, uid)
+                for uid, field, values in rows
+            ],
+        )
+
+    def forget_header_fields(self, mailbox_id: int, uids: Collection[int] | None) -> None:
+        """Drop the header field rows of ``uids`` (None: of the whole mailbox)."""
+        if uids is None:
+            self._db.execute("DELETE FROM header_fields WHERE mailbox_id = ?", (mailbox_id,))
+            return
+        self._db.executemany(
+            "DELETE FROM header_fields WHERE mailbox_id = ? AND uid = ?",
+            [(mailbox_id, uid) for uid in uids],
+        )
+
+    def forget_cached(self, mailbox_id: int, uids: Collection[int] | None) -> None:
+        """Drop every cached row of ``uids`` (None: of the whole mailbox): their
+        messages are gone, or their UIDs mean other messages from now on."""
+        if uids is None:
+            self._db.execute("DELETE FROM structures WHERE mailbox_id = ?", (mailbox_id,))
+        else:
+            self._db.executemany(
+                "DELETE FROM structures WHERE mailbox_id = ? AND uid = ?",
+                [(mailbox_id, uid) for uid in uids],
+            )
+        self.forget_header_fields(mailbox_id, uids)
+
+    def move_cached(self, from_id: int, to_id: int) -> None:
+        """Re-home every cached row of one mailbox in another, UIDs kept (RENAME INBOX)."""
+        for table in ("structures", "header_fields"):
+            self._db.execute(
+                f"UPDATE {table} SET mailbox_id = ? WHERE mailbox_id = ?", (to_id, from_id)
+            )

@@ -1,0 +1,127 @@
+"""Header values kept in the index (``store.field_cache``, ``server.imap_fields``):
+a second SORT, THREAD or SEARCH by header keys on the same mailbox reads no
+message file, from a fresh process's point of view (the session's in-memory
+caches emptied), and answers exactly as the first did; on Maildir and mbox."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from postoffice.store.service import FileMailStore
+
+from .imap_harness import ImapWorld
+
+
+def _message(headers: str, body: str = "body") -> bytes:
+    return headers.strip().replace("\n", "\r\n").encode() + b"\r\n\r\n" + body.encode() + b"\r\n"
+
+
+MESSAGES = [
+    _message("""
+From: Zed <zed@a.test>
+To: bob@b.test
+Subject: meeting
+Message-ID: <m1@a>
+Date: Wed, 1 Jan 2025 10:00:00 +0000
+X-Tag: red
+"""),
+    _message("""
+From: amy@a.test
+To: =?UTF-8?Q?=C3=89mile?= <emile@b.test>
+Subject: Re: meeting
+Message-ID: <m2@a>
+References: <m1@a>
+Date: Wed, 1 Jan 2025 11:00:00 +0000
+"""),
+    _message(
+        """
+From: "Carl" <carl@c.test>
+Cc: dan@d.test
+Subject: lunch
+Message-ID: <m3@a>
+Date: not a date
+""",
+        "the word pumpkin",
+    ),
+    _message("""
+From: dan@d.test
+Subject: Re: lunch
+Message-ID: <m4@a>
+In-Reply-To: <m3@a>
+Date: Tue, 31 Dec 2024 09:00:00 -0500
+X-Tag: blue
+"""),
+]
+
+COMMANDS = [
+    "SORT (DATE) UTF-8 ALL",
+    "UID SORT (REVERSE SUBJECT FROM) UTF-8 ALL",
+    "SORT (DISPLAYTO CC) UTF-8 UNSEEN",
+    "THREAD REFERENCES UTF-8 ALL",
+    "UID THREAD ORDEREDSUBJECT UTF-8 ALL",
+    "SEARCH SUBJECT meeting",
+    "SEARCH OR FROM dan HEADER X-Tag red",
+    "UID SEARCH NOT TO b.test SENTSINCE 1-Jan-2025",
+    "SEARCH HEADER Message-ID <m4@a> SEEN",
+]
+
+
+def _counting(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count ``FileMailStore.read`` calls (every message octet FETCH/SEARCH/SORT reads)."""
+    reads: list[int] = []
+    original: Callable[..., Awaitable[bytes]] = FileMailStore.read
+
+    async def read(self: FileMailStore, *args: Any, **kwargs: Any) -> bytes:
+        reads.append(1)
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FileMailStore, "read", read)
+    return reads
+
+
+async def test_a_second_sort_thread_or_search_reads_no_message(
+    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await world.deliver(*MESSAGES)
+    async with world.logged_in() as client:
+        await client.select()
+        first = [await client.command(f"a{n} {line}") for n, line in enumerate(COMMANDS)]
+        assert all(answer[-1].startswith(f"a{n} OK") for n, answer in enumerate(first))
+    world.context.contents.__init__()  # type: ignore[misc]  # as a new process: memory empty
+    reads = _counting(monkeypatch)
+    async with world.logged_in() as client:
+        await client.select()
+        for n, line in enumerate(COMMANDS):
+            again = await client.command(f"a{n} {line}")
+            assert again == first[n], line
+            assert reads == [], f"{line} read a message file"
+        # The counter counts: a body search does read the messages.
+        body = await client.command("b1 SEARCH BODY pumpkin")
+        assert body[0] == "* SEARCH 3"
+        assert reads
+
+
+async def test_the_answers_are_those_of_an_index_without_kept_values(world: ImapWorld) -> None:
+    """The same answers whether the values come from the messages or from the index:
+    the first session computes them, the second reads them (module docstring)."""
+    await world.deliver(*MESSAGES)
+    async with world.logged_in() as client:
+        await client.select()
+        assert await client.command("s1 SORT (DATE) UTF-8 ALL") == [
+            "* SORT 3 4 1 2",
+            "s1 OK SORT completed",
+        ]
+    world.context.contents.__init__()  # type: ignore[misc]
+    async with world.logged_in() as client:
+        await client.select()
+        assert await client.command("s1 SORT (DATE) UTF-8 ALL") == [
+            "* SORT 3 4 1 2",
+            "s1 OK SORT completed",
+        ]
+        assert await client.command("s2 SEARCH SENTBEFORE 1-Jan-2025") == [
+            "* SEARCH 4",
+            "s2 OK SEARCH completed",
+        ]

@@ -1,0 +1,145 @@
+"""Header field values kept in the index (``field_cache``): written, read back, and
+gone with their message (expunge, reset, deletion, RENAME INBOX moves them),
+also in an index file made before the table was."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from postoffice.store import StoreFactory
+from postoffice.store.api import DELETED, FlagMode
+from postoffice.store.index import MailIndex, NewMessage
+from tests.store.conftest import ALICE
+
+
+def _message(n: int) -> NewMessage:
+    return NewMessage(flags=0, keywords="", internal_date=float(n), size=n, locator=f"m{n}")
+
+
+def _filled(path: Path, count: int) -> tuple[MailIndex, int]:
+    index = MailIndex.open(path, durable=False)
+    with index.transaction():
+        box = index.create_mailbox("INBOX", 7)
+        for n in range(count):
+            index.add_message(box.id, _message(n))
+    return index, box.id
+
+
+def _rows(path: Path) -> list[tuple[int, int, str]]:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(
+            "SELECT mailbox_id, uid, field FROM header_fields ORDER BY 1, 2, 3"
+        ).fetchall()
+    finally:
+        db.close()
+
+
+async def test_values_come_back_and_leave_with_their_message(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        first = await store.deliver(b"Subject: one\r\n\r\nbody\r\n")
+        second = await store.deliver(b"Subject: two\r\n\r\nbody\r\n")
+        validity = (await store.status("INBOX")).uidvalidity
+        await store.save_header_fields(
+            "INBOX",
+            validity,
+            [
+                (first, "subject", ["one"]),
+                (first, "To", []),  # names are kept lower-case
+                (second, "subject", ["two", "deux \u00e9"]),
+                (99, "subject", ["none"]),  # no such message: nothing kept
+            ],
+        )
+        got = await store.header_fields("INBOX", validity, [first, second, 99], ["subject", "to"])
+        assert got == {
+            (first, "subject"): ["one"],
+            (first, "to"): [],
+            (second, "subject"): ["two", "deux \u00e9"],
+        }
+        # Another UIDVALIDITY: the UIDs name other messages, nothing is read or written.
+        assert await store.header_fields("INBOX", validity + 1, [first], ["subject"]) == {}
+        await store.save_header_fields("INBOX", validity + 1, [(first, "cc", ["x"])])
+        assert await store.header_fields("INBOX", validity, [first], ["cc"]) == {}
+        await store.store_flags("INBOX", [first], [DELETED], mode=FlagMode.ADD)
+        await store.expunge("INBOX")
+        assert await store.header_fields("INBOX", validity, [first, second], ["subject"]) == {
+            (second, "subject"): ["two", "deux \u00e9"]
+        }
+        await store.create_mailbox("Box")
+        moved = await store.append("Box", b"Subject: b\r\n\r\nx\r\n")
+        box_validity = (await store.status("Box")).uidvalidity
+        await store.save_header_fields("Box", box_validity, [(moved, "subject", ["b"])])
+        await store.delete_mailbox("Box")
+        await store.create_mailbox("Box")
+        again = await store.append("Box", b"Subject: c\r\n\r\nx\r\n")
+        again_validity = (await store.status("Box")).uidvalidity
+        assert await store.header_fields("Box", again_validity, [again], ["subject"]) == {}
+        assert await store.header_fields("Nowhere", 1, [1], ["subject"]) == {}
+
+
+def test_expunge_reset_delete_and_move_in_the_index(tmp_path: Path) -> None:
+    path = tmp_path / "i.sqlite3"
+    index, box = _filled(path, 4)  # UIDs 1..4
+    with index.transaction():
+        index.save_header_fields(box, 7, [(u, "date", [f"d{u}"]) for u in (1, 2, 3, 4)])
+        index.save_header_fields(box, 7, [(1, "Subject", ["s"])])
+        index.save_header_fields(box, 8, [(2, "subject", ["wrong validity"])])
+    assert index.header_fields(box, [1, 2], ["subject", "date"]) == {
+        (1, "subject"): ["s"],
+        (1, "date"): ["d1"],
+        (2, "date"): ["d2"],
+    }
+    # many UIDs (the scan path) and a range that must not be expanded
+    assert len(index.header_fields(box, range(1, 2**32), ["date"])) == 4
+    assert len(index.header_fields(box, list(range(1, 5000)), ["date"])) == 4
+    with index.transaction():
+        index.remove_messages(box, [1, 3])
+    assert _rows(path) == [(box, 2, "date"), (box, 4, "date")]
+    with index.transaction():
+        other = index.create_mailbox("Other", 9)
+        index.move_messages(box, other.id)
+    assert _rows(path) == [(other.id, 2, "date"), (other.id, 4, "date")]
+    with index.transaction():
+        index.reset_mailbox(other.id, 10)
+    assert _rows(path) == []
+    with index.transaction():
+        index.add_message(box, _message(5))
+        index.save_header_fields(box, 7, [(5, "date", ["d5"])])
+    assert _rows(path) == [(box, 5, "date")]
+    with index.transaction():
+        index.delete_mailbox(box)
+    assert _rows(path) == []
+    index.close()
+
+
+def test_an_older_index_gets_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "i.sqlite3"
+    index, box = _filled(path, 2)
+    index.close()
+    db = sqlite3.connect(path)  # as an index made before the table was
+    db.execute("DROP TABLE header_fields")
+    db.commit()
+    db.close()
+    index = MailIndex.open(path, durable=False)
+    assert index.header_fields(box, [1, 2], ["subject"]) == {}
+    with index.transaction():
+        index.save_header_fields(box, 7, [(2, "subject", ["kept"])])
+    index.close()
+    index = MailIndex.open(path, durable=False)
+    assert index.header_fields(box, [1, 2], ["subject"]) == {(2, "subject"): ["kept"]}
+    index.close()
+
+
+def test_a_damaged_value_is_not_returned(tmp_path: Path) -> None:
+    path = tmp_path / "i.sqlite3"
+    index, box = _filled(path, 1)
+    with index.transaction():
+        index.save_header_fields(box, 7, [(1, "subject", ["s"]), (1, "to", ["t"])])
+    db = sqlite3.connect(path)
+    db.execute("UPDATE header_fields SET value = 'not json' WHERE field = 'subject'")
+    db.execute("UPDATE header_fields SET value = '[1]' WHERE field = 'to'")
+    db.commit()
+    db.close()
+    assert index.header_fields(box, [1], ["subject", "to"]) == {}
+    index.close()
