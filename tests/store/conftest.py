@@ -12,6 +12,7 @@ import pytest
 
 from postoffice.core.clock import FixedClock
 from postoffice.store import StoreFactory, StoreLayout
+from postoffice.store.index import MailIndex, NewMessage
 from postoffice.store.layout import StoreFormat
 
 DOMAIN = "example.test"
@@ -74,3 +75,19 @@ def message(n: int, size: int = 300) -> bytes:
     line = f"line of message {n:05d} ".encode() * 4 + b"\r\n"
     body = (line * (size // len(line) + 1))[: max(size - len(head), 0)]
     return head + body
+
+
+def index_row(n: int) -> NewMessage:
+    """A message row for index-level tests (no file behind it)."""
+    return NewMessage(flags=0, keywords="", internal_date=float(n), size=n, locator=f"m{n}")
+
+
+def filled_index(path: Path, count: int) -> tuple[MailIndex, int]:
+    """A new index at ``path`` whose INBOX (UIDVALIDITY 7) holds ``count`` rows:
+    UIDs and MODSEQs 1..count. Returns the index and the INBOX's id."""
+    index = MailIndex.open(path, durable=False)
+    with index.transaction():
+        box = index.create_mailbox("INBOX", 7)
+        for n in range(count):
+            index.add_message(box.id, index_row(n))
+    return index, box.id

@@ -9,27 +9,14 @@ from pathlib import Path
 import pytest
 
 from postoffice.store import StoreFactory, expunged
-from postoffice.store.index import MailIndex, NewMessage
-from tests.store.conftest import ALICE, message
+from postoffice.store.index import MailIndex
+from tests.store.conftest import ALICE, filled_index, index_row, message
 
 DELETED = "\\Deleted"
 
 
-def _message(n: int) -> NewMessage:
-    return NewMessage(flags=0, keywords="", internal_date=float(n), size=n, locator=f"m{n}")
-
-
-def _filled(path: Path, count: int) -> tuple[MailIndex, int]:
-    index = MailIndex.open(path, durable=False)
-    with index.transaction():
-        box = index.create_mailbox("INBOX", 7)
-        for n in range(count):
-            index.add_message(box.id, _message(n))
-    return index, box.id
-
-
 def test_each_expunge_is_kept_with_its_modseq(tmp_path: Path) -> None:
-    index, box = _filled(tmp_path / "i.sqlite3", 5)  # MODSEQs 1..5
+    index, box = filled_index(tmp_path / "i.sqlite3", 5)  # MODSEQs 1..5
     with index.transaction():
         assert index.remove_messages(box, [2, 4]) == [(2, 6), (4, 7)]
     with index.transaction():
@@ -47,7 +34,7 @@ def test_only_the_newest_are_kept_and_the_floor_says_so(
 ) -> None:
     monkeypatch.setattr(expunged, "KEEP_PER_MAILBOX", 3)
     monkeypatch.setattr(expunged, "TRIM_EVERY", 1)  # the cap checked at every expunge
-    index, box = _filled(tmp_path / "i.sqlite3", 6)  # MODSEQs 1..6
+    index, box = filled_index(tmp_path / "i.sqlite3", 6)  # MODSEQs 1..6
     with index.transaction():
         index.remove_messages(box, [1, 2, 3, 4, 5])  # MODSEQs 7..11; 7 and 8 forgotten
     newest = index.expunged_since(box, 8)
@@ -59,13 +46,13 @@ def test_only_the_newest_are_kept_and_the_floor_says_so(
 
 
 def test_a_reset_or_a_deletion_forgets_the_history(tmp_path: Path) -> None:
-    index, box = _filled(tmp_path / "i.sqlite3", 3)
+    index, box = filled_index(tmp_path / "i.sqlite3", 3)
     with index.transaction():
         index.remove_messages(box, [1])
         index.reset_mailbox(box, 99)
     assert index.expunged_since(box, 0) == expunged.ExpungedSince([], True)
     with index.transaction():
-        index.add_message(box, _message(1))
+        index.add_message(box, index_row(1))
         index.remove_messages(box, [1])
         index.delete_mailbox(box)
         again = index.create_mailbox("Other", 5)  # SQLite may give the same id again
@@ -77,7 +64,7 @@ def test_an_older_index_gets_the_tables_with_its_present_modseq_as_floor(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "i.sqlite3"
-    index, box = _filled(path, 4)  # HIGHESTMODSEQ 4
+    index, box = filled_index(path, 4)  # HIGHESTMODSEQ 4
     index.close()
     db = sqlite3.connect(path)  # as an index made before the tables were
     db.execute("DROP TABLE expunged")
@@ -118,7 +105,7 @@ def test_the_cap_is_looked_at_once_every_trim_every_modseqs(
 ) -> None:
     monkeypatch.setattr(expunged, "KEEP_PER_MAILBOX", 2)
     monkeypatch.setattr(expunged, "TRIM_EVERY", 10)
-    index, box = _filled(tmp_path / "i.sqlite3", 6)  # MODSEQs 1..6
+    index, box = filled_index(tmp_path / "i.sqlite3", 6)  # MODSEQs 1..6
     with index.transaction():
         index.remove_messages(box, [1, 2, 3])  # MODSEQs 7..9: no multiple of 10 crossed
     assert index.expunged_since(box, 6).uids == [1, 2, 3]  # over the cap, for now

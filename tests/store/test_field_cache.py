@@ -9,21 +9,8 @@ from pathlib import Path
 
 from postoffice.store import StoreFactory
 from postoffice.store.api import DELETED, FlagMode
-from postoffice.store.index import MailIndex, NewMessage
-from tests.store.conftest import ALICE
-
-
-def _message(n: int) -> NewMessage:
-    return NewMessage(flags=0, keywords="", internal_date=float(n), size=n, locator=f"m{n}")
-
-
-def _filled(path: Path, count: int) -> tuple[MailIndex, int]:
-    index = MailIndex.open(path, durable=False)
-    with index.transaction():
-        box = index.create_mailbox("INBOX", 7)
-        for n in range(count):
-            index.add_message(box.id, _message(n))
-    return index, box.id
+from postoffice.store.index import MailIndex
+from tests.store.conftest import ALICE, filled_index, index_row
 
 
 def _rows(path: Path) -> list[tuple[int, int, str]]:
@@ -80,7 +67,7 @@ async def test_values_come_back_and_leave_with_their_message(factory: StoreFacto
 
 def test_expunge_reset_delete_and_move_in_the_index(tmp_path: Path) -> None:
     path = tmp_path / "i.sqlite3"
-    index, box = _filled(path, 4)  # UIDs 1..4
+    index, box = filled_index(path, 4)  # UIDs 1..4
     with index.transaction():
         index.save_header_fields(box, 7, [(u, "date", [f"d{u}"]) for u in (1, 2, 3, 4)])
         index.save_header_fields(box, 7, [(1, "Subject", ["s"])])
@@ -104,7 +91,7 @@ def test_expunge_reset_delete_and_move_in_the_index(tmp_path: Path) -> None:
         index.reset_mailbox(other.id, 10)
     assert _rows(path) == []
     with index.transaction():
-        index.add_message(box, _message(5))
+        index.add_message(box, index_row(5))
         index.save_header_fields(box, 7, [(5, "date", ["d5"])])
     assert _rows(path) == [(box, 5, "date")]
     with index.transaction():
@@ -115,7 +102,7 @@ def test_expunge_reset_delete_and_move_in_the_index(tmp_path: Path) -> None:
 
 def test_an_older_index_gets_the_table(tmp_path: Path) -> None:
     path = tmp_path / "i.sqlite3"
-    index, box = _filled(path, 2)
+    index, box = filled_index(path, 2)
     index.close()
     db = sqlite3.connect(path)  # as an index made before the table was
     db.execute("DROP TABLE header_fields")
@@ -133,7 +120,7 @@ def test_an_older_index_gets_the_table(tmp_path: Path) -> None:
 
 def test_a_damaged_value_is_not_returned(tmp_path: Path) -> None:
     path = tmp_path / "i.sqlite3"
-    index, box = _filled(path, 1)
+    index, box = filled_index(path, 1)
     with index.transaction():
         index.save_header_fields(box, 7, [(1, "subject", ["s"]), (1, "to", ["t"])])
     db = sqlite3.connect(path)

@@ -30,7 +30,9 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 
 from postoffice.core.errors import StoreError
 from postoffice.mime.headers import header_values
+from postoffice.server.imap_context import SessionState
 from postoffice.server.imap_fetch import ContentLoader
+from postoffice.server.imap_view import MailboxView
 from postoffice.store.api import MailStore
 
 # The values of the last few mailboxes' batches, kept in this process while they
@@ -191,3 +193,16 @@ async def fields_for(
                 continue  # gone meanwhile
     await batch.save()
     return batch.values
+
+
+async def view_fields(
+    state: SessionState, view: MailboxView, uids: list[int], fields: Iterable[str]
+) -> dict[tuple[int, str], list[str]]:
+    """``fields_for`` the selected mailbox of a session: the values of ``fields`` of
+    the messages ``uids``, by (uid, field), in one batch."""
+    assert state.store is not None and state.user is not None
+    sizes = {uid: view.infos[uid].size for uid in uids}
+    contents, store = state.ctx.contents, state.store
+    return await fields_for(
+        contents, store, view.name, view.uidvalidity, uids, state.user, fields, sizes
+    )

@@ -47,9 +47,8 @@ from postoffice.protocol.imap.responses import sort as sort_response
 from postoffice.protocol.imap.search_keys import mentions_modseq
 from postoffice.protocol.imap.sequence import format_ordered_sequence
 from postoffice.server.imap_context import Reply, SessionState
-from postoffice.server.imap_fields import fields_for
+from postoffice.server.imap_fields import view_fields
 from postoffice.server.imap_selected import search_matches
-from postoffice.server.imap_view import MailboxView
 
 SortValue = int | str | datetime
 ESORT_OPTIONS: Final = frozenset({"MIN", "MAX", "ALL", "COUNT"})  # RFC 5267 §3.1 (no SAVE)
@@ -150,24 +149,6 @@ def sorted_messages(
     return [(number, uid) for number, uid, _ in sorted(rows, key=cmp_to_key(order))]
 
 
-async def _field_values(
-    state: SessionState, view: MailboxView, uids: list[int], fields: set[str]
-) -> dict[tuple[int, str], list[str]]:
-    """The values of ``fields`` of the messages ``uids``, by (uid, field), in one batch."""
-    assert state.store is not None and state.user is not None
-    sizes = {uid: view.infos[uid].size for uid in uids}
-    return await fields_for(
-        state.ctx.contents,
-        state.store,
-        view.name,
-        view.uidvalidity,
-        uids,
-        state.user,
-        fields,
-        sizes,
-    )
-
-
 async def do_sort(state: SessionState, command: Sort) -> Reply:
     view = state.view
     assert view is not None
@@ -175,7 +156,7 @@ async def do_sort(state: SessionState, command: Sort) -> Reply:
         return Reply("BAD", "Unknown RETURN option")
     found = await search_matches(state, view, command.key)
     names = {_FIELDS[c.key] for c in command.criteria if c.key in _FIELDS}
-    known = await _field_values(state, view, [uid for _, uid in found], names)
+    known = await view_fields(state, view, [uid for _, uid in found], names)
     rows: list[tuple[int, int, list[SortValue]]] = []
     for number, uid in found:
         info = view.infos[uid]

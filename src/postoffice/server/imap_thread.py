@@ -29,7 +29,7 @@ from postoffice.mime.threads import ThreadInput, ordered_subject_threads, refere
 from postoffice.protocol.imap.responses import thread as thread_response
 from postoffice.protocol.imap.thread_command import THREAD_ALGORITHMS, Thread
 from postoffice.server.imap_context import Reply, SessionState
-from postoffice.server.imap_fields import fields_for
+from postoffice.server.imap_fields import view_fields
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
 
@@ -69,20 +69,9 @@ async def do_thread(state: SessionState, command: Thread) -> Reply:
     assert view is not None
     found = await search_matches(state, view, command.key)
     by_references = command.algorithm == "REFERENCES"
-    assert state.store is not None and state.user is not None
     uids = [uid for _, uid in found]
     fields = ("date", "subject", *(_REFERENCE_FIELDS if by_references else ()))
-    sizes = {uid: view.infos[uid].size for uid in uids}
-    known = await fields_for(
-        state.ctx.contents,
-        state.store,
-        view.name,
-        view.uidvalidity,
-        uids,
-        state.user,
-        fields,
-        sizes,
-    )
+    known = await view_fields(state, view, uids, fields)
     messages = [
         thread_input(view, uid if command.uid else number, uid, known, references=by_references)
         for number, uid in found
