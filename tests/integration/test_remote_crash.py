@@ -75,5 +75,8 @@ def test_a_delivery_cut_by_a_kill_is_made_again_after_the_restart(
             release.set()
             sender.stop()
     copies = [t for s in far.sessions for t in s.transactions if t.data is not None]
+    # At least once (DESIGN.md §5): zero accepted copies is mail lost, and fails. The
+    # kill fell after the far side had the octets, so the copy sent again after the
+    # restart may be a second one; a third would mean a resend per restart, a loop.
     assert 1 <= len([t for t in copies if t.accepted]) <= 2
     assert all(b"Subject: cut short" in (t.data or b"") for t in copies)

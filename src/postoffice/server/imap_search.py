@@ -44,6 +44,7 @@ from postoffice.protocol.imap.search_keys import (
     SetKey,
     SizeKey,
     TextKey,
+    leaf_keys,
 )
 from postoffice.protocol.imap.sequence import SavedResult
 from postoffice.server.imap_fetch import MessageContent
@@ -72,42 +73,25 @@ class Candidate:
 
 
 def needs_content(key: SearchKey) -> bool:
-    if isinstance(key, HeaderKey | TextKey):
-        return True
-    if isinstance(key, DateKey):
-        return key.sent
-    if isinstance(key, NotKey):
-        return needs_content(key.key)
-    if isinstance(key, OrKey):
-        return needs_content(key.left) or needs_content(key.right)
-    if isinstance(key, AndKey):
-        return any(needs_content(k) for k in key.keys)
-    return False
+    """Whether ``key`` reads the message (a header field, the text, the sent date)."""
+    return any(
+        isinstance(leaf, HeaderKey | TextKey) or (isinstance(leaf, DateKey) and leaf.sent)
+        for leaf in leaf_keys(key)
+    )
 
 
 def header_fields(key: SearchKey) -> frozenset[str] | None:
     """The header fields (lower-case names) ``key`` reads of a message; None when it
     reads more than header fields (BODY, TEXT: the message's text)."""
-    if isinstance(key, HeaderKey):
-        return frozenset({key.field.lower()})
-    if isinstance(key, DateKey):
-        return frozenset({"date"}) if key.sent else frozenset()
-    if isinstance(key, TextKey):
-        return None
-    if isinstance(key, NotKey):
-        return header_fields(key.key)
-    subkeys: tuple[SearchKey, ...] = ()
-    if isinstance(key, OrKey):
-        subkeys = (key.left, key.right)
-    elif isinstance(key, AndKey):
-        subkeys = tuple(key.keys)
-    found: frozenset[str] = frozenset()
-    for sub in subkeys:
-        fields = header_fields(sub)
-        if fields is None:
+    found: set[str] = set()
+    for leaf in leaf_keys(key):
+        if isinstance(leaf, TextKey):
             return None
-        found |= fields
-    return found
+        if isinstance(leaf, HeaderKey):
+            found.add(leaf.field.lower())
+        elif isinstance(leaf, DateKey) and leaf.sent:
+            found.add("date")
+    return frozenset(found)
 
 
 def _contains(haystack: str, needle: str) -> bool:

@@ -15,6 +15,7 @@ stack) to parse and to evaluate.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Final, Literal
@@ -302,15 +303,22 @@ class SearchParser:
 _UNSEEN: Final = FlagKey("\\Seen", False)
 
 
+def leaf_keys(key: SearchKey) -> Iterator[SearchKey]:
+    """Every key of ``key`` that is not NOT, OR or AND (a list), in order. The
+    nesting is bounded by the parser, so the recursion is too."""
+    if isinstance(key, NotKey):
+        yield from leaf_keys(key.key)
+    elif isinstance(key, OrKey):
+        yield from leaf_keys(key.left)
+        yield from leaf_keys(key.right)
+    elif isinstance(key, AndKey):
+        for each in key.keys:
+            yield from leaf_keys(each)
+    else:
+        yield key
+
+
 def mentions_modseq(key: SearchKey) -> bool:
     """Whether a MODSEQ key is anywhere in ``key`` (RFC 7162 §3.1.6: the answer then
     carries the highest MODSEQ of the messages found)."""
-    if isinstance(key, ModSeqKey):
-        return True
-    if isinstance(key, NotKey):
-        return mentions_modseq(key.key)
-    if isinstance(key, OrKey):
-        return mentions_modseq(key.left) or mentions_modseq(key.right)
-    if isinstance(key, AndKey):
-        return any(mentions_modseq(k) for k in key.keys)
-    return False
+    return any(isinstance(leaf, ModSeqKey) for leaf in leaf_keys(key))
