@@ -71,10 +71,13 @@ def test_killed_right_after_250_delivers_exactly_once(server: SmtpServer) -> Non
     log = server.maillog()
     for queue_id, tok in delivered:
         assert len(server.messages_with(tok.encode())) == 1, tok
-        # One delivery; a kill between it and the queue's removal adds a line
-        # for the repeated attempt that recognised it, never a second copy.
+        # One copy. Its line says "delivered to maildir" once the copy is
+        # synced (delivery.mailbox_sync); a kill after the copy was made and
+        # before the queue's removal adds a line for the repeated attempt
+        # that recognised it, and a kill before the sync leaves only that one.
         sent = re.findall(rf"{queue_id}: to=<demo@example\.test>.*status=sent \((.*)\)", log)
-        assert sent.count("delivered to maildir") == 1, sent
+        assert sent, log
+        assert sent.count("delivered to maildir") <= 1, sent
         assert set(sent) <= {"delivered to maildir", "already delivered before a restart"}, sent
 
 

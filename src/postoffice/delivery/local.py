@@ -20,6 +20,10 @@ Rules:
   store records with it: an attempt repeated because the server died after
   the delivery and before the queue file went is recognised and not made
   again (logged ``already delivered before a restart``).
+- A Maildir copy (with the store's fsync on) is synced as part of a group:
+  the store writes it without its own fsyncs, and the copy counts as
+  delivered only after a file-system sync that started after it
+  (``delivery.mailbox_sync``); mbox copies sync themselves under their lock.
 - One synchronous call per mailbox delivery (``store.cache.StoreCache``: on
   the event loop for Maildir, in a worker thread for mbox): the message's
   head is read there for the loop check (once per message), then the same
@@ -30,6 +34,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from postoffice.core.address import Address
 from postoffice.core.clock import Clock
@@ -37,6 +42,7 @@ from postoffice.core.errors import PostofficeError
 from postoffice.core.maillog import log_delivery
 from postoffice.core.quota import NO_QUOTA
 from postoffice.core.reply import Reply
+from postoffice.delivery.mailbox_sync import MailboxSync
 from postoffice.delivery.quota import QuotaGuard
 from postoffice.directory.accounts import AccountDatabase
 from postoffice.mime.trace import (
@@ -108,10 +114,19 @@ class LocalDeliveryAgent:
         self.quota: QuotaGuard | None = None
         if accounts is not None:
             self.quota = QuotaGuard(accounts, self.open_stores, reject=over_quota_reject)
+        layout = stores.layout
+        # Maildir copies share file-system syncs (module docstring); mbox
+        # appends fsync under the mbox lock, and without fsync nothing syncs.
+        self.mailbox_sync: MailboxSync | None = None
+        if layout.fsync and layout.format == "maildir":
+            self.mailbox_sync = MailboxSync()
 
     async def close(self) -> None:
         """Close the stores kept open; a later delivery opens its store again."""
         await self.open_stores.close()
+        if self.mailbox_sync is not None:
+            await self.mailbox_sync.close()
+            self.mailbox_sync = MailboxSync()  # a later delivery syncs again
 
     async def to_mailbox(
         self, entry: QueueEntry, original: Address, account: Address, trace: DeliveryTrace
@@ -147,7 +162,9 @@ class LocalDeliveryAgent:
                             return ALREADY_DELIVERED
                         return full
                 source = PrefixedSource(prefix + head, reader)
-                uid = mailbox.deliver(source, sender, key, repeated=trace.repeated)
+                uid = mailbox.deliver(
+                    source, sender, key, repeated=trace.repeated, synced_later=synced_later
+                )
                 return None if uid is not None else ALREADY_DELIVERED
             finally:
                 reader.close()
@@ -155,8 +172,13 @@ class LocalDeliveryAgent:
         # The mailbox keeps this copy's name: an attempt repeated after a crash
         # between the delivery and the queue's removal does not deliver twice.
         key = f"{entry.id}:{original.key}"
+        synced_later = self.mailbox_sync is not None
         try:
             refused = await self.open_stores.run(account, job)
+            if self.mailbox_sync is not None and refused in (None, ALREADY_DELIVERED):
+                # Delivered, or found from an attempt before a crash: durable
+                # only after this sync (a found copy may not have been synced).
+                await self.mailbox_sync.sync(self._mail_dir(account))
         except (PostofficeError, OSError) as exc:
             reply = replace(MAILBOX_UNAVAILABLE, text=f"Mailbox temporarily unavailable: {exc}")
             self._log(entry, account, original, reply, "deferred")
@@ -171,6 +193,9 @@ class LocalDeliveryAgent:
         fmt = self.stores.layout.format
         self._log(entry, account, original, replace(DELIVERED, text=f"delivered to {fmt}"), "sent")
         return DELIVERED
+
+    def _mail_dir(self, account: Address) -> Path:
+        return self.stores.layout.user(account).mail_dir
 
     def _loop(self, trace: TraceSummary, account: Address) -> Reply | None:
         """The reply refusing a mail loop to ``account``, or None."""

@@ -67,6 +67,11 @@ class AppendMeta(NamedTuple):
     # in the queue at start): the folder is synced first, so that a file a crash
     # left without its index row is found by the tag in its name.
     resync: bool = False
+    # The caller makes this copy durable itself, with one file-system sync
+    # after it (``delivery.mailbox_sync``), before it counts it delivered:
+    # the Maildir file, its folder and the index commit are not synced one
+    # by one (an mbox append still fsyncs under its lock).
+    synced_later: bool = False
 
 
 @dataclass

@@ -108,12 +108,15 @@ class Mailbox:
         key: str | None = None,
         *,
         repeated: bool = False,
+        synced_later: bool = False,
     ) -> int | None:
         """Local delivery to INBOX (``sender`` for the mbox ``From`` line); returns the UID.
 
         With ``key`` (the queue's name for this copy) a delivery that was made
         already, before a crash kept it in the queue, is not made again: None.
         ``repeated``: this attempt may follow such a crash (look on disk too).
+        ``synced_later``: the caller syncs the file system before it counts
+        the copy delivered (``AppendMeta.synced_later``).
         """
         meta = AppendMeta(
             flags=0,
@@ -122,6 +125,7 @@ class Mailbox:
             sender=sender,
             delivery_key=key,
             resync=repeated,
+            synced_later=synced_later,
         )
         try:
             self._engine.ensure_open(create=self._create)

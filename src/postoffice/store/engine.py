@@ -426,7 +426,7 @@ class UserEngine(MailboxTree, IndexReads):
                 try:
                     message = self._fmt.commit(name, prepared, meta)
                     try:
-                        with self._index.transaction():
+                        with self._index.transaction(durable=not meta.synced_later):
                             uid, modseq = self._index.add_message(box.id, message)
                             if tag is not None:
                                 self._index.record_delivery(tag, box.id, uid, meta.internal_date)
@@ -445,7 +445,8 @@ class UserEngine(MailboxTree, IndexReads):
         except BaseException:
             self._fmt.abandon(prepared)
             raise
-        self._fmt.durable(name, message)
+        if not meta.synced_later:
+            self._fmt.durable(name, message)
         changes.append(Change(ChangeKind.APPENDED, name, uid, modseq))
         return uid
 

@@ -3,7 +3,9 @@
 Owns: writing every octet (``os.write`` may write less than asked), copying a
 message source in bounded chunks (a ``BinaryIO`` is never read whole),
 positioned reads, the directory fsync that makes a rename durable (a rename
-is only on disk once its directory is, see fsync(2)), and ``replace_keeping``:
+is only on disk once its directory is, see fsync(2)), the file-system sync
+that makes everything written before it durable at once (syncfs(2), for
+group commits of deliveries), and ``replace_keeping``:
 replacing a file by some of its ranges through a new file, fsync'd and
 renamed over it, so that a crash leaves the old or the new file, never a mix.
 """
@@ -11,6 +13,7 @@ renamed over it, so that a crash leaves the old or the new file, never a mix.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -74,6 +77,35 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _libc_syncfs() -> Callable[[int], int] | None:
+    try:
+        function: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+    except (AttributeError, OSError):  # not Linux: no syncfs(2) in the C library
+        return None
+    return function
+
+
+_SYNCFS = _libc_syncfs()
+
+
+def sync_file_system(fd: int) -> None:
+    """Make durable everything written to the file system that holds ``fd``.
+
+    syncfs(2): every file's data and metadata (names in directories
+    included) written before the call is on stable storage when it returns,
+    and a write-back error since the descriptor was opened is reported
+    (Linux 5.8 and later). One call covers any number of files, so
+    concurrent deliveries share one (a group commit). Without syncfs(2),
+    sync(2) does the same for every file system.
+    """
+    if _SYNCFS is None:
+        os.sync()
+        return
+    if _SYNCFS(fd) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, os.strerror(error))
 
 
 def copy_range(

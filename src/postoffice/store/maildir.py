@@ -285,7 +285,7 @@ class MaildirFormat:
                     size += len(chunk)
                 # futimens(2) before the fsync, so the internal date is durable with the data.
                 os.utime(fd, (meta.internal_date, meta.internal_date))
-                if self._fsync:
+                if self._fsync and not meta.synced_later:
                     os.fsync(fd)
             finally:
                 os.close(fd)
