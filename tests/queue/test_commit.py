@@ -197,11 +197,35 @@ async def test_group_commit_shares_directory_fsyncs_and_never_returns_early(
         assert queue.stats.commits == 40
 
 
+async def test_by_default_each_commit_fsyncs_the_directory_itself_on_the_loop(
+    queue_dir: Path, clock: FixedClock
+) -> None:
+    recorder = Recorder(queue_dir)
+    threads: list[int] = []
+    record = recorder.fsync_directory
+
+    def on_which_thread(fd: int) -> None:
+        threads.append(threading.get_ident())
+        record(fd)
+
+    hooks = FsHooks(fsync=recorder.fsync, fsync_directory=on_which_thread, step=recorder.step)
+    async with await Queue.open(queue_dir, clock, hooks=hooks) as queue:
+        before = queue.stats.directory_fsyncs
+        threads.clear()
+        ids = await asyncio.gather(*(put(queue, MESSAGE + str(n).encode()) for n in range(10)))
+        for queue_id in ids:
+            assert recorder.synced(queue_id)
+        # One each, none shared, and none handed to a thread.
+        assert queue.stats.directory_fsyncs - before == 10
+        assert threads == [threading.get_ident()] * 10
+
+
 async def test_a_commit_arriving_during_an_fsync_waits_for_the_next_one(
     queue_dir: Path, clock: FixedClock
 ) -> None:
     recorder = Recorder(queue_dir, dir_delay=0.1)
-    async with await Queue.open(queue_dir, clock, hooks=recorder.hooks()) as queue:
+    grouped = {"fsyncs_in_flight": 2}  # directory fsyncs in threads, grouped
+    async with await Queue.open(queue_dir, clock, hooks=recorder.hooks(), **grouped) as queue:
         recorder.completed_dir_syncs.clear()  # those of open(), creating the folders
         first = asyncio.create_task(put(queue, b"first"))
         while not recorder.events or recorder.events[-1] != ("step", "qf-renamed"):
@@ -216,7 +240,8 @@ async def test_a_commit_arriving_during_an_fsync_waits_for_the_next_one(
 async def test_two_hundred_concurrent_commits_survive_reopen(
     queue_dir: Path, clock: FixedClock
 ) -> None:
-    async with await Queue.open(queue_dir, clock) as queue:  # real fsyncs
+    # Real fsyncs, grouped in threads.
+    async with await Queue.open(queue_dir, clock, fsyncs_in_flight=2) as queue:
         ids = await asyncio.gather(
             *(put(queue, b"message %d\r\n" % n, chunk=4096) for n in range(200))
         )
@@ -285,7 +310,9 @@ async def test_a_cancelled_session_does_not_cut_a_commit_short(
     queue_dir: Path, clock: FixedClock
 ) -> None:
     recorder = Recorder(queue_dir, dir_delay=0.05)
-    async with await Queue.open(queue_dir, clock, hooks=recorder.hooks()) as queue:
+    # Directory fsyncs in threads: the commit awaits one, where a cancel can land.
+    grouped = {"fsyncs_in_flight": 2}
+    async with await Queue.open(queue_dir, clock, hooks=recorder.hooks(), **grouped) as queue:
         incoming = queue.begin(envelope())
         await incoming.write(MESSAGE)
 

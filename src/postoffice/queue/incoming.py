@@ -9,14 +9,14 @@ only when, in this order,
 3. the control file is written to ``tmp/`` and fsync'd,
 4. it is renamed to ``qfID`` (a message exists exactly when its qf does),
 5. the queue directory is fsync'd by a directory fsync that started after
-   step 4 (group commit, see ``durable.DirectorySyncer``).
+   step 4 (``durable.DirectorySyncer``: on the loop, or grouped in threads).
 
 Invariants:
 - The message is never held whole in memory: chunks are buffered up to
   ``FLUSH_OCTETS`` and then written out (and hashed).
 - The file work runs on the event loop (see ``spool``: a message's few
-  small files cost less there than the GIL hand-offs of a thread); the
-  directory fsync runs in the queue's threads, shared with other commits.
+  small files cost less there than the GIL hand-offs of a thread), and so
+  does the directory fsync unless the queue groups them in its threads.
 - A commit that fails undoes what it put in place (qf first, then df) and
   raises ``QueueError``: the driver answers 451 and nothing is acknowledged.
   A crash at any step leaves files that ``recovery`` either completes (the

@@ -11,8 +11,8 @@ Invariants:
 - A message exists exactly when its ``qfID`` is in the queue directory; its
   ``dfID`` is immutable from the commit until removal.
 - Every rewrite of a qf is atomic and durable before it returns: new file in
-  ``tmp/``, fsync, rename over the old one, directory fsync (group-committed
-  with concurrent commits). A reader sees the old or the new qf, never a mix.
+  ``tmp/``, fsync, rename over the old one, directory fsync. A reader sees
+  the old or the new qf, never a mix.
 - Rewrites of one message are serialised: within the process by an asyncio
   lock per id, across processes (``postoffice queue hold`` while the server
   runs) by an ``flock`` on the message's df, taken without blocking a worker
@@ -25,10 +25,11 @@ Invariants:
   if a crash forgets the removal, the message is delivered again, which
   at-least-once allows; a df left without its qf is removed at the next open.
 - Where the work runs: the file work of one message (a commit's two files,
-  a claim, a rewrite or a removal: a few small files, a file fsync at most)
-  runs on the event loop itself; the directory fsyncs (group commit) and the
-  whole-queue work (recovery, scans for ``list`` and ``pending``, quarantine)
-  run on the queue's threads. Done in a thread beside a busy loop, a
+  a claim, a rewrite or a removal: a few small files, a file fsync at most,
+  and the directory fsync unless ``fsyncs_in_flight`` asks for them to be
+  grouped in threads) runs on the event loop itself; the whole-queue work
+  (recovery, scans for ``list`` and ``pending``, quarantine) runs on the
+  queue's threads. Done in a thread beside a busy loop, a
   message's dozen system calls each hand the GIL back and forth, which cost
   more CPU than the calls (measured on the SMTP benchmark: about 14 % of the
   server's CPU a message). Waits for another process's lock are polled from
@@ -141,7 +142,7 @@ class Queue:
         recover: bool = True,
         verify_data: bool = True,
         workers: int = DEFAULT_WORKERS,
-        fsyncs_in_flight: int = 2,
+        fsyncs_in_flight: int = 0,
     ) -> Queue:
         """Open the queue in ``queue_dir`` (``DATA/spool/mqueue``), creating it (0700).
 
@@ -149,8 +150,9 @@ class Queue:
         broken messages quarantined (see ``recovery``); with ``verify_data``
         every df is also hashed, which costs one read of the whole queue.
         ``postoffice queue`` commands may open with ``recover=False``.
-        ``fsyncs_in_flight`` bounds overlapping directory fsyncs (group commit,
-        see ``durable.DirectorySyncer``).
+        ``fsyncs_in_flight`` bounds overlapping directory fsyncs in the queue's
+        threads (group commit, see ``durable.DirectorySyncer``); 0, the
+        default, fsyncs the directory on the event loop in each commit.
         """
         hooks = hooks or FsHooks()
         layout = SpoolLayout(Path(queue_dir))
