@@ -197,6 +197,18 @@ def test_select_uids(text: str, selected: list[int]) -> None:
     assert SequenceSet.parse(text).select_uids(UIDS) == selected
 
 
+@pytest.mark.parametrize(
+    "text", ["1:*", "*", "5:11", "1,2,5,6", "12:100", "100,3,12,12", "1:3,500"]
+)
+def test_select_uid_slices_are_the_positions_of_select_uids(text: str) -> None:
+    seq = SequenceSet.parse(text)
+    slices = seq.select_uid_slices(UIDS)
+    positions = [index for start, stop in slices for index in range(start, stop)]
+    assert [UIDS[index] for index in positions] == seq.select_uids(UIDS)
+    assert all(start < stop for start, stop in slices)  # no empty slice
+    assert positions == sorted(set(positions))  # ascending, each once
+
+
 def test_select_uids_in_an_empty_mailbox_selects_nothing() -> None:
     assert SequenceSet.parse("1:*").select_uids([]) == []
     assert SequenceSet.parse("*").select_uids([]) == []

@@ -161,6 +161,34 @@ async def test_status(factory: StoreFactory) -> None:
     assert status.uidvalidity > 0
 
 
+async def test_version_moves_with_every_change_another_store_makes(
+    factory: StoreFactory,
+) -> None:
+    async with await factory.open(ALICE) as store, await factory.open(ALICE) as other:
+        await store.append("INBOX", b"one")
+        seen = []
+        for change in (
+            lambda: other.append("INBOX", b"two"),
+            lambda: other.store_flags("INBOX", [1], [SEEN], mode=FlagMode.ADD),
+            lambda: other.store_flags("INBOX", [2], [DELETED], mode=FlagMode.ADD),
+            lambda: other.expunge("INBOX", [2]),
+        ):
+            before = await store.version("INBOX")
+            await change()
+            after = await store.version("INBOX")
+            assert after.highestmodseq > before.highestmodseq
+            seen.append(after)
+            status = await store.status("INBOX")
+            assert (status.uidvalidity, status.uidnext, status.highestmodseq) == (
+                after.uidvalidity,
+                after.uidnext,
+                after.highestmodseq,
+            )
+        assert [version.uidnext for version in seen] == [3, 3, 3, 3]
+        assert [info.uid for info in await store.messages("INBOX")] == [1]
+        assert (await store.version("INBOX", sync=False)) == seen[-1]
+
+
 async def test_message_info_keeps_what_append_gave(factory: StoreFactory) -> None:
     when = datetime(2021, 3, 4, 5, 6, 7, tzinfo=UTC)
     async with await factory.open(ALICE) as store:

@@ -4,8 +4,11 @@ What this module owns: ``MessageContent`` (a message's octets in the wire
 form, CRLF line ends, with its part tree), ``ContentLoader`` (reads a
 message from the store; its part tree is computed once and kept in the
 store's index, so ENVELOPE, BODYSTRUCTURE and sections are served from
-offsets without parsing the message again), and ``fetch_items``, which
-renders the requested items of one message in the order they were asked.
+offsets without parsing the message again), ``fetch_items``, which
+renders the requested items of one message in the order they were asked,
+and ``metadata_renderer``, the same for items the index answers alone,
+made for whole mailboxes (``UID FETCH 1:* (UID FLAGS)``): item names
+encoded once a command and each distinct flag set rendered once.
 
 Invariants:
 - every octet of a section comes from the stored message (a slice, never a
@@ -319,17 +322,11 @@ def fetch_items(
     out: list[tuple[bytes, bytes]] = []
     for item in items:
         name = item.name
-        if name == "UID":
-            value = b"%d" % info.uid
-        elif name == "FLAGS":
-            value = atoms(flag_names(info))
-        elif name == "MODSEQ":
-            value = modseq_value(info.modseq)  # RFC 7162 §3.1.4.2
-        elif name == "INTERNALDATE":
-            value = encode_string(format_date_time(info.internal_date))
-        elif name == "RFC822.SIZE":
+        if name == "RFC822.SIZE" and content is not None:
             # The tree's end: the whole message's size, also when only its header was read.
-            value = b"%d" % (content.root.end if content is not None else info.size)
+            value = b"%d" % content.root.end
+        elif name in _INDEX_ITEMS:
+            value = _index_value(name, info)
         else:
             assert content is not None, f"{name} needs the message content"
             if memo is not None and name in _STRUCTURE_ITEMS and item.section is None:
@@ -338,6 +335,43 @@ def fetch_items(
                 value = _content_item(item, content, utf8=utf8)
         out.append((item.response_name(), value))
     return out
+
+
+def _index_value(name: str, info: MessageInfo, flags: dict[object, bytes] | None = None) -> bytes:
+    """The value of an item in ``_INDEX_ITEMS``; ``flags`` keeps rendered flag sets."""
+    if name == "UID":
+        return b"%d" % info.uid
+    if name == "FLAGS":
+        if flags is None:
+            return atoms(flag_names(info))
+        key = (info.flags, info.keywords)
+        rendered = flags.get(key)
+        if rendered is None:
+            rendered = flags[key] = atoms(flag_names(info))
+        return rendered
+    if name == "MODSEQ":
+        return modseq_value(info.modseq)  # RFC 7162 §3.1.4.2
+    if name == "INTERNALDATE":
+        return encode_string(format_date_time(info.internal_date))
+    assert name == "RFC822.SIZE", name
+    return b"%d" % info.size
+
+
+def metadata_renderer(items: Sequence[FetchItem]) -> Callable[[int, MessageInfo], bytes]:
+    """``render(number, info)``: the whole ``* n FETCH (...)`` line of items that need
+    no message content (``needs_content(items)`` is False), as ``fetch_items`` and
+    ``fetch_response`` would give it. Meant for one command: it keeps each flag set
+    it rendered (a mailbox has few distinct ones)."""
+    if needs_content(items):
+        raise ValueError("metadata_renderer: an item needs the message's content")
+    names = [(item.name, item.response_name() + b" ") for item in items]
+    flags: dict[object, bytes] = {}
+
+    def render(number: int, info: MessageInfo) -> bytes:
+        values = b" ".join([prefix + _index_value(name, info, flags) for name, prefix in names])
+        return b"* %d FETCH (%b)\r\n" % (number, values)
+
+    return render
 
 
 def _content_item(item: FetchItem, content: MessageContent, *, utf8: bool) -> bytes:

@@ -44,6 +44,7 @@ from postoffice.server.imap_fetch import (
     UnknownTransferEncoding,
     fetch_items,
     header_is_enough,
+    metadata_renderer,
     needs_content,
 )
 from postoffice.server.imap_fields import FieldBatch
@@ -84,8 +85,12 @@ def targets(
         found = ((view.number_of(u), u) for u in saved)
         return sorted((n, u) for n, u in found if n is not None)
     if uid:
-        chosen = sequence.select_uids(view.uids)
-        return [(view.number_of(u) or 0, u) for u in chosen]
+        uids = view.uids
+        return [
+            (index + 1, uids[index])
+            for start, stop in sequence.select_uid_slices(uids)
+            for index in range(start, stop)
+        ]
     return [(n, view.uid_at(n)) for n in sequence.select_numbers(len(view))]
 
 
@@ -158,6 +163,16 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
     assert state.user is not None
     if wants_content:
         await prepare_contents(state, view, [u for _, u in chosen])
+    if not wants_content:
+        # From the index alone (flags, UIDs: a client's resync of a whole mailbox).
+        render = metadata_renderer(items)
+        infos, conn = view.infos, state.conn
+        for number, uid in chosen:
+            conn.send(render(number, infos[uid]))
+            if conn.buffered_output > FLUSH_OCTETS:
+                await state.flush()
+        state.count("fetch", len(chosen))
+        return Reply("OK", f"{'UID ' if command.uid else ''}FETCH completed")
     failed = False
     for number, uid in chosen:
         info = view.infos[uid]

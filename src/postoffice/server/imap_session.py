@@ -279,7 +279,7 @@ class ImapSession:
         interval = POLL_CHECK_INTERVAL if polling else DISK_CHECK_INTERVAL
         sync = now - self.ctx.disk_checks.get(key, 0.0) >= interval
         try:
-            status = await state.store.status(view.name, sync=sync)
+            status = await state.store.version(view.name, sync=sync)
         except (StoreError, OSError):
             self.conn.bye("The selected mailbox is gone")
             self.reason = "mailbox gone"
@@ -291,7 +291,8 @@ class ImapSession:
             if len(self.ctx.disk_checks) > DISK_CHECKS_KEPT:
                 self.ctx.disk_checks.clear()
             self.ctx.disk_checks[key] = now
-        if status.highestmodseq != view.highestmodseq or status.messages != len(view):
+        # Every change takes a new MODSEQ (``MailboxVersion``): appends and expunges too.
+        if status.highestmodseq != view.highestmodseq:
             uids, changed = await state.store.changed_since(view.name, view.highestmodseq)
             view.catch_up(uids, changed, status.highestmodseq, status.uidnext)
         allow = word not in ("FETCH", "STORE", "SEARCH", "SORT", "THREAD") or by_uid

@@ -19,6 +19,7 @@ from postoffice.store.api import (
     FlagMode,
     MailboxInfo,
     MailboxStatus,
+    MailboxVersion,
     MailStore,
     MessageInfo,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "MailStore",
     "MailboxInfo",
     "MailboxStatus",
+    "MailboxVersion",
     "MessageInfo",
     "StoreFactory",
     "StoreLayout",

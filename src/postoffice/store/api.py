@@ -99,6 +99,20 @@ class MailboxStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class MailboxVersion:
+    """``version(name)``: what tells whether a mailbox changed, without its totals.
+
+    Every change to a mailbox (an append, an expunge, a flag change, one found
+    on disk) takes a new MODSEQ, so ``highestmodseq`` moves with each; a new
+    ``uidvalidity`` means the mailbox was reset.
+    """
+
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessageInfo:
     """What the index knows about one message; ``internal_date`` is timezone-aware (UTC)."""
 
@@ -224,6 +238,8 @@ class MailStore(Protocol):
     async def subscriptions(self) -> list[str]: ...
 
     async def status(self, name: str, *, sync: bool = True) -> MailboxStatus: ...
+
+    async def version(self, name: str, *, sync: bool = True) -> MailboxVersion: ...
 
     async def messages(self, name: str, *, sync: bool = True) -> list[MessageInfo]: ...
 

@@ -43,6 +43,7 @@ from postoffice.store.api import (
     FlagMode,
     MailboxInfo,
     MailboxStatus,
+    MailboxVersion,
     MessageInfo,
     flag_bits,
     keyword_set,
@@ -182,6 +183,13 @@ class FileMailStore:
         if not sync:
             return await self._read(functools.partial(self._engine.status, sync=False), name)
         return await self._run("status", self._engine.status, name)
+
+    async def version(self, name: str, *, sync: bool = True) -> MailboxVersion:
+        """Whether the mailbox changed (``MailboxVersion``): ``status`` without the
+        totals, which read every message's row; the same ``sync`` rule."""
+        if not sync:
+            return await self._read(functools.partial(self._engine.version, sync=False), name)
+        return await self._run("status", self._engine.version, name)
 
     async def usage(self) -> Usage:
         """Octets and messages of all the user's mailboxes (``IndexReads.usage``)."""

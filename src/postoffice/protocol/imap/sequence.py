@@ -197,14 +197,23 @@ class SequenceSet:
         identifier is ignored without any error message generated"). An empty
         mailbox selects nothing. Cost: O(ranges x log(len(uids)) + result).
         """
+        selected: list[int] = []
+        for start, stop in self.select_uid_slices(uids):
+            selected.extend(uids[start:stop])
+        return selected
+
+    def select_uid_slices(self, uids: Sequence[int]) -> list[tuple[int, int]]:
+        """``select_uids`` as index ranges ``[start, stop)`` of ``uids``, ascending:
+        the positions give the message numbers (position + 1) at no further cost."""
         if not uids:
             return []
-        selected: list[int] = []
+        slices: list[tuple[int, int]] = []
         for low, high in self.resolve(uids[-1]):
             start = bisect_left(uids, low)
             stop = bisect_right(uids, high, lo=start)
-            selected.extend(uids[start:stop])
-        return selected
+            if start < stop:
+                slices.append((start, stop))
+        return slices
 
     def select_numbers(self, count: int) -> list[int]:
         """The message sequence numbers 1..``count`` in the set, ascending.
