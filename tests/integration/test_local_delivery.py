@@ -61,12 +61,14 @@ class SiteConfig:
             directory.close()
 
 
-@pytest.fixture(params=["maildir", "mbox"])
-def site_config(request: pytest.FixtureRequest, tmp_path: Path) -> SiteConfig:
+def make_site(
+    tmp_path: Path, store_format: str, users: tuple[str, ...] = ("alice", "bob")
+) -> SiteConfig:
+    """A data dir for ``example.test`` with ``users``, its mail in ``store_format``."""
     config_file = tmp_path / "postoffice.toml"
     config_file.write_text(
         'hostname = "mail.example.test"\nprimary_domain = "example.test"\n'
-        f'[store]\nformat = "{request.param}"\n',
+        f'[store]\nformat = "{store_format}"\n',
         encoding="utf-8",
     )
     loaded = load_config(config_file)
@@ -76,11 +78,16 @@ def site_config(request: pytest.FixtureRequest, tmp_path: Path) -> SiteConfig:
         hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1),
     )
     accounts.add_domain("example.test")
-    for user in ("alice", "bob"):
+    for user in users:
         accounts.add_user(parse_address(f"{user}@example.test"), "pw")
     accounts.close()
     loaded.paths.tables_dir.mkdir(parents=True, exist_ok=True)
     return SiteConfig(config_file)
+
+
+@pytest.fixture(params=["maildir", "mbox"])
+def site_config(request: pytest.FixtureRequest, tmp_path: Path) -> SiteConfig:
+    return make_site(tmp_path, request.param)
 
 
 async def enqueue(
@@ -263,19 +270,8 @@ async def test_a_delivery_repeated_after_a_crash_is_not_made_twice(
 
 
 async def test_a_maildir_file_whose_index_row_a_crash_lost_still_counts(tmp_path: Path) -> None:
-    config_file = tmp_path / "postoffice.toml"
-    config_file.write_text(
-        'hostname = "mail.example.test"\nprimary_domain = "example.test"\n', encoding="utf-8"
-    )
-    loaded = load_config(config_file)
-    accounts = AccountDatabase(
-        loaded.paths.directory_db,
-        hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1),
-    )
-    accounts.add_domain("example.test")
-    accounts.add_user(parse_address("alice@example.test"), "pw")
-    accounts.close()
-    site_config = SiteConfig(config_file)
+    site_config = make_site(tmp_path, "maildir", ("alice",))
+    loaded = load_config(site_config.config_file)
     async with site_config.open() as site:
         queue_id = await enqueue(site, "alice@example.test")
         saved = _save_queue_files(site, queue_id)

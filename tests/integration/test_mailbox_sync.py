@@ -9,34 +9,17 @@ import threading
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
 from postoffice.config.loader import load_config
-from postoffice.core.address import parse_address
 from postoffice.delivery.mailbox_sync import MailboxSync
-from postoffice.directory.accounts import AccountDatabase
 from postoffice.queue import RecipientState
 from postoffice.store.fileio import sync_file_system
-from tests.integration.test_local_delivery import SiteConfig, enqueue, inbox
+from tests.integration.test_local_delivery import SiteConfig, enqueue, inbox, make_site
 
 
 @pytest.fixture
 def maildir_site(tmp_path: Path) -> SiteConfig:
-    config_file = tmp_path / "postoffice.toml"
-    config_file.write_text(
-        'hostname = "mail.example.test"\nprimary_domain = "example.test"\n'
-        '[store]\nformat = "maildir"\nfsync = true\n',
-        encoding="utf-8",
-    )
-    loaded = load_config(config_file)
-    accounts = AccountDatabase(
-        loaded.paths.directory_db,
-        hasher=PasswordHasher(time_cost=1, memory_cost=64, parallelism=1),
-    )
-    accounts.add_domain("example.test")
-    accounts.add_user(parse_address("alice@example.test"), "pw")
-    accounts.close()
-    return SiteConfig(config_file)
+    return make_site(tmp_path, "maildir", ("alice",))  # store.fsync is on by default
 
 
 def _alice_new(site_config: SiteConfig) -> Path:
