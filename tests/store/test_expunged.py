@@ -114,3 +114,36 @@ def test_the_cap_is_looked_at_once_every_trim_every_modseqs(
     since = index.expunged_since(box, 6)
     assert since.uids == [3, 4] and not since.complete
     index.close()
+
+
+async def test_changed_since_names_the_expunges_and_lists_every_uid_only_when_forgotten(
+    factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await factory.open(ALICE) as store:
+        for n in range(6):
+            await store.append("INBOX", message(n))  # UIDs 1..6, MODSEQs 1..6
+        await store.store_flags("INBOX", [2, 5], [DELETED])  # MODSEQs 7, 8
+        await store.expunge("INBOX")  # MODSEQs 9, 10
+        changes = await store.changed_since("INBOX", 6)
+        assert changes.expunged == [2, 5] and changes.uids is None
+        assert [info.uid for info in changes.changed] == []  # 2 and 5 are gone
+        assert (await store.changed_since("INBOX", 9)).expunged == [5]
+        monkeypatch.setattr(expunged, "KEEP_PER_MAILBOX", 1)
+        monkeypatch.setattr(expunged, "TRIM_EVERY", 1)
+        await store.store_flags("INBOX", [6], [DELETED])  # MODSEQ 11
+        await store.expunge("INBOX")  # MODSEQ 12; the expunges before it are forgotten
+        forgotten = await store.changed_since("INBOX", 6)
+        assert forgotten.expunged is None and forgotten.uids == [1, 3, 4]
+        assert (await store.changed_since("INBOX", 11)).expunged == [6]
+
+
+async def test_renaming_inbox_counts_as_expunging_what_it_held(factory: StoreFactory) -> None:
+    async with await factory.open(ALICE) as store:
+        for n in range(3):
+            await store.append("INBOX", message(n))  # UIDs 1..3, MODSEQs 1..3
+        await store.rename_mailbox("INBOX", "Old")
+        # RFC 9051 §6.3.6: the messages move; for INBOX's sessions they went.
+        assert (await store.vanished_since("INBOX", 3)).uids == [1, 2, 3]
+        changes = await store.changed_since("INBOX", 3)
+        assert changes.expunged == [1, 2, 3]
+        assert [info.uid for info in await store.messages("Old")] == [1, 2, 3]

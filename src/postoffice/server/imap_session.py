@@ -293,8 +293,8 @@ class ImapSession:
             self.ctx.disk_checks[key] = now
         # Every change takes a new MODSEQ (``MailboxVersion``): appends and expunges too.
         if status.highestmodseq != view.highestmodseq:
-            uids, changed = await state.store.changed_since(view.name, view.highestmodseq)
-            view.catch_up(uids, changed, status.highestmodseq, status.uidnext)
+            changes = await state.store.changed_since(view.name, view.highestmodseq)
+            view.catch_up(changes, status.highestmodseq, status.uidnext)
         allow = word not in ("FETCH", "STORE", "SEARCH", "SORT", "THREAD") or by_uid
         news = view.updates(allow_expunge=allow, modseq=state.condstore, vanished=state.qresync)
         for line in news:

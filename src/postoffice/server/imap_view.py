@@ -4,7 +4,7 @@ What this module owns: ``MailboxView``, the session's picture of its
 selected mailbox (RFC 9051 §2.3.1.2: message sequence numbers are the
 session's own), and how that picture catches up with the store:
 
-- ``catch_up(uids, changed)`` compares the store's current UIDs and changes with the picture
+- ``catch_up(changes)`` compares the store's changes (and expunges) with the picture
   and records what the client has not been told: new messages, flag
   changes made by others, and messages expunged by others.
 - ``updates(allow_expunge)`` renders that news as untagged responses and
@@ -25,13 +25,13 @@ caller reports itself).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from postoffice.protocol.imap.responses import exists, expunge, fetch_flags
 from postoffice.protocol.imap.responses import vanished as vanished_response
 from postoffice.protocol.imap.sequence import format_sequence
-from postoffice.store.api import MessageInfo
+from postoffice.store.api import MailboxChanges, MessageInfo
 
 
 @dataclass(slots=True)
@@ -109,18 +109,16 @@ class MailboxView:
 
     # -- catching up with the store --------------------------------------------------
 
-    def catch_up(
-        self,
-        uids: Collection[int],
-        changed: Sequence[MessageInfo],
-        highestmodseq: int,
-        uidnext: int,
-    ) -> None:
-        """Record the difference between the picture and the store, given every UID
-        the mailbox has now and (at least) the messages changed since the picture's
-        ``highestmodseq`` (``MailStore.changed_since``)."""
-        present = uids if isinstance(uids, set | frozenset) else set(uids)
-        gone = [uid for uid in self.uids if uid not in present and uid not in self._vanished]
+    def catch_up(self, changes: MailboxChanges, highestmodseq: int, uidnext: int) -> None:
+        """Record the difference between the picture and the store, given (at least)
+        what changed since the picture's ``highestmodseq`` (``MailStore.changed_since``:
+        the UIDs expunged since, or every UID the mailbox has now)."""
+        if changes.expunged is not None:
+            gone = [u for u in changes.expunged if u in self.known and u not in self._vanished]
+        else:
+            present = set(changes.uids or ())
+            gone = [uid for uid in self.uids if uid not in present and uid not in self._vanished]
+        changed = changes.changed
         if gone and self.held_since is None:
             self.held_since = self.highestmodseq  # the picture was whole up to here
         self._vanished.update(gone)

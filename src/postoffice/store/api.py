@@ -145,6 +145,19 @@ class ExpungedSince:
     complete: bool
 
 
+@dataclass(frozen=True, slots=True)
+class MailboxChanges:
+    """``changed_since(name, modseq)``: what a session that saw the mailbox at
+    ``modseq`` needs to catch up. ``changed``: the messages changed or added after
+    it, in UID order. ``expunged``: the UIDs expunged after it, when the store
+    remembers all of them (``ExpungedSince.complete``); otherwise None, and
+    ``uids`` holds every UID the mailbox has now, to compare with."""
+
+    changed: list[MessageInfo]
+    expunged: list[int] | None
+    uids: list[int] | None = None
+
+
 class ChangeKind(enum.Enum):
     """What happened, for the change feed (it drives IMAP IDLE and NOTIFY)."""
 
@@ -294,9 +307,7 @@ class MailStore(Protocol):
 
     async def expunge(self, name: str, uids: Collection[int] | None = None) -> list[int]: ...
 
-    async def changed_since(
-        self, name: str, modseq: int
-    ) -> tuple[list[int], list[MessageInfo]]: ...
+    async def changed_since(self, name: str, modseq: int) -> MailboxChanges: ...
 
     async def vanished_since(self, name: str, modseq: int) -> ExpungedSince: ...
 

@@ -118,7 +118,9 @@ class ExpungedLog:
     def expunged_since(self, mailbox_id: int, modseq: int) -> ExpungedSince:
         """UIDs expunged with a MODSEQ above ``modseq``, and whether that is all of them."""
         rows = self._db.execute(
-            "SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+            # By the MODSEQ index, then sorted (not a walk of every row in UID order).
+            "SELECT uid FROM expunged INDEXED BY expunged_by_modseq "
+            "WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
             (mailbox_id, modseq),
         ).fetchall()
         floor = self._db.execute(

@@ -360,9 +360,12 @@ class MailIndex(ExpungedLog, MessageCaches):
         self, mailbox_id: int, modseq: int
     ) -> list[tuple[int, int, str, float, int, int]]:
         """``summaries`` of the messages whose MODSEQ is above ``modseq``, in UID order."""
+        # By the MODSEQ index, then sorted: SQLite would otherwise walk the whole
+        # mailbox in UID order to skip the sort (3.4 ms at 20,000 messages, against
+        # 0.04 ms for the few changes a session catches up with after a command).
         return self._db.execute(
             "SELECT uid, flags, keywords, internal_date, size, modseq FROM messages "
-            "WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
+            "INDEXED BY messages_by_modseq WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
             (mailbox_id, modseq),
         ).fetchall()
 
@@ -489,14 +492,19 @@ class MailIndex(ExpungedLog, MessageCaches):
         return removed
 
     def move_messages(self, from_id: int, to_id: int) -> None:
-        """Re-home every message of one mailbox in another, keeping UIDs (for RENAME INBOX)."""
+        """Re-home every message of one mailbox in another, keeping UIDs (for RENAME INBOX).
+
+        For the mailbox left empty they are expunges: remembered like any other
+        (``record_expunged``), so a session or a QRESYNC client learns they went."""
+        moved = self.uids(from_id)
         self._db.execute(
             "UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?", (to_id, from_id)
         )
         self.move_cached(from_id, to_id)
         # Both listings changed: each takes a new MODSEQ (the invariant above, which
         # ``listing_cache`` relies on).
-        self.next_modseq(from_id)
+        modseq = self.next_modseq(from_id)
+        self.record_expunged(from_id, [(uid, modseq) for uid in moved])
         self.next_modseq(to_id)
 
     def totals(self, mailbox_id: int) -> tuple[int, int, int]:

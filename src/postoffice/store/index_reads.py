@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from postoffice.core.quota import Usage
 from postoffice.store import names
-from postoffice.store.api import Change, ExpungedSince, MessageInfo
+from postoffice.store.api import Change, ExpungedSince, MailboxChanges
 from postoffice.store.backend import delivery_tag
 from postoffice.store.convert import message_infos
 from postoffice.store.field_cache import FieldRow
@@ -42,15 +42,20 @@ class IndexReads:
 
     def changed_since(
         self: _EngineParts, name: str, modseq: int, changes: list[Change]
-    ) -> tuple[list[int], list[MessageInfo]]:
-        """Every UID of the mailbox, and the messages changed or added after ``modseq``,
+    ) -> MailboxChanges:
+        """The messages changed or added after ``modseq`` and the UIDs expunged since,
         as the index has them (no look at the disk): what a session that saw the
-        mailbox at ``modseq`` needs to catch up."""
+        mailbox at ``modseq`` needs to catch up. Every UID of the mailbox (a read
+        of all its rows) only when the index no longer remembers every expunge
+        since ``modseq``."""
         name = names.mailbox_name(name)
         with self._thread_lock:
             box = self._box(name)
-            uids = self._index.uids(box.id)
-            return uids, message_infos(self._index.summaries_since(box.id, modseq))
+            changed = message_infos(self._index.summaries_since(box.id, modseq))
+            gone = self._index.expunged_since(box.id, modseq)
+            if gone.complete:
+                return MailboxChanges(changed, gone.uids)
+            return MailboxChanges(changed, None, self._index.uids(box.id))
 
     def vanished_since(
         self: _EngineParts, name: str, modseq: int, changes: list[Change]

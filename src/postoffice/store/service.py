@@ -41,6 +41,7 @@ from postoffice.store.api import (
     ConditionalStoreResult,
     ExpungedSince,
     FlagMode,
+    MailboxChanges,
     MailboxInfo,
     MailboxStatus,
     MailboxVersion,
@@ -287,8 +288,8 @@ class FileMailStore:
 
         return await self._run("measure", measure_all)
 
-    async def changed_since(self, name: str, modseq: int) -> tuple[list[int], list[MessageInfo]]:
-        """Every UID of ``name``, and its messages changed after ``modseq`` (index only)."""
+    async def changed_since(self, name: str, modseq: int) -> MailboxChanges:
+        """What changed in ``name`` after ``modseq`` (``MailboxChanges``; index only)."""
         return await self._run("reading changes", self._engine.changed_since, name, modseq)
 
     async def vanished_since(self, name: str, modseq: int) -> ExpungedSince:
