@@ -52,7 +52,6 @@ from postoffice.store.api import (
     ConditionalStoreResult,
     FlagMode,
     MailboxStatus,
-    MailboxVersion,
     MessageInfo,
     flags_of,
 )
@@ -350,15 +349,6 @@ class UserEngine(MailboxTree, IndexReads):
                 highestmodseq=box.highestmodseq,
                 size=size,
             )
-
-    def version(self, name: str, changes: list[Change], *, sync: bool = True) -> MailboxVersion:
-        """``status`` without the figures that need every message's row (``MailboxVersion``)."""
-        name = names.mailbox_name(name)
-        with self._thread_lock:
-            box = self._box(name)
-            if sync:
-                box = self._sync(box, changes)
-            return MailboxVersion(box.uidvalidity, box.uidnext, box.highestmodseq)
 
     def messages(self, name: str, changes: list[Change], *, sync: bool = True) -> list[MessageInfo]:
         name = names.mailbox_name(name)

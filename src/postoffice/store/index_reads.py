@@ -2,7 +2,8 @@
 and the kept part trees and header field values of messages.
 
 Owns ``IndexReads``, the part of the engine that answers from the index alone
-(changes and expunges since a MODSEQ, kept part trees and header values
+(a mailbox's version, after a look at the disk when asked; changes and
+expunges since a MODSEQ, kept part trees and header values
 (``field_cache``), the quota usage), without a look at the disk and without
 the user's file lock (bounded work for an IMAP session catching up, a FETCH
 reading kept structure or a SORT reading kept Date fields), and the writes of
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 from postoffice.core.quota import Usage
 from postoffice.store import names
-from postoffice.store.api import Change, ExpungedSince, MailboxChanges
+from postoffice.store.api import Change, ExpungedSince, MailboxChanges, MailboxVersion
 from postoffice.store.backend import delivery_tag
 from postoffice.store.convert import message_infos
 from postoffice.store.field_cache import FieldRow
@@ -36,9 +37,23 @@ class _EngineParts(Protocol):
 
     def _box(self, name: str) -> MailboxRow: ...
 
+    def _sync(self, box: MailboxRow, changes: list[Change]) -> MailboxRow: ...
+
 
 class IndexReads:
     """See the module docstring."""
+
+    def version(
+        self: _EngineParts, name: str, changes: list[Change], *, sync: bool = True
+    ) -> MailboxVersion:
+        """``status`` without the figures that need every message's row
+        (``MailboxVersion``); with ``sync``, after a look at the disk."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._box(name)
+            if sync:
+                box = self._sync(box, changes)
+            return MailboxVersion(box.uidvalidity, box.uidnext, box.highestmodseq)
 
     def changed_since(
         self: _EngineParts, name: str, modseq: int, changes: list[Change]
