@@ -54,10 +54,10 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from imap_load import DEFAULT_PEERS, HOST, PASSWORD, POSTOFFICE, ImapError, RawImap, set_section
+from imap_load import HOST, PASSWORD, ImapError, RawImap, set_section
 from imap_load import answers_imap as imap_answers
 from messages import make_varied_message
-from serving import Served, tree_cpu
+from serving import POSTOFFICE, Served, add_peers_arguments, postoffice_cli, tree_cpu
 
 from postoffice.config.loader import load_config
 from postoffice.store import StoreFactory
@@ -201,13 +201,8 @@ def start_postoffice(work: Path, count: int) -> tuple[Server, Served]:
     config = data / "postoffice.toml"
     user = f"big@{DOMAIN}"
 
-    def cli(*args: str, with_config: bool = True) -> None:
-        prefix = ["-c", str(config)] if with_config else []
-        done = subprocess.run(
-            [*POSTOFFICE, *prefix, *args], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"postoffice {' '.join(args)}: {done.stderr.strip()}")
+    def cli(*args: str, with_config: bool = True) -> str:
+        return postoffice_cli(config if with_config else None, *args)
 
     cli("init", "--data-dir", str(data), "--domain", DOMAIN, with_config=False)
     cli("user", "add", user, "--password", PASSWORD)
@@ -241,10 +236,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--peer-port", type=int, default=10143)
     parser.add_argument("--no-peer", action="store_true")
-    parser.add_argument(
-        "--peers-dir", type=Path, default=Path(os.environ.get("PEERS_DIR", "/var/tmp/peers"))
-    )
-    parser.add_argument("--peers-kit", type=Path, default=DEFAULT_PEERS)
+    add_peers_arguments(parser)
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     if args.count < CHANGES:

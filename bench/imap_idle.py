@@ -74,7 +74,6 @@ import re
 import resource
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -89,7 +88,7 @@ from idle_wire import (
     tree_pids,
 )
 from imap_load import answers_imap, set_section
-from serving import Served
+from serving import POSTOFFICE, Served, add_peers_arguments, postoffice_cli
 
 from postoffice.config.loader import load_config
 from postoffice.core.address import parse_address
@@ -98,9 +97,7 @@ from postoffice.store import StoreFactory
 from postoffice.store.layout import layout_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PEERS = ROOT.parent / "shared" / "peers"
 DOMAIN = "example.test"
-POSTOFFICE = (sys.executable, "-m", "postoffice")
 
 
 # -- postoffice -------------------------------------------------------------------------------
@@ -139,13 +136,8 @@ class Postoffice:
         if workers:
             print(f"postoffice maillog: {workers[0].strip()}")
 
-    def cli(self, *args: str, config: bool = True) -> None:
-        prefix = ["-c", str(self.config)] if config else []
-        done = subprocess.run(
-            [*POSTOFFICE, *prefix, *args], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"postoffice {' '.join(args)}: {done.stderr.strip()}")
+    def cli(self, *args: str, config: bool = True) -> str:
+        return postoffice_cli(self.config if config else None, *args)
 
     def bench(self, args: argparse.Namespace) -> Bench:
         async def deliver(mailbox: int, number: int) -> float:
@@ -286,10 +278,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="postoffice [server] workers")
     parser.add_argument("--peer-port", type=int, default=10143)
     parser.add_argument("--no-peer", action="store_true")
-    parser.add_argument(
-        "--peers-dir", type=Path, default=Path(os.environ.get("PEERS_DIR", "/var/tmp/peers"))
-    )
-    parser.add_argument("--peers-kit", type=Path, default=DEFAULT_PEERS)
+    add_peers_arguments(parser)
     parser.add_argument("--dir", type=Path, default=None)
     args = parser.parse_args()
     if not 1 <= args.mailboxes <= 100:

@@ -61,14 +61,19 @@ from pathlib import Path
 
 from messages import WORDS, make_message, make_messages
 from pop3_load import count_messages, fill_stores
-from serving import Served, repeat_sessions, run_clients
+from serving import (
+    POSTOFFICE,
+    Served,
+    add_peers_arguments,
+    postoffice_cli,
+    repeat_sessions,
+    run_clients,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PEERS = ROOT.parent / "shared" / "peers"
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
 PASSWORD = "pass"
-POSTOFFICE = (sys.executable, "-m", "postoffice")
 _LITERAL = re.compile(rb"\{(\d+)\+?\}$")
 
 
@@ -337,13 +342,8 @@ class Postoffice:
             self.stop()
             raise
 
-    def cli(self, *args: str, config: bool = True) -> None:
-        prefix = ["-c", str(self.config)] if config else []
-        done = subprocess.run(
-            [*POSTOFFICE, *prefix, *args], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"postoffice {' '.join(args)}: {done.stderr.strip()}")
+    def cli(self, *args: str, config: bool = True) -> str:
+        return postoffice_cli(self.config if config else None, *args)
 
     def run(self, seconds: float) -> Result:
         return load("postoffice", self.port, self.users, seconds, self.served.process.pid)
@@ -401,10 +401,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--peer-port", type=int, default=10143)
     parser.add_argument("--no-peer", action="store_true")
-    parser.add_argument(
-        "--peers-dir", type=Path, default=Path(os.environ.get("PEERS_DIR", "/var/tmp/peers"))
-    )
-    parser.add_argument("--peers-kit", type=Path, default=DEFAULT_PEERS)
+    add_peers_arguments(parser)
     parser.add_argument("--dir", type=Path, default=None)
     parser.add_argument("--detail", action="store_true", help="time per command kind")
     args = parser.parse_args()

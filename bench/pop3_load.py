@@ -72,18 +72,23 @@ from pathlib import Path
 from typing import cast
 
 from messages import make_messages
-from serving import Served, repeat_sessions, run_clients
+from serving import (
+    POSTOFFICE,
+    Served,
+    add_peers_arguments,
+    postoffice_cli,
+    repeat_sessions,
+    run_clients,
+)
 
 from postoffice.config.loader import load_config
 from postoffice.store import StoreFactory
 from postoffice.store.layout import layout_from_config
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PEERS = ROOT.parent / "shared" / "peers"
 HOST = "127.0.0.1"
 DOMAIN = "example.test"
 PASSWORD = "pass"
-POSTOFFICE = (sys.executable, "-m", "postoffice")
 
 # -- the load -------------------------------------------------------------------------
 
@@ -344,13 +349,7 @@ class Postoffice:
             raise
 
     def cli(self, *args: str, config: bool = True) -> str:
-        prefix = ["-c", str(self.config)] if config else []
-        result = subprocess.run(
-            [*POSTOFFICE, *prefix, *args], capture_output=True, text=True, check=False
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"postoffice {' '.join(args)}: {result.stderr.strip()}")
-        return result.stdout
+        return postoffice_cli(self.config if config else None, *args)
 
     def run(self, seconds: float) -> Result:
         return load("postoffice", self.port, self.users, seconds, self.process.pid)
@@ -421,10 +420,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--peer-port", type=int, default=10110, help="the peer Dovecot's POP3")
     parser.add_argument("--no-peer", action="store_true", help="measure postoffice only")
-    parser.add_argument(
-        "--peers-dir", type=Path, default=Path(os.environ.get("PEERS_DIR", "/var/tmp/peers"))
-    )
-    parser.add_argument("--peers-kit", type=Path, default=DEFAULT_PEERS)
+    add_peers_arguments(parser)
     parser.add_argument("--dir", type=Path, default=None, help="where the data directory goes")
     parser.add_argument(
         "--quickack",

@@ -32,7 +32,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,13 +39,12 @@ from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from pathlib import Path
 
-from serving import Served, tree_cpu
+from serving import POSTOFFICE, Served, postoffice_cli, tree_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from tests.dns_server import LoopbackDnsServer  # noqa: E402
 
-POSTOFFICE = (sys.executable, "-m", "postoffice")
 A_HOST, B_HOST = "127.0.0.2", "127.0.0.3"
 TOKEN = re.compile(rb"Subject: relay-bench (\d+)\r?\n")
 
@@ -65,9 +63,7 @@ def common_free_port() -> int:
     raise SystemExit("no port free on both 127.0.0.2 and 127.0.0.3")
 
 
-def cli(config: Path | None, *args: str, stdin: str | None = None) -> None:
-    command = [*POSTOFFICE, *(["-c", str(config)] if config else []), *args]
-    subprocess.run(command, input=stdin, text=True, check=True, capture_output=True)
+cli = postoffice_cli
 
 
 def make_host(

@@ -9,11 +9,13 @@ minute). Not a test; CI does not run it.
 
 from __future__ import annotations
 
+import argparse
 import multiprocessing
 import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from multiprocessing.queues import Queue
@@ -22,6 +24,9 @@ from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import IO, Protocol, TypeVar
 
+ROOT = Path(__file__).resolve().parents[1]
+POSTOFFICE = (sys.executable, "-m", "postoffice")
+DEFAULT_PEERS = ROOT.parent / "shared" / "peers"  # the peers kit, beside the project
 ROLES = ("smtp", "submission", "submissions", "pop3", "pop3s", "imap", "imaps")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 T = TypeVar("T")
@@ -173,3 +178,23 @@ def repeat_sessions(
     counted.cpu = time.process_time() - cpu
     counted.ended = time.monotonic()
     results.put(tally)
+
+
+def postoffice_cli(config: Path | None, *args: str, stdin: str | None = None) -> str:
+    """``postoffice [-c CONFIG] ARGS`` (``init``, ``user add``, ``mailq``): its output;
+    the benchmark stops with the command's error when it fails."""
+    prefix = ["-c", str(config)] if config is not None else []
+    done = subprocess.run(
+        [*POSTOFFICE, *prefix, *args], input=stdin, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"postoffice {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout
+
+
+def add_peers_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--peers-dir`` (the peers' data, ``$PEERS_DIR``) and ``--peers-kit`` (its scripts)."""
+    parser.add_argument(
+        "--peers-dir", type=Path, default=Path(os.environ.get("PEERS_DIR", "/var/tmp/peers"))
+    )
+    parser.add_argument("--peers-kit", type=Path, default=DEFAULT_PEERS)

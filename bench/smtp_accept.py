@@ -41,14 +41,12 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving import Served
+from serving import POSTOFFICE, Served, add_peers_arguments, postoffice_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SMTP_SOURCE = "/usr/sbin/smtp-source"
-DEFAULT_PEERS = ROOT.parent / "shared" / "peers"
 SENDER = "sender@example.test"
 RCPT = "user@example.test"
-POSTOFFICE = (sys.executable, "-m", "postoffice")
 
 
 @dataclass
@@ -159,13 +157,7 @@ class Postoffice:
         self.process, self.port = self.served.process, self.served.port
 
     def cli(self, *args: str, config: bool = True) -> str:
-        prefix = ["-c", str(self.config)] if config else []
-        result = subprocess.run(
-            [*POSTOFFICE, *prefix, *args], capture_output=True, text=True, check=False
-        )
-        if result.returncode != 0:
-            raise SystemExit(f"postoffice {' '.join(args)}: {result.stderr.strip()}")
-        return result.stdout
+        return postoffice_cli(self.config if config else None, *args)
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of the server so far: the serve process and its workers."""
@@ -225,10 +217,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--peer", type=loopback_target, default=("127.0.0.1", 10025))
     parser.add_argument("--no-peer", action="store_true", help="measure postoffice only")
-    parser.add_argument(
-        "--peers-dir", type=Path, default=Path(os.environ.get("PEERS_DIR", "/var/tmp/peers"))
-    )
-    parser.add_argument("--peers-kit", type=Path, default=DEFAULT_PEERS)
+    add_peers_arguments(parser)
     parser.add_argument("--reuse", action="store_true", help="smtp-source -d: one connection each")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for files")
     parser.add_argument("--dir", type=Path, default=None, help="where the data directory goes")

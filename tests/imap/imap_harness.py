@@ -459,6 +459,15 @@ class ImapWorld:
             ]
 
 
+async def capabilities_around_login(world: ImapWorld) -> tuple[list[str], list[str]]:
+    """The words of CAPABILITY before LOGIN and after it, on one connection."""
+    async with world.connect() as client:
+        before = await client.command("c1 CAPABILITY")
+        await client.login()
+        after = await client.command("c2 CAPABILITY")
+    return before[0].split(), after[0].split()
+
+
 async def select_behind_an_expunge(
     world: ImapWorld, client: ImapClient, messages: Iterable[tuple[bytes, datetime]]
 ) -> None:

@@ -7,17 +7,14 @@ In that mailbox SORT (DATE) gives 4 3 1 2, SORT (ARRIVAL) 2 3 1 4 and UID SORT
 
 from __future__ import annotations
 
-from .imap_harness import ImapWorld
+from .imap_harness import ImapWorld, capabilities_around_login
 from .test_sort import sorting
 
 
 async def test_esort_is_announced(world: ImapWorld) -> None:
-    async with world.connect() as client:
-        before = await client.command("c1 CAPABILITY")
-        assert "ESORT" not in before[0].split()
-        await client.login()
-        after = await client.command("c2 CAPABILITY")
-        assert "ESORT" in after[0].split()
+    before, after = await capabilities_around_login(world)
+    assert "ESORT" not in before
+    assert "ESORT" in after
 
 
 async def test_return_options_in_sort_order(world: ImapWorld) -> None:

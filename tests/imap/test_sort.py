@@ -17,7 +17,12 @@ from datetime import UTC, datetime
 from postoffice.mime.collation import collation_key
 from postoffice.server.imap_sort import display_value, mailbox_value
 
-from .imap_harness import ImapClient, ImapWorld, select_behind_an_expunge
+from .imap_harness import (
+    ImapClient,
+    ImapWorld,
+    capabilities_around_login,
+    select_behind_an_expunge,
+)
 
 
 def _message(headers: str, body_octets: int) -> bytes:
@@ -84,14 +89,10 @@ async def sorting(world: ImapWorld, client: ImapClient) -> None:
 
 async def test_sort_is_announced_after_login_only(world: ImapWorld) -> None:
     """RFC 5256 §3 and RFC 5957 §4: SORT and SORT=DISPLAY are capabilities."""
-    async with world.connect() as client:
-        before = await client.command("c1 CAPABILITY")
-        assert "SORT" not in before[0].split()
-        await client.login()
-        after = await client.command("c2 CAPABILITY")
-        words = after[0].split()
-        assert "SORT" in words and "SORT=DISPLAY" in words
-        assert "ESORT" in words  # RFC 5267 §3 (tests/imap/test_esort.py)
+    before, words = await capabilities_around_login(world)
+    assert "SORT" not in before
+    assert "SORT" in words and "SORT=DISPLAY" in words
+    assert "ESORT" in words  # RFC 5267 §3 (tests/imap/test_esort.py)
 
 
 async def test_each_criterion(world: ImapWorld) -> None:

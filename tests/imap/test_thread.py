@@ -16,7 +16,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .imap_harness import ImapClient, ImapWorld, select_behind_an_expunge
+from .imap_harness import (
+    ImapClient,
+    ImapWorld,
+    capabilities_around_login,
+    select_behind_an_expunge,
+)
 
 
 def _message(headers: str) -> bytes:
@@ -69,13 +74,9 @@ async def threading(world: ImapWorld, client: ImapClient) -> None:
 
 async def test_thread_is_announced_after_login_only(world: ImapWorld) -> None:
     """RFC 5256 §3: each algorithm is a THREAD= capability."""
-    async with world.connect() as client:
-        before = await client.command("c1 CAPABILITY")
-        assert "THREAD=REFERENCES" not in before[0].split()
-        await client.login()
-        after = await client.command("c2 CAPABILITY")
-        words = after[0].split()
-        assert "THREAD=ORDEREDSUBJECT" in words and "THREAD=REFERENCES" in words
+    before, words = await capabilities_around_login(world)
+    assert "THREAD=REFERENCES" not in before
+    assert "THREAD=ORDEREDSUBJECT" in words and "THREAD=REFERENCES" in words
 
 
 async def test_both_algorithms(world: ImapWorld) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import smtplib
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -46,17 +48,31 @@ def start_serve(config: Path, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_serve_reports_ready_and_stops_on_signal(setup_dir: Path, signum: int) -> None:
-    maillog = setup_dir.parent / "log" / "maillog"
-    process = start_serve(setup_dir)
+@contextlib.contextmanager
+def serving(config: Path) -> Iterator[subprocess.Popen[str]]:
+    """``start_serve``, killed at the end if the test did not stop it (``stop``)."""
+    process = start_serve(config)
     try:
-        wait_for(lambda: maillog.exists() and "ready:" in maillog.read_text(encoding="utf-8"))
-        process.send_signal(signum)
-        _, err = process.communicate(timeout=30)
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
+            process.communicate(timeout=30)
+
+
+def stop(process: subprocess.Popen[str], signum: int = signal.SIGTERM) -> str:
+    """Send ``signum`` and wait for the server to end; its stderr."""
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=30)
+    return err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_serve_reports_ready_and_stops_on_signal(setup_dir: Path, signum: int) -> None:
+    maillog = setup_dir.parent / "log" / "maillog"
+    with serving(setup_dir) as process:
+        wait_for(lambda: maillog.exists() and "ready:" in maillog.read_text(encoding="utf-8"))
+        err = stop(process, signum)
     assert process.returncode == 0
     assert "ready: mail.example.test" in err  # the foreground also logs to stderr
     log = maillog.read_text(encoding="utf-8")
@@ -70,8 +86,7 @@ def test_serve_reports_ready_and_stops_on_signal(setup_dir: Path, signum: int) -
 
 def test_sighup_with_a_broken_config_keeps_running(setup_dir: Path) -> None:
     maillog = setup_dir.parent / "log" / "maillog"
-    process = start_serve(setup_dir)
-    try:
+    with serving(setup_dir) as process:
         wait_for(lambda: maillog.exists() and "ready:" in maillog.read_text(encoding="utf-8"))
         good = setup_dir.read_text(encoding="utf-8")
         setup_dir.write_text(good + "\nnonsense = 1\n", encoding="utf-8")
@@ -81,11 +96,7 @@ def test_sighup_with_a_broken_config_keeps_running(setup_dir: Path) -> None:
         setup_dir.write_text(good, encoding="utf-8")
         process.send_signal(signal.SIGHUP)
         wait_for(lambda: "configuration re-read" in maillog.read_text(encoding="utf-8"))
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+        stop(process)
     assert process.returncode == 0
     assert "nonsense: unknown key" in maillog.read_text(encoding="utf-8")
 
@@ -148,8 +159,7 @@ def test_serve_delivers_on_the_chosen_event_loop(setup_dir: Path, choice: str) -
     assert added.returncode == 0, added.stderr
     data = setup_dir.parent
     maillog = data / "log" / "maillog"
-    process = start_serve(setup_dir)
-    try:
+    with serving(setup_dir) as process:
         wait_for(lambda: maillog.exists() and "ready:" in maillog.read_text(encoding="utf-8"))
         log = maillog.read_text(encoding="utf-8")
         assert f"event loop: {choice}" in log
@@ -161,9 +171,5 @@ def test_serve_delivers_on_the_chosen_event_loop(setup_dir: Path, choice: str) -
                 b"Subject: on " + choice.encode() + b"\r\n\r\nhello\r\n",
             )
         wait_for(lambda: "status=sent" in maillog.read_text(encoding="utf-8"))
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+        stop(process)
     assert process.returncode == 0
