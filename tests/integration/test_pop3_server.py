@@ -269,6 +269,63 @@ def test_retr_marks_the_message_seen_for_imap(server: SmtpServer, user: str) -> 
     assert [SEEN in f for f in asyncio.run(flags())] == [True, False]
 
 
+def store_factory(server: SmtpServer) -> StoreFactory:
+    loaded = load_config(server.config)
+    return StoreFactory(layout_from_config(loaded.config, loaded.paths))
+
+
+def test_a_message_renamed_by_imap_during_the_session_is_still_read(
+    server: SmtpServer, user: str
+) -> None:
+    # The session read where each message's file was at login; a flag change
+    # renames a Maildir file, and RETR must then find it through the index.
+    deliver(server, user, "flagged later", "untouched")
+    client = login(server, user)
+
+    async def flag_first() -> None:
+        store = await store_factory(server).open(user)
+        try:
+            first = (await store.messages("INBOX"))[0].uid
+            await store.store_flags("INBOX", [first], ["\\Flagged", "\\Answered"])
+        finally:
+            await store.close()
+
+    asyncio.run(flag_first())
+    assert subjects(client) == ["flagged later", "untouched"]
+    client.quit()
+    assert "unreadable" not in server.maillog()
+
+
+def test_quit_leaves_a_message_seen_before_the_session_as_it_was(
+    server: SmtpServer, user: str
+) -> None:
+    deliver(server, user, "read in imap", "new")
+
+    async def seen_first() -> list[int]:
+        store = await store_factory(server).open(user)
+        try:
+            first = (await store.messages("INBOX"))[0].uid
+            await store.store_flags("INBOX", [first], [SEEN])
+            return [info.modseq for info in await store.messages("INBOX")]
+        finally:
+            await store.close()
+
+    async def modseqs() -> list[tuple[int, bool]]:
+        store = await store_factory(server).open(user)
+        try:
+            return [(i.modseq, SEEN in i.flags) for i in await store.messages("INBOX")]
+        finally:
+            await store.close()
+
+    before = asyncio.run(seen_first())
+    client = login(server, user)
+    assert subjects(client) == ["read in imap", "new"]
+    client.quit()
+    (first_modseq, first_seen), (second_modseq, second_seen) = asyncio.run(modseqs())
+    assert first_seen and first_modseq == before[0]  # no change was written for it
+    assert second_seen and second_modseq > before[1]
+
+
 def test_failed_logins_wait_and_look_alike(server: SmtpServer, user: str) -> None:
     timings = []
     answers = []

@@ -55,16 +55,21 @@ LINE_ENDS = [b"\r\n", b"\n", b"\r", b""]
     ),
     cuts=st.lists(st.integers(min_value=1, max_value=64), max_size=10),
     chunk_size=st.sampled_from([None, 1, 5]),
+    whole=st.booleans(),
     tls=st.booleans(),
 )
 def test_any_input_yields_responses_and_bounded_buffers(
-    script: list[tuple[bytes, bytes]], cuts: list[int], chunk_size: int | None, tls: bool
+    script: list[tuple[bytes, bytes]],
+    cuts: list[int],
+    chunk_size: int | None,
+    whole: bool,
+    tls: bool,
 ) -> None:
     harness = Pop3Harness(
         server_settings(
             tls_available=True, is_tls=tls, plaintext_auth=False, apop_timestamp=RFC_TIMESTAMP
         ),
-        driver=FakeDriver(chunk_size=chunk_size),
+        driver=FakeDriver(chunk_size=chunk_size, whole=whole),
     )
     data = b"".join(word + end for word, end in script)
     position = 0

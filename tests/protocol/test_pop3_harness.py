@@ -35,6 +35,7 @@ from postoffice.protocol.pop3 import (
     Retrieve,
     StartTls,
     Update,
+    dot_lines,
     wire_size,
 )
 
@@ -68,6 +69,7 @@ class FakeDriver:
     )
     in_use: set[str] = field(default_factory=set)
     chunk_size: int | None = None  # None: each message in one message_data call
+    whole: bool = False  # message_whole for messages in wire form (as the real driver)
     unreadable: set[int] = field(default_factory=set)  # indexes that fail before data
     update_ok: bool = True
     updates: list[Update] = field(default_factory=list)
@@ -102,6 +104,10 @@ class FakeDriver:
             conn.retrieve_failed("message unreadable")
             return conn.data_to_send()
         data = self.maildrops[self.user][event.index]
+        dots = dot_lines(data) if self.whole else None
+        if dots is not None:
+            conn.message_whole(data, dots)
+            return conn.data_to_send()
         size = self.chunk_size or max(len(data), 1)
         out = bytearray()
         for start in range(0, len(data), size):

@@ -88,11 +88,16 @@ def rfc_exchanges(messages: list[bytes]) -> list[tuple[list[bytes], list[bytes]]
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("chunk_size", [None, 1, 7])
-def test_rfc1939_section_10_example_session(mode: str, chunk_size: int | None) -> None:
+@pytest.mark.parametrize(
+    ("chunk_size", "whole"), [(None, False), (1, False), (7, False), (None, True)]
+)
+def test_rfc1939_section_10_example_session(mode: str, chunk_size: int | None, whole: bool) -> None:
     messages = [sized_message(120, "first"), sized_message(200, "second")]
     driver = FakeDriver(
-        passwords={"mrose": "tanstaaf"}, maildrops={"mrose": messages}, chunk_size=chunk_size
+        passwords={"mrose": "tanstaaf"},
+        maildrops={"mrose": messages},
+        chunk_size=chunk_size,
+        whole=whole,
     )
     server = settings(hostname="dewey", apop_timestamp=RFC_TIMESTAMP, plaintext_auth=False)
     harness = Pop3Harness(server, driver=driver, mode=mode)

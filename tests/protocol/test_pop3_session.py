@@ -195,9 +195,12 @@ def test_dot_stuffing_and_bare_lf_on_the_wire(chunk_size: int | None) -> None:
     assert harness.conn.retrieved_octets == len(body)
 
 
-def test_stat_and_list_sizes_equal_the_octets_retr_sends() -> None:
-    messages = [ODD, NO_BODY, b"", b"\n", b"a\r", b".\n.\n.", ONE]
-    harness = logged_in(driver=FakeDriver(maildrops={"alice": messages}, chunk_size=2))
+@pytest.mark.parametrize("whole", [False, True])
+def test_stat_and_list_sizes_equal_the_octets_retr_sends(whole: bool) -> None:
+    # With ``whole`` the messages already in wire form go through message_whole.
+    messages = [ODD, NO_BODY, b"", b"\n", b"a\r", b".\n.\n.", ONE, b".a\r\n\r\n.\r\n..\r\n"]
+    driver = FakeDriver(maildrops={"alice": messages}, chunk_size=2, whole=whole)
+    harness = logged_in(driver=driver)
     listing = harness.feed(b"LIST\r\n").decode().split("\r\n")[1:-2]
     total = 0
     for number, entry in enumerate(listing, start=1):
@@ -210,11 +213,13 @@ def test_stat_and_list_sizes_equal_the_octets_retr_sends() -> None:
         assert sum(len(line) + 2 for line in kept) == announced
         total += announced
     assert harness.feed(b"STAT\r\n") == f"+OK {len(messages)} {total}\r\n".encode()
+    assert harness.feed(b"RETR 8\r\n") == b"+OK 13 octets\r\n..a\r\n\r\n..\r\n...\r\n.\r\n"
 
 
-def test_top_with_zero_and_n_lines(mode: str) -> None:
+@pytest.mark.parametrize("whole", [False, True])
+def test_top_with_zero_and_n_lines(mode: str, whole: bool) -> None:
     body = b"Subject: t\r\n\r\nl1\r\n.l2\r\nl3\r\n"
-    driver = FakeDriver(maildrops={"alice": [body, NO_BODY]}, chunk_size=4)
+    driver = FakeDriver(maildrops={"alice": [body, NO_BODY]}, chunk_size=4, whole=whole)
     harness = logged_in(mode, driver)
     harness.converse(
         """

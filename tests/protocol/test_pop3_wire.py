@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from postoffice.protocol.errors import ProtocolUsageError
-from postoffice.protocol.pop3 import MessageEncoder, wire_size
+from postoffice.protocol.pop3 import MessageEncoder, dot_lines, wire_size
 
 # ------------------------------------------------------------- reference
 
@@ -222,3 +222,47 @@ def test_top_matches_the_reference_for_any_chunking(
     output = encode(data, cuts, lines)
     assert output == reference(data, lines)
     unstuff(output)
+
+
+# ------------------------------------------------------------- a whole message at once
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=MESSAGES)
+def test_a_whole_message_with_its_dot_lines_encodes_as_the_reference(data: bytes) -> None:
+    dots = dot_lines(data)
+    canonical = unstuff(reference(data)) == data  # already CRLF, ends its lines
+    assert (dots is not None) == canonical
+    if dots is None:
+        return
+    assert dots == tuple(
+        i
+        for i in range(len(data))
+        if data[i : i + 1] == b"." and (i == 0 or data[i - 1 : i] == b"\n")
+    )
+    encoder = MessageEncoder()
+    assert encoder.whole(data, dots) == reference(data)
+    assert encoder.done and encoder.wire_octets == len(data)
+
+
+@pytest.mark.parametrize(
+    ("data", "dots"),
+    [
+        (b"", ()),
+        (b".\r\n", (0,)),
+        (b"a\r\n.b\r\n..\r\n", (3, 7)),
+        (b"a\n", None),  # a bare LF: not in wire form
+        (b"a\r\nb", None),  # the last line is not ended
+    ],
+)
+def test_dot_lines(data: bytes, dots: tuple[int, ...] | None) -> None:
+    assert dot_lines(data) == dots
+
+
+def test_whole_is_only_for_a_retr_that_has_not_started() -> None:
+    with pytest.raises(ProtocolUsageError):
+        MessageEncoder(body_lines=1).whole(b"a\r\n", ())
+    started = MessageEncoder()
+    started.feed(b"a\r\n")
+    with pytest.raises(ProtocolUsageError):
+        started.whole(b"b\r\n", ())

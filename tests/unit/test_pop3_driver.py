@@ -57,12 +57,12 @@ def test_the_lock_goes_before_the_answer_to_quit() -> None:
 def test_uidls_come_from_the_octets_and_stay_unique() -> None:
     from postoffice.server.pop3_maildrop import message_facts, uidls
 
-    size, digest = message_facts(b"Subject: a\r\n\r\nbody\r\n")
-    assert size == 20 and len(digest) == 32
+    size, digest, dots = message_facts(b"Subject: a\r\n\r\nbody\r\n")
+    assert size == 20 and len(digest) == 32 and dots == ()
     # The same message stored with LF line ends, or without its last newline
     # (mbox after a rebuild cannot tell), has the same UIDL.
-    assert message_facts(b"Subject: a\n\nbody\n")[1] == digest
-    assert message_facts(b"Subject: a\r\n\r\nbody")[1] == digest
+    assert message_facts(b"Subject: a\n\nbody\n")[1:] == (digest, None)
+    assert message_facts(b"Subject: a\r\n\r\nbody")[1:] == (digest, None)
     assert message_facts(b"Subject: b\r\n\r\nbody\r\n")[1] != digest
     assert uidls([digest, "f" * 32, digest, digest]) == [
         digest,

@@ -24,9 +24,17 @@ store's INBOX, in either store format:
   (which gives the mailbox a new UIDVALIDITY and may renumber its UIDs), so
   "leave mail on server" clients never download a message twice (RFC 1939
   §7 allows 1 to 70 printable characters).
+- Reading: a Maildir message up to ``WHOLE_READ_LIMIT`` octets is read
+  whole on the loop from the file the index named at login
+  (``MailStore.message_files``: no index look-up per RETR) when it is already
+  in wire form but for dot-stuffing, and sent with the "." lines its facts
+  located (``protocol.pop3.dot_lines``: no search of its octets per RETR); a
+  bigger one, one with bare LFs, an mbox one, or one whose file has moved
+  since (a flag change from IMAP) is streamed from the store in chunks.
 - The update (RFC 1939 §6): at QUIT, the messages fully retrieved get
-  ``\\Seen`` (so that IMAP shows them read) and the deleted ones are flagged
-  ``\\Deleted`` and expunged. Nothing changes on a dropped connection.
+  ``\\Seen`` (so that IMAP shows them read; those that had it at login are
+  left alone) and the deleted ones are flagged ``\\Deleted`` and expunged.
+  Nothing changes on a dropped connection.
 """
 
 from __future__ import annotations
@@ -35,49 +43,61 @@ import contextlib
 import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
+from typing import NamedTuple
 
 from postoffice.core.address import Address
 from postoffice.core.errors import StoreError
-from postoffice.protocol.pop3 import wire_size
+from postoffice.protocol.pop3 import dot_lines, wire_size
 from postoffice.store import StoreFactory
-from postoffice.store.api import DELETED, SEEN, FlagMode
+from postoffice.store.api import DELETED, SEEN, FlagMode, MessageFile
 from postoffice.store.locking import lock_fd
 from postoffice.store.names import INBOX
 from postoffice.store.service import FileMailStore
 
 FACTS_CAPACITY = 500_000
+WHOLE_READ_LIMIT = 256 * 1024  # octets a RETR reads at once on the loop; more are streamed
 
 
 class MaildropInUse(StoreError):
     """Another POP3 session holds this user's maildrop."""
 
 
+class Facts(NamedTuple):
+    """What one read of a message's octets tells a POP3 session (``message_facts``)."""
+
+    size: int  # as RETR sends it, before dot-stuffing (``wire_size``)
+    digest: str  # what its UIDL is made of (module docstring)
+    # Already in wire form but for dot-stuffing: where its "." lines start; else None.
+    dots: tuple[int, ...] | None  # (``protocol.pop3.dot_lines``)
+
+
 class MessageFacts:
-    """(RETR size, content digest) of messages, by (mail directory, UIDVALIDITY, UID);
-    bounded, least recently used first out."""
+    """``Facts`` of messages, by (mail directory, UIDVALIDITY, UID); bounded, least
+    recently used first out."""
 
     def __init__(self, capacity: int = FACTS_CAPACITY):
         self.capacity = capacity
-        self._facts: OrderedDict[tuple[str, int, int], tuple[int, str]] = OrderedDict()
+        self._facts: OrderedDict[tuple[str, int, int], Facts] = OrderedDict()
 
-    def get(self, key: tuple[str, int, int]) -> tuple[int, str] | None:
+    def get(self, key: tuple[str, int, int]) -> Facts | None:
         facts = self._facts.get(key)
         if facts is not None:
             self._facts.move_to_end(key)
         return facts
 
-    def put(self, key: tuple[str, int, int], facts: tuple[int, str]) -> None:
+    def put(self, key: tuple[str, int, int], facts: Facts) -> None:
         self._facts[key] = facts
         self._facts.move_to_end(key)
         while len(self._facts) > self.capacity:
             self._facts.popitem(last=False)
 
 
-def message_facts(octets: bytes) -> tuple[int, str]:
-    """A message's RETR size and the digest its UIDL is made of (module docstring)."""
-    canonical = octets.replace(b"\r\n", b"\n").rstrip(b"\n").replace(b"\n", b"\r\n")
-    return wire_size(octets), hashlib.sha256(canonical).hexdigest()[:32]
+def message_facts(octets: bytes) -> Facts:
+    """A message's ``Facts``, from its octets."""
+    lines = octets.replace(b"\r\n", b"\n").rstrip(b"\n").replace(b"\n", b"\r\n")
+    digest = hashlib.sha256(lines).hexdigest()[:32]
+    return Facts(wire_size(octets), digest, dot_lines(octets))
 
 
 def uidls(digests: Sequence[str]) -> list[str]:
@@ -95,12 +115,25 @@ class Maildrop:
     """The locked INBOX of one POP3 session (see the module docstring)."""
 
     def __init__(
-        self, store: FileMailStore, lock: int, uids: Sequence[int], listing: list[tuple[str, int]]
+        self,
+        store: FileMailStore,
+        lock: int,
+        uids: Sequence[int],
+        facts: Sequence[Facts],
+        *,
+        seen: Collection[int] = (),
+        files: dict[int, MessageFile] | None = None,
     ):
         self._store = store
         self._lock = lock
         self.uids = tuple(uids)
-        self.listing: list[tuple[str, int]] = listing
+        self._dots = tuple(f.dots for f in facts)
+        names = uidls([f.digest for f in facts])
+        self.listing: list[tuple[str, int]] = [
+            (name, f.size) for name, f in zip(names, facts, strict=True)
+        ]
+        self._seen = frozenset(seen)  # UIDs that had \Seen at login
+        self._files = {} if files is None else files
 
     @classmethod
     async def open(cls, factory: StoreFactory, address: Address, known: MessageFacts) -> Maildrop:
@@ -125,14 +158,30 @@ class Maildrop:
                     facts[uid] = found
             # A message expunged between the listing and the measuring is not offered.
             present = [(info.uid, f) for info in infos if (f := facts[info.uid]) is not None]
-            names = uidls([digest for _, (_, digest) in present])
-            listing = [(name, size) for name, (_, (size, _)) in zip(names, present, strict=True)]
+            uids = [uid for uid, _ in present]
+            seen = [info.uid for info in infos if SEEN in info.flags]
+            files = await store.message_files(INBOX, uids)
         except BaseException:
             if lock >= 0:
                 os.close(lock)
             await store.close()
             raise
-        return cls(store, lock, [uid for uid, _ in present], listing)
+        return cls(store, lock, uids, [f for _, f in present], seen=seen, files=files)
+
+    def whole(self, index: int) -> tuple[bytes, tuple[int, ...]] | None:
+        """Message ``index`` (0-based) whole and where its "." lines start, when it is
+        in wire form (``Facts.dots``), small, and where the index said at login;
+        else None: ``chunks`` reads it."""
+        uid = self.uids[index]
+        file = self._files.get(uid)
+        dots = self._dots[index]
+        if file is None or dots is None or file.size > WHOLE_READ_LIMIT:
+            return None
+        data = self._store.read_file(file)
+        if data is None:  # renamed by a flag change or expunged since: ask the index
+            del self._files[uid]
+            return None
+        return data, dots
 
     def chunks(self, index: int) -> AsyncIterator[bytes]:
         """The octets of message ``index`` (0-based) as stored, in chunks."""
@@ -141,7 +190,7 @@ class Maildrop:
     async def update(self, deleted: Sequence[int], retrieved: Sequence[int]) -> None:
         """RFC 1939 §6: mark the retrieved messages seen, remove the deleted ones."""
         gone = set(deleted)
-        seen = [self.uids[i] for i in retrieved if i not in gone]
+        seen = [uid for i in retrieved if i not in gone and (uid := self.uids[i]) not in self._seen]
         if seen:
             await self._store.store_flags(INBOX, seen, [SEEN], mode=FlagMode.ADD)
         if gone:

@@ -219,16 +219,19 @@ class Pop3Session:
 
     async def _retrieve(self, event: Retrieve) -> None:
         assert self.maildrop is not None
+        try:
+            whole = self.maildrop.whole(event.index)
+        except (StoreError, OSError) as exc:
+            self._unreadable(event, exc)
+            return
+        if whole is not None:  # one read, one write with the "+OK" and the "."
+            self.conn.message_whole(*whole)
+            return
         chunks = self.maildrop.chunks(event.index)
         try:
             first = await anext(chunks, b"")
         except (StoreError, OSError) as exc:
-            log_event(
-                self._component(),
-                f"message {event.number} unreadable: {exc}",
-                level=logging.ERROR,
-            )
-            self.conn.retrieve_failed("The message cannot be read now.", "SYS/TEMP")
+            self._unreadable(event, exc)
             return
         try:
             chunk = first
@@ -253,6 +256,12 @@ class Pop3Session:
         finally:
             await chunks.aclose()  # type: ignore[attr-defined]
         self.conn.message_end()
+
+    def _unreadable(self, event: Retrieve, exc: Exception) -> None:
+        log_event(
+            self._component(), f"message {event.number} unreadable: {exc}", level=logging.ERROR
+        )
+        self.conn.retrieve_failed("The message cannot be read now.", "SYS/TEMP")
 
     async def _update(self, event: Update) -> None:
         assert self.maildrop is not None

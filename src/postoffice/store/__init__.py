@@ -22,6 +22,7 @@ from postoffice.store.api import (
     MailboxStatus,
     MailboxVersion,
     MailStore,
+    MessageFile,
     MessageInfo,
 )
 from postoffice.store.changes import ChangeHub, ChangeSubscription
@@ -42,6 +43,7 @@ __all__ = [
     "MailboxInfo",
     "MailboxStatus",
     "MailboxVersion",
+    "MessageFile",
     "MessageInfo",
     "StoreFactory",
     "StoreLayout",

@@ -113,6 +113,20 @@ class MailboxVersion:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageFile:
+    """``message_files``: a message stored as one whole file that never changes
+    (Maildir), by its path and size; a reader may open it without the index.
+
+    A flag change renames the file and an expunge removes it, so the path may
+    be gone by the time it is opened (never another message's: Maildir base
+    names are unique); the reader then asks the store again.
+    """
+
+    path: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessageInfo:
     """What the index knows about one message; ``internal_date`` is timezone-aware (UTC)."""
 

@@ -183,6 +183,11 @@ class FolderFormat(Protocol):
 
     def open_reader(self, name: str, row: MessageRow) -> MessageReader: ...
 
+    def message_paths(self, name: str, rows: Sequence[MessageRow]) -> list[str] | None:
+        """The file of each message of ``rows``, for formats with ``immutable_messages``
+        (one file per message); None for the others."""
+        ...
+
     def finish(self, name: str) -> str | None:
         """After a locked change: fsync what is pending; return the new state if known."""
         ...

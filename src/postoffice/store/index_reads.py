@@ -19,8 +19,14 @@ from typing import Any, Protocol
 
 from postoffice.core.quota import Usage
 from postoffice.store import names
-from postoffice.store.api import Change, ExpungedSince, MailboxChanges, MailboxVersion
-from postoffice.store.backend import delivery_tag
+from postoffice.store.api import (
+    Change,
+    ExpungedSince,
+    MailboxChanges,
+    MailboxVersion,
+    MessageFile,
+)
+from postoffice.store.backend import FolderFormat, delivery_tag
 from postoffice.store.convert import message_infos
 from postoffice.store.field_cache import FieldRow
 from postoffice.store.index import MailboxRow, MailIndex
@@ -34,6 +40,9 @@ class _EngineParts(Protocol):
 
     @property
     def _index(self) -> MailIndex: ...
+
+    @property
+    def _fmt(self) -> FolderFormat: ...
 
     def _box(self, name: str) -> MailboxRow: ...
 
@@ -89,6 +98,26 @@ class IndexReads:
         with self._thread_lock:
             box = self._index.mailbox(name)
             return {} if box is None else self._index.structures(box.id, uids)
+
+    def message_files(
+        self: _EngineParts, name: str, uids: Collection[int], changes: list[Change]
+    ) -> dict[int, MessageFile]:
+        """Where the index says the messages of ``uids`` are, as whole files
+        (``MessageFile``); none for a format that keeps several in one file (mbox).
+        For many of a mailbox's messages: it reads every row of the mailbox once."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            if box is None or not self._fmt.immutable_messages:
+                return {}
+            wanted = set(uids)
+            rows = [row for row in self._index.messages(box.id) if row.uid in wanted]
+            paths = self._fmt.message_paths(name, rows)
+            if paths is None:
+                return {}
+            return {
+                row.uid: MessageFile(path, row.size) for row, path in zip(rows, paths, strict=True)
+            }
 
     def delivered(self: _EngineParts, key: str) -> int | None:
         """The UID of the copy a delivery with ``key`` made (``AppendMeta.delivery_key``),

@@ -398,6 +398,10 @@ class MaildirFormat:
             raise MessageGone(f"message {row.uid} was moved or removed by another program") from exc
         return FileReader(fd, row.size)
 
+    def message_paths(self, name: str, rows: Sequence[MessageRow]) -> list[str]:
+        folder = str(self.folder(name))
+        return [f"{folder}/{row.filename}" for row in rows]
+
     def finish(self, name: str) -> str | None:
         dirty, self._dirty = self._dirty, set()
         if self._fsync:

@@ -508,6 +508,9 @@ class MboxFormat:
         held.replace_fd(new_fd)
         return moves
 
+    def message_paths(self, name: str, rows: Sequence[MessageRow]) -> None:
+        return None  # one file for all, and its offsets move with other programs' rewrites
+
     def open_reader(self, name: str, row: MessageRow) -> FileReader | QuotedReader:
         try:
             fd = os.open(self.file(name), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -45,6 +46,7 @@ from postoffice.store.api import (
     MailboxInfo,
     MailboxStatus,
     MailboxVersion,
+    MessageFile,
     MessageInfo,
     flag_bits,
     keyword_set,
@@ -53,7 +55,7 @@ from postoffice.store.backend import AppendMeta, MessageReader
 from postoffice.store.changes import ChangeHub, ChangeSubscription
 from postoffice.store.convert import timestamp_of
 from postoffice.store.engine import UserEngine
-from postoffice.store.fileio import MessageSource
+from postoffice.store.fileio import MessageSource, pread_exact
 from postoffice.store.layout import StoreLayout, UserPaths
 from postoffice.store.locking import DEFAULT_TIMEOUT
 
@@ -240,6 +242,27 @@ class FileMailStore:
             return await self._read(_reader_call(reader.read, start, wanted))
         finally:
             reader.close()
+
+    async def message_files(self, name: str, uids: Collection[int]) -> dict[int, MessageFile]:
+        """Messages of ``uids`` stored as whole files (``MessageFile``; Maildir only),
+        for a reader that opens many of them again and again (a POP3 session)."""
+        return await self._run("listing messages", self._engine.message_files, name, uids)
+
+    def read_file(self, file: MessageFile) -> bytes | None:
+        """All the octets of ``file``, read at once on the caller's thread (bounded
+        by its size: for small messages); None when it was renamed or removed
+        since (``MessageFile``), where ``read`` finds it."""
+        try:
+            fd = os.open(file.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        try:
+            data = pread_exact(fd, 0, file.size)
+        finally:
+            os.close(fd)
+        if len(data) != file.size:
+            raise StoreError(f"{file.path}: {len(data)} octets where the index has {file.size}")
+        return data
 
     async def iter_bytes(
         self,

@@ -20,7 +20,7 @@ from postoffice.protocol.pop3.events import (
 from postoffice.protocol.pop3.replies import Responses
 from postoffice.protocol.pop3.server import PIPELINE_LIMIT, Pop3ServerConnection, Pop3Settings
 from postoffice.protocol.pop3.states import Command, Pop3State
-from postoffice.protocol.pop3.wire import MessageEncoder, wire_size
+from postoffice.protocol.pop3.wire import MessageEncoder, dot_lines, wire_size
 
 __all__ = [
     "PIPELINE_LIMIT",
@@ -38,5 +38,6 @@ __all__ = [
     "Retrieve",
     "StartTls",
     "Update",
+    "dot_lines",
     "wire_size",
 ]

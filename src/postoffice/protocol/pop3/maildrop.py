@@ -27,7 +27,13 @@ MAX_UIDL_LENGTH = 70  # RFC 1939 §7 UIDL: 1 to 70 characters in 0x21..0x7E
 
 
 def _valid_uidl(uidl: str) -> bool:
-    return 0 < len(uidl) <= MAX_UIDL_LENGTH and all(0x21 <= ord(c) <= 0x7E for c in uidl)
+    # Printable ASCII is 0x20..0x7E; a space is the one of them a UIDL may not hold.
+    return (
+        0 < len(uidl) <= MAX_UIDL_LENGTH
+        and uidl.isascii()
+        and uidl.isprintable()
+        and " " not in uidl
+    )
 
 
 class Maildrop:

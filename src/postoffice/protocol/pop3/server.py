@@ -17,7 +17,8 @@ Driver contract (see ``events`` for each event):
         NeedData     -> write conn.data_to_send(); read; conn.receive_data(octets)
                         (b"" at end of file)
         Authenticate -> conn.login_accepted(listing) | conn.login_refused(text, code)
-        Retrieve     -> conn.message_data(chunk) ... then conn.message_end()
+        Retrieve     -> conn.message_data(chunk) ... then conn.message_end(),
+                        or conn.message_whole(octets, dots) for all of it
                         (or conn.retrieve_failed(text) before any data); write
                         conn.data_to_send() as it grows (after each chunk)
         Update       -> remove the deleted messages; conn.update_done(ok, text)
@@ -50,7 +51,7 @@ Decisions documented here rather than per handler:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from postoffice.protocol.errors import ProtocolUsageError
@@ -297,7 +298,24 @@ class Pop3ServerConnection(Pop3Authorization):
             return
         assert self._encoder is not None
         self._begin_message()
-        tail = self._encoder.finish()
+        self._message_done(self._encoder.finish())
+
+    def message_whole(self, data: bytes, dots: Sequence[int]) -> None:
+        """The whole message at once, in canonical form, its "." lines starting at
+        ``dots`` (``wire.dot_lines``, known from an earlier read): ``message_data``
+        and ``message_end`` in one, without a search of the octets."""
+        if not self._answerable(Pending.RETRIEVE, "message_whole"):
+            return
+        assert self._encoder is not None
+        if self._retrieve_lines is not None:  # TOP cuts lines: the encoder reads them
+            self.message_data(data)
+            self.message_end()
+            return
+        self._begin_message()
+        self._message_done(self._encoder.whole(data, dots))
+
+    def _message_done(self, tail: bytes) -> None:
+        """Send the last of the message (``tail`` ends with the terminator)."""
         self._outbuf += tail
         index = self._retrieve_index
         self._maildrop.accessed(index)  # RFC 1460 §5 LAST

@@ -26,6 +26,8 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from postoffice.protocol.errors import ProtocolUsageError
 
 CRLF = b"\r\n"
@@ -46,6 +48,26 @@ def canonical(data: bytes) -> bytes:
     if data.count(b"\n") == data.count(b"\r\n"):
         return data  # every LF has its CR already (mail received by SMTP): no copy
     return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def is_canonical(data: bytes) -> bool:
+    """True when ``data`` is its own canonical form and ends its last line (or is
+    empty): a whole message that RETR sends as it is, dot-stuffing aside."""
+    return data.count(b"\n") == data.count(b"\r\n") and (not data or data.endswith(CRLF))
+
+
+def dot_lines(data: bytes) -> tuple[int, ...] | None:
+    """Where the lines of a whole message that start with "." begin (offsets), when
+    ``is_canonical(data)``; else None. With them ``MessageEncoder.whole`` stuffs the
+    message without searching it (a search of 10 KB costs more than the copy)."""
+    if not is_canonical(data):
+        return None
+    found = [0] if data.startswith(b".") else []
+    position = data.find(b"\n.")
+    while position >= 0:
+        found.append(position + 1)
+        position = data.find(b"\n.", position + 2)
+    return tuple(found)
 
 
 class MessageEncoder:
@@ -108,6 +130,23 @@ class MessageEncoder:
             data = data[:-1]
             self._pending_cr = True
         return self._emit(canonical(data))
+
+    def whole(self, data: bytes, dots: Sequence[int]) -> bytes:
+        """RETR of a whole message at once: ``feed(data)`` then ``finish()``, for
+        a message in canonical form whose "." lines start at ``dots``
+        (``dot_lines(data)``, found when the message was first read)."""
+        if self._body_lines is not None or self._wire_octets or self._finished:
+            raise ProtocolUsageError("whole() is for a RETR that has not started")
+        self._finished = self._done = True
+        self._wire_octets = len(data)
+        if not dots:
+            return data + TERMINATOR
+        view = memoryview(data)
+        pieces = [
+            view[start:end] for start, end in zip((0, *dots), (*dots, len(data)), strict=True)
+        ]
+        # RFC 1939 §3: each piece but the first starts a "." line, which gets one more.
+        return b".".join(pieces) + TERMINATOR
 
     def finish(self) -> bytes:
         """The rest of the message, its final CRLF when missing, and the terminator."""
