@@ -326,6 +326,41 @@ def test_quit_leaves_a_message_seen_before_the_session_as_it_was(
     assert second_seen and second_modseq > before[1]
 
 
+def test_each_session_lists_the_mailbox_as_it_is_now(server: SmtpServer, user: str) -> None:
+    # A worker keeps the listing of a maildrop whose mailbox has not changed;
+    # a delivery, an expunge or a flag change from elsewhere must show at the
+    # next login, whichever worker takes it.
+    deliver(server, user, "one")
+
+    def session() -> list[str]:
+        client = login(server, user)
+        try:
+            return subjects(client)
+        finally:
+            client.quit()
+
+    for _ in range(4):
+        assert session() == ["one"]
+    deliver(server, user, "two")
+    for _ in range(4):
+        assert session() == ["one", "two"]
+
+    async def change() -> None:
+        store = await store_factory(server).open(user)
+        try:
+            first, second = [info.uid for info in await store.messages("INBOX")]
+            await store.store_flags("INBOX", [first], ["\\Deleted"])
+            await store.expunge("INBOX", [first])
+            await store.store_flags("INBOX", [second], ["\\Flagged"])  # renames its file
+        finally:
+            await store.close()
+
+    asyncio.run(change())
+    for _ in range(4):
+        assert session() == ["two"]
+    assert "unreadable" not in server.maillog()
+
+
 def test_failed_logins_wait_and_look_alike(server: SmtpServer, user: str) -> None:
     timings = []
     answers = []

@@ -1,4 +1,5 @@
-"""The POP3 session driver's order of work at QUIT (RFC 1939 §6).
+"""The POP3 session driver: its order of work at QUIT (RFC 1939 §6), the facts and
+listings a worker keeps of maildrops.
 
 The maildrop's lock must be gone before the client can read the +OK of
 QUIT: a client that logs in again the moment it has it must not be told
@@ -70,3 +71,26 @@ def test_uidls_come_from_the_octets_and_stay_unique() -> None:
         f"{digest}-2",
         f"{digest}-3",
     ]
+
+
+def test_a_kept_listing_is_given_only_at_its_version_and_within_the_bound() -> None:
+    from postoffice.server.pop3_maildrop import Facts, Listing, MessageFacts
+
+    def listing(count: int) -> Listing:
+        facts = tuple(Facts(10, f"{n:032x}", ()) for n in range(count))
+        return Listing(tuple(range(1, count + 1)), facts, frozenset(), {})
+
+    known = MessageFacts(capacity=5)
+    first, second = listing(3), listing(2)
+    known.keep_listing("/a", (1, 4, 9), first)
+    assert known.listing("/a", (1, 4, 9)) is first
+    assert known.listing("/a", (1, 4, 10)) is None  # the mailbox changed since
+    assert known.listing("/b", (1, 4, 9)) is None
+    known.keep_listing("/b", (7, 3, 2), second)
+    assert known.listing("/a", (1, 4, 9)) is first  # 5 messages: both fit
+    known.keep_listing("/c", (1, 2, 3), listing(1))  # 6: the least recently used goes
+    assert known.listing("/b", (7, 3, 2)) is None
+    assert known.listing("/a", (1, 4, 9)) is first
+    known.keep_listing("/a", (1, 5, 11), second)  # a new version replaces the old
+    assert known.listing("/a", (1, 4, 9)) is None
+    assert known.listing("/a", (1, 5, 11)) is second

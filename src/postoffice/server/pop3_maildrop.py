@@ -16,6 +16,11 @@ store's INBOX, in either store format:
   messages not known yet, ``FileMailStore.measure``); ``MessageFacts`` keeps
   them per process, keyed by the message's identity (mail directory,
   UIDVALIDITY, UID), which never names another message.
+- The listing a session made is kept per process with the mailbox's version
+  (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ after a look at the disk): the next
+  session of the user in this process whose mailbox has not changed since
+  takes it as it is (``MessageFacts.listing``); any change (a delivery, a
+  flag, an expunge) gives the mailbox a new version and a new listing.
 - UIDLs come from the message's octets: 32 hex digits of its SHA-256 (line
   ends made CRLF and the final ones dropped, so that mbox's lost knowledge
   of a missing last newline does not count), and for the second and later
@@ -43,7 +48,7 @@ import contextlib
 import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import NamedTuple
 
 from postoffice.core.address import Address
@@ -72,13 +77,27 @@ class Facts(NamedTuple):
     dots: tuple[int, ...] | None  # (``protocol.pop3.dot_lines``)
 
 
+class Listing(NamedTuple):
+    """What a session lists of a maildrop at login: its messages in UID order with
+    their ``Facts``, those that were ``\\Seen``, and where their files are."""
+
+    uids: tuple[int, ...]
+    facts: tuple[Facts, ...]
+    seen: frozenset[int]
+    files: Mapping[int, MessageFile]
+
+
 class MessageFacts:
-    """``Facts`` of messages, by (mail directory, UIDVALIDITY, UID); bounded, least
-    recently used first out."""
+    """What one process knows of the maildrops its POP3 sessions opened: ``Facts``
+    of messages, by (mail directory, UIDVALIDITY, UID), and the last ``Listing`` of
+    each maildrop with the version of the mailbox it was made at. Bounded by
+    ``capacity`` messages for each, least recently used first out."""
 
     def __init__(self, capacity: int = FACTS_CAPACITY):
         self.capacity = capacity
         self._facts: OrderedDict[tuple[str, int, int], Facts] = OrderedDict()
+        self._listings: OrderedDict[str, tuple[tuple[int, ...], Listing]] = OrderedDict()
+        self._listed = 0  # messages in the kept listings
 
     def get(self, key: tuple[str, int, int]) -> Facts | None:
         facts = self._facts.get(key)
@@ -91,6 +110,24 @@ class MessageFacts:
         self._facts.move_to_end(key)
         while len(self._facts) > self.capacity:
             self._facts.popitem(last=False)
+
+    def listing(self, mail_dir: str, version: tuple[int, ...]) -> Listing | None:
+        """The listing kept for ``mail_dir`` if it was made at ``version``."""
+        kept = self._listings.get(mail_dir)
+        if kept is None or kept[0] != version:
+            return None
+        self._listings.move_to_end(mail_dir)
+        return kept[1]
+
+    def keep_listing(self, mail_dir: str, version: tuple[int, ...], listing: Listing) -> None:
+        old = self._listings.pop(mail_dir, None)
+        if old is not None:
+            self._listed -= len(old[1].uids)
+        self._listings[mail_dir] = (version, listing)
+        self._listed += len(listing.uids)
+        while self._listed > self.capacity:
+            _, (_, gone) = self._listings.popitem(last=False)
+            self._listed -= len(gone.uids)
 
 
 def message_facts(octets: bytes) -> Facts:
@@ -114,26 +151,18 @@ def uidls(digests: Sequence[str]) -> list[str]:
 class Maildrop:
     """The locked INBOX of one POP3 session (see the module docstring)."""
 
-    def __init__(
-        self,
-        store: FileMailStore,
-        lock: int,
-        uids: Sequence[int],
-        facts: Sequence[Facts],
-        *,
-        seen: Collection[int] = (),
-        files: dict[int, MessageFile] | None = None,
-    ):
+    def __init__(self, store: FileMailStore, lock: int, listing: Listing):
         self._store = store
         self._lock = lock
-        self.uids = tuple(uids)
-        self._dots = tuple(f.dots for f in facts)
-        names = uidls([f.digest for f in facts])
+        self.uids = listing.uids
+        self._dots = tuple(f.dots for f in listing.facts)
+        names = uidls([f.digest for f in listing.facts])
         self.listing: list[tuple[str, int]] = [
-            (name, f.size) for name, f in zip(names, facts, strict=True)
+            (name, f.size) for name, f in zip(names, listing.facts, strict=True)
         ]
-        self._seen = frozenset(seen)  # UIDs that had \Seen at login
-        self._files = {} if files is None else files
+        self._seen = listing.seen  # UIDs that had \\Seen at login
+        self._files = listing.files
+        self._moved: set[int] = set()  # UIDs whose file is no longer where it was
 
     @classmethod
     async def open(cls, factory: StoreFactory, address: Address, known: MessageFacts) -> Maildrop:
@@ -142,31 +171,23 @@ class Maildrop:
         lock = -1
         try:
             paths = factory.paths(address)
-            mail_dir = paths.mail_dir
+            mail_dir = str(paths.mail_dir)
             flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
             lock = os.open(paths.maildrop_lock_path, flags, 0o600)
             if not lock_fd(lock, exclusive=True, blocking=False):
                 raise MaildropInUse("the maildrop is in use by another session")
-            status = await store.status(INBOX)
-            infos = await store.messages(INBOX)
-            keys = {info.uid: (str(mail_dir), status.uidvalidity, info.uid) for info in infos}
-            facts = {uid: known.get(key) for uid, key in keys.items()}
-            missing = [uid for uid, found in facts.items() if found is None]
-            if missing:  # a mailbox this process has not listed yet: one pass, off the loop
-                for uid, found in (await store.measure(INBOX, missing, message_facts)).items():
-                    known.put(keys[uid], found)
-                    facts[uid] = found
-            # A message expunged between the listing and the measuring is not offered.
-            present = [(info.uid, f) for info in infos if (f := facts[info.uid]) is not None]
-            uids = [uid for uid, _ in present]
-            seen = [info.uid for info in infos if SEEN in info.flags]
-            files = await store.message_files(INBOX, uids)
+            now = await store.version(INBOX)  # after a look at the disk
+            version = (now.uidvalidity, now.uidnext, now.highestmodseq)
+            listing = known.listing(mail_dir, version)
+            if listing is None:
+                listing = await _list(store, mail_dir, now.uidvalidity, known)
+                known.keep_listing(mail_dir, version, listing)
         except BaseException:
             if lock >= 0:
                 os.close(lock)
             await store.close()
             raise
-        return cls(store, lock, uids, [f for _, f in present], seen=seen, files=files)
+        return cls(store, lock, listing)
 
     def whole(self, index: int) -> tuple[bytes, tuple[int, ...]] | None:
         """Message ``index`` (0-based) whole and where its "." lines start, when it is
@@ -175,11 +196,11 @@ class Maildrop:
         uid = self.uids[index]
         file = self._files.get(uid)
         dots = self._dots[index]
-        if file is None or dots is None or file.size > WHOLE_READ_LIMIT:
+        if file is None or dots is None or file.size > WHOLE_READ_LIMIT or uid in self._moved:
             return None
         data = self._store.read_file(file)
         if data is None:  # renamed by a flag change or expunged since: ask the index
-            del self._files[uid]
+            self._moved.add(uid)
             return None
         return data, dots
 
@@ -206,3 +227,24 @@ class Maildrop:
             with contextlib.suppress(OSError):
                 os.close(self._lock)
             self._lock = -1
+
+
+async def _list(
+    store: FileMailStore, mail_dir: str, uidvalidity: int, known: MessageFacts
+) -> Listing:
+    """The ``Listing`` of the INBOX as the store has it now, measuring (in one pass,
+    off the loop) the messages whose ``Facts`` this process does not know yet."""
+    infos = await store.messages(INBOX)
+    keys = {info.uid: (mail_dir, uidvalidity, info.uid) for info in infos}
+    facts = {uid: known.get(key) for uid, key in keys.items()}
+    missing = [uid for uid, found in facts.items() if found is None]
+    if missing:
+        for uid, found in (await store.measure(INBOX, missing, message_facts)).items():
+            known.put(keys[uid], found)
+            facts[uid] = found
+    # A message expunged between the listing and the measuring is not offered.
+    present = [(info.uid, f) for info in infos if (f := facts[info.uid]) is not None]
+    uids = tuple(uid for uid, _ in present)
+    seen = frozenset(info.uid for info in infos if SEEN in info.flags)
+    files = await store.message_files(INBOX, uids)
+    return Listing(uids, tuple(f for _, f in present), seen, files)

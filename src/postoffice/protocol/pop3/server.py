@@ -353,6 +353,6 @@ class Pop3ServerConnection(Pop3Authorization):
             return
         self._retrieve_started = True
         if self._retrieve_lines is None:  # RFC 1939 §10: "+OK 120 octets"
-            self._outbuf += ok(f"{self._maildrop.size(self._retrieve_index)} octets")
+            self._outbuf += b"+OK %d octets\r\n" % self._maildrop.size(self._retrieve_index)
         else:
             self._outbuf += Responses.OK
