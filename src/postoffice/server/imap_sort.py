@@ -34,7 +34,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cmp_to_key
 from typing import Final
 
 from postoffice.mime.base_subject import base_subject
@@ -50,7 +49,7 @@ from postoffice.server.imap_context import Reply, SessionState
 from postoffice.server.imap_fields import view_fields
 from postoffice.server.imap_selected import search_matches
 
-SortValue = int | str | datetime
+SortValue = int | float | str
 ESORT_OPTIONS: Final = frozenset({"MIN", "MAX", "ALL", "COUNT"})  # RFC 5267 §3.1 (no SAVE)
 
 # the header field each criterion reads (ARRIVAL and SIZE read none)
@@ -113,13 +112,14 @@ def display_value(values: list[str]) -> str:
 
 def sort_value(criterion: str, values: list[str], internal_date: datetime, size: int) -> SortValue:
     """The value ``criterion`` compares for one message, from the values of the
-    field it reads (``_FIELDS``)."""
+    field it reads (``_FIELDS``); instants as POSIX timestamps, which compare
+    as the instants do and faster than zoned datetimes."""
     if criterion == "ARRIVAL":
-        return internal_date
+        return internal_date.timestamp()
     if criterion == "SIZE":
         return size
     if criterion == "DATE":
-        return first_date(values) or internal_date  # RFC 5256 §2.2
+        return (first_date(values) or internal_date).timestamp()  # RFC 5256 §2.2
     if criterion == "SUBJECT":
         return collation_key(base_subject(values[0])) if values else ""
     if criterion in ("DISPLAYFROM", "DISPLAYTO"):
@@ -127,26 +127,25 @@ def sort_value(criterion: str, values: list[str], internal_date: datetime, size:
     return mailbox_value(values)
 
 
-def _compare(a: SortValue, b: SortValue) -> int:
-    return (a > b) - (a < b)  # type: ignore[operator]
-
-
 def sorted_messages(
     rows: list[tuple[int, int, list[SortValue]]], reverse: list[bool]
 ) -> list[tuple[int, int]]:
     """(number, UID) of ``rows`` (number, UID, one value per criterion) in SORT
-    order: each criterion in turn, reversed where asked, then the number."""
+    order: each criterion in turn, reversed where asked, then the number.
 
-    def order(
-        left: tuple[int, int, list[SortValue]], right: tuple[int, int, list[SortValue]]
-    ) -> int:
-        for index, backwards in enumerate(reverse):
-            outcome = _compare(left[2][index], right[2][index])
-            if outcome:
-                return -outcome if backwards else outcome
-        return left[0] - right[0]
+    One sort per criterion, the last criterion first: Python's sort is stable,
+    also with ``reverse`` (equal values keep their order), so each pass leaves
+    its ties in the order of the passes before it, and under all of them in
+    number order, ascending even under REVERSE (RFC 5256 §3).
+    """
+    ordered = sorted(rows, key=_number)
+    for index in reversed(range(len(reverse))):
+        ordered.sort(key=lambda row: row[2][index], reverse=reverse[index])
+    return [(number, uid) for number, uid, _ in ordered]
 
-    return [(number, uid) for number, uid, _ in sorted(rows, key=cmp_to_key(order))]
+
+def _number(row: tuple[int, int, list[SortValue]]) -> int:
+    return row[0]
 
 
 async def do_sort(state: SessionState, command: Sort) -> Reply:
