@@ -18,5 +18,7 @@ def collation_key(text: str) -> str:
     standing in for the simple titlecase mapping of UnicodeData.txt), then the
     full decomposition (NFKD). "Jörg" is "JO" U+0308 "RG", so it sorts before
     "Judy"; "ß" has no one-character titlecase and stays, unlike "SS"."""
+    if text.isascii():  # the same result: ASCII titlecases to upper case, NFKD keeps it
+        return text.upper()
     titled = "".join(t if len(t := char.title()) == 1 else char for char in text)
     return unicodedata.normalize("NFKD", titled)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 
 from postoffice.core.errors import StoreError
 from postoffice.mime.headers import header_values
@@ -46,6 +46,19 @@ Kept = OrderedDict[tuple[str, str, int], dict[tuple[int, str], list[str]]]
 def _pairs(uids: Iterable[int], fields: Iterable[str]) -> Iterator[tuple[int, str]]:
     names = tuple(fields)
     return ((uid, name) for uid in uids for name in names)
+
+
+def _missing(
+    values: Mapping[tuple[int, str], list[str]], uids: Iterable[int], names: Sequence[str]
+) -> list[int]:
+    """The UIDs of ``uids`` for which some field of ``names`` has no values yet."""
+    missing = []
+    for uid in uids:
+        for name in names:
+            if (uid, name) not in values:
+                missing.append(uid)
+                break
+    return missing
 
 
 def _keep(kept: Kept, key: tuple[str, str, int], values: dict[tuple[int, str], list[str]]) -> None:
@@ -81,6 +94,8 @@ class FieldBatch:
         self.fields = frozenset(name.lower() for name in fields)
         self._sizes = sizes  # stored sizes by UID (``MessageInfo.size``)
         self.values: dict[tuple[int, str], list[str]] = {}
+        self.lacking: list[int] = []  # UIDs that lacked some field after ``open``
+        self._changed = False  # values came from elsewhere than the kept batch
         self._fresh: list[tuple[int, str, list[str]]] = []
         self._key = (owner, mailbox, uidvalidity)
 
@@ -106,14 +121,16 @@ class FieldBatch:
         if kept is not None:
             contents.batches.move_to_end(batch._key)
             batch.values = {pair: kept[pair] for pair in _pairs(uids, batch.fields) if pair in kept}
-        asked = [uid for uid in uids if batch.lacks(uid)]
+        names = tuple(batch.fields)
+        asked = _missing(batch.values, uids, names)
         if asked:
+            batch._changed = True
             with contextlib.suppress(StoreError):  # a cache: else computed from the messages
                 found = await store.header_fields(mailbox, uidvalidity, asked, batch.fields)
                 batch.values.update(found)
-        lacking = [uid for uid in asked if batch.lacks(uid)]
-        if lacking:
-            await contents.prepare(store, mailbox, uidvalidity, lacking, owner)
+        batch.lacking = _missing(batch.values, asked, names)
+        if batch.lacking:
+            await contents.prepare(store, mailbox, uidvalidity, batch.lacking, owner)
         return batch
 
     async def get(self, uid: int, field: str) -> list[str]:
@@ -164,7 +181,8 @@ class FieldBatch:
         one transaction each. They are caches: a failure to write them costs a
         later command time, not this one its answer."""
         fresh, self._fresh = self._fresh, []
-        _keep(self._contents.batches, self._key, self.values)
+        if self._changed or fresh:
+            _keep(self._contents.batches, self._key, self.values)
         with contextlib.suppress(StoreError):
             if fresh:
                 await self._store.save_header_fields(self._mailbox, self._uidvalidity, fresh)
@@ -185,7 +203,7 @@ async def fields_for(
     field), kept in the index from now on. A message gone meanwhile has no
     entries (SORT and THREAD then use empty values)."""
     batch = await FieldBatch.open(contents, store, mailbox, uidvalidity, owner, uids, fields, sizes)
-    for uid in uids:
+    for uid in batch.lacking:
         if batch.lacks(uid):
             try:
                 await batch.fill(uid)
