@@ -117,11 +117,14 @@ class FieldBatch:
         batch = cls(contents, store, mailbox, uidvalidity, owner, fields, sizes)
         if not uids or not batch.fields:
             return batch
+        names = tuple(batch.fields)
         kept = contents.batches.get(batch._key)
         if kept is not None:
             contents.batches.move_to_end(batch._key)
+            if not _missing(kept, uids, names):  # all there: read it where it is kept
+                batch.values = kept  # (nothing is added to it: no message lacks a value)
+                return batch
             batch.values = {pair: kept[pair] for pair in _pairs(uids, batch.fields) if pair in kept}
-        names = tuple(batch.fields)
         asked = _missing(batch.values, uids, names)
         if asked:
             batch._changed = True
