@@ -78,7 +78,8 @@ def test_a_kept_listing_is_given_only_at_its_version_and_within_the_bound() -> N
 
     def listing(count: int) -> Listing:
         facts = tuple(Facts(10, f"{n:032x}", ()) for n in range(count))
-        return Listing(tuple(range(1, count + 1)), facts, frozenset(), {})
+        entries = tuple((f.digest, f.size) for f in facts)
+        return Listing(tuple(range(1, count + 1)), facts, entries, frozenset(), {})
 
     known = MessageFacts(capacity=5)
     first, second = listing(3), listing(2)

@@ -79,10 +79,12 @@ class Facts(NamedTuple):
 
 class Listing(NamedTuple):
     """What a session lists of a maildrop at login: its messages in UID order with
-    their ``Facts``, those that were ``\\Seen``, and where their files are."""
+    their ``Facts``, their (UIDL, size) as the protocol lists them, those that
+    were ``\\Seen``, and where their files are."""
 
     uids: tuple[int, ...]
     facts: tuple[Facts, ...]
+    entries: tuple[tuple[str, int], ...]
     seen: frozenset[int]
     files: Mapping[int, MessageFile]
 
@@ -155,11 +157,8 @@ class Maildrop:
         self._store = store
         self._lock = lock
         self.uids = listing.uids
-        self._dots = tuple(f.dots for f in listing.facts)
-        names = uidls([f.digest for f in listing.facts])
-        self.listing: list[tuple[str, int]] = [
-            (name, f.size) for name, f in zip(names, listing.facts, strict=True)
-        ]
+        self._facts = listing.facts
+        self.listing: list[tuple[str, int]] = list(listing.entries)
         self._seen = listing.seen  # UIDs that had \\Seen at login
         self._files = listing.files
         self._moved: set[int] = set()  # UIDs whose file is no longer where it was
@@ -195,7 +194,7 @@ class Maildrop:
         else None: ``chunks`` reads it."""
         uid = self.uids[index]
         file = self._files.get(uid)
-        dots = self._dots[index]
+        dots = self._facts[index].dots
         if file is None or dots is None or file.size > WHOLE_READ_LIMIT or uid in self._moved:
             return None
         data = self._store.read_file(file)
@@ -247,4 +246,7 @@ async def _list(
     uids = tuple(uid for uid, _ in present)
     seen = frozenset(info.uid for info in infos if SEEN in info.flags)
     files = await store.message_files(INBOX, uids)
-    return Listing(uids, tuple(f for _, f in present), seen, files)
+    facts_of = tuple(f for _, f in present)
+    names = uidls([f.digest for f in facts_of])
+    entries = tuple((name, f.size) for name, f in zip(names, facts_of, strict=True))
+    return Listing(uids, facts_of, entries, seen, files)
