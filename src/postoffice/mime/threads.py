@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from itertools import pairwise
 from typing import Final, NamedTuple
 
@@ -84,8 +84,10 @@ def message_ids(value: str) -> list[str]:
     return found
 
 
-def _order_key(message: ThreadInput) -> tuple[datetime, int]:
-    return (message.sent, message.number)  # RFC 5256 §2.2: ties by sequence number
+def _order_key(message: ThreadInput) -> tuple[float, int]:
+    # RFC 5256 §2.2: by sent date, ties by sequence number. The instant as a POSIX
+    # timestamp: zoned datetimes of different offsets compare ten times slower.
+    return (message.sent.timestamp(), message.number)
 
 
 # -- ORDEREDSUBJECT ------------------------------------------------------------------------
@@ -149,14 +151,14 @@ class _Container:
     def first_child(self) -> _Container | None:
         return next(iter(self.children), None)
 
-    def key(self) -> tuple[datetime, int]:
+    def key(self) -> tuple[float, int]:
         """The sent date and number it sorts by; a dummy sorts as its first child
         (RFC 5256 §3 REFERENCES steps 4 and 6), whose children are sorted already."""
         node: _Container | None = self
         while node is not None and node.message is None:
             node = node.first_child()
         if node is None or node.message is None:  # pruned before any sorting; kept total
-            return (datetime.max.replace(tzinfo=UTC), 0)
+            return (float("inf"), 0)
         return _order_key(node.message)
 
     def thread_subject(self) -> tuple[str, bool]:
