@@ -160,9 +160,13 @@ def test_workers_die_with_a_killed_master_and_free_the_port(server: SmtpServer) 
     port = server.port
     server.kill()
     wait_for(lambda: not any(alive(pid) for pid in workers), what="the workers to die")
-    server.start()  # on port 0 again: a fresh port; the old one is closed
+    server.start()  # on port 0 again
     with server.connect(OUTSIDER) as client:
         assert client.command("QUIT").code == 221
+    ports = (server.port, server.pop3_port, server.pop3s_port, server.imap_port)
+    ports += (server.imaps_port, server.submission_port, server.submissions_port)
+    if port in ports:
+        return  # the kernel gave the port to the new server: the old one had let it go
     with socket.socket() as probe:  # nothing listens on the killed server's port any more
         assert probe.connect_ex(("127.0.0.1", port)) != 0
 
