@@ -220,7 +220,8 @@ class Pop3Session:
     async def _retrieve(self, event: Retrieve) -> None:
         assert self.maildrop is not None
         try:
-            whole = self.maildrop.whole(event.index)
+            # TOP streams: it may need only the first chunk of a big message.
+            whole = self.maildrop.whole(event.index) if event.body_lines is None else None
         except (StoreError, OSError) as exc:
             self._unreadable(event, exc)
             return
