@@ -184,6 +184,16 @@ def pread_exact(fd: int, offset: int, length: int) -> bytes:
     return b"".join(parts)
 
 
+def open_message_file(path: str | os.PathLike[str], size: int) -> FileReader | None:
+    """A reader of the ``size`` octets of the message file at ``path`` (a symbolic
+    link is never followed); None when there is no file there (any more)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    return FileReader(fd, size)
+
+
 class FileReader:
     """Reads ``[base, base + size)`` of an open file by position; owns the descriptor."""
 

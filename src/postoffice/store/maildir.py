@@ -49,6 +49,7 @@ from postoffice.store.fileio import (
     FileReader,
     MessageSource,
     fsync_dir,
+    open_message_file,
     source_chunks,
     write_all,
 )
@@ -390,13 +391,10 @@ class MaildirFormat:
         return []
 
     def open_reader(self, name: str, row: MessageRow) -> FileReader:
-        try:
-            fd = os.open(
-                self.folder(name) / row.filename, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW
-            )
-        except FileNotFoundError as exc:
-            raise MessageGone(f"message {row.uid} was moved or removed by another program") from exc
-        return FileReader(fd, row.size)
+        reader = open_message_file(self.folder(name) / row.filename, row.size)
+        if reader is None:
+            raise MessageGone(f"message {row.uid} was moved or removed by another program")
+        return reader
 
     def message_paths(self, name: str, rows: Sequence[MessageRow]) -> list[str]:
         folder = str(self.folder(name))

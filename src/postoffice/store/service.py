@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from types import TracebackType
@@ -55,7 +54,7 @@ from postoffice.store.backend import AppendMeta, MessageReader
 from postoffice.store.changes import ChangeHub, ChangeSubscription
 from postoffice.store.convert import timestamp_of
 from postoffice.store.engine import UserEngine
-from postoffice.store.fileio import MessageSource, pread_exact
+from postoffice.store.fileio import MessageSource, open_message_file
 from postoffice.store.layout import StoreLayout, UserPaths
 from postoffice.store.locking import DEFAULT_TIMEOUT
 
@@ -252,14 +251,13 @@ class FileMailStore:
         """All the octets of ``file``, read at once on the caller's thread (bounded
         by its size: for small messages); None when it was renamed or removed
         since (``MessageFile``), where ``read`` finds it."""
-        try:
-            fd = os.open(file.path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except FileNotFoundError:
+        reader = open_message_file(file.path, file.size)
+        if reader is None:
             return None
         try:
-            data = pread_exact(fd, 0, file.size)
+            data = reader.read(0, file.size)
         finally:
-            os.close(fd)
+            reader.close()
         if len(data) != file.size:
             raise StoreError(f"{file.path}: {len(data)} octets where the index has {file.size}")
         return data
