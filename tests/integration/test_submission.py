@@ -8,6 +8,7 @@ user's own address and the aliases that reach them are theirs.
 
 from __future__ import annotations
 
+import base64
 import re
 import smtplib
 import ssl
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scramp import ScramClient
 
 from .smtp_fixtures import DOMAIN, HOST, PASSWORD, SmtpServer
 
@@ -168,3 +170,40 @@ def test_a_missing_date_and_message_id_are_added(server: SmtpServer) -> None:
         mx.sendmail("someone@remote.test", [f"other@{DOMAIN}"], "Subject: via 25\r\n\r\nx\r\n")
     (relayed,) = server.wait_delivered(b"via 25", user="other")
     assert b"\r\nDate: " not in relayed and b"Message-ID" not in relayed
+
+
+def scram_login(client: smtplib.SMTP, user: str, password: str) -> int:
+    """AUTH SCRAM-SHA-256 with scramp as the client; the last reply's code."""
+    scram = ScramClient(["SCRAM-SHA-256"], user, password)
+    first = base64.b64encode(scram.get_client_first().encode()).decode()
+    code, text = client.docmd("AUTH", f"SCRAM-SHA-256 {first}")
+    assert code == 334, text
+    scram.set_server_first(base64.b64decode(text).decode())
+    code, text = client.docmd(base64.b64encode(scram.get_client_final().encode()).decode())
+    if code != 334:
+        return code
+    scram.set_server_final(base64.b64decode(text).decode())  # the server had the keys
+    return client.docmd("")[0]
+
+
+def test_scram_sha_256_logs_in_without_sending_the_password(server: SmtpServer) -> None:
+    with smtplib.SMTP(HOST, server.submission_port, timeout=10) as client:
+        client.starttls(context=tls(server))
+        client.ehlo()
+        assert "SCRAM-SHA-256" in client.esmtp_features["auth"].split()
+        assert scram_login(client, f"demo@{DOMAIN}", PASSWORD) == 235
+        assert client.mail(f"other@{DOMAIN}")[0] == 553  # still only their own senders
+        assert client.mail(f"demo@{DOMAIN}")[0] == 250
+        assert client.rcpt(f"other@{DOMAIN}")[0] == 250
+        assert client.data(b"Subject: via SCRAM\r\n\r\nhi\r\n")[0] == 250
+    (message,) = server.wait_delivered(b"via SCRAM", user="other")
+    assert b"with ESMTPSA id" in message
+    assert f"sasl_method=SCRAM-SHA-256, sasl_username=demo@{DOMAIN}" in server.maillog()
+    for user, password in ((f"demo@{DOMAIN}", "wrong"), (f"nobody@{DOMAIN}", PASSWORD)):
+        with smtplib.SMTP(HOST, server.submission_port, timeout=10) as client:
+            client.starttls(context=tls(server))
+            client.ehlo()
+            started = time.monotonic()
+            assert scram_login(client, user, password) == 535
+            assert time.monotonic() - started >= FAIL_DELAY * 0.9  # the failure's delay
+            assert client.mail(f"demo@{DOMAIN}")[0] == 530

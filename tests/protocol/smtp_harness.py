@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 
 from postoffice.core.envelope import Envelope
 from postoffice.core.reply import Replies, Reply
+from postoffice.protocol.scram import ScramKeys, derive_scram_keys, unknown_user_keys
 from postoffice.protocol.smtp import (
     AuthCredentials,
+    AuthKeysWanted,
+    AuthProof,
     Closed,
     Decision,
     Event,
@@ -97,8 +100,11 @@ class ScriptedPolicy:
             return Replies.NO_SUCH_USER
         if isinstance(event, StartTls):
             return SmtpReplies.READY_TO_START_TLS
-        if isinstance(event, AuthCredentials):
-            good = self.passwords.get(event.username) == event.password
+        if isinstance(event, AuthCredentials | AuthProof):
+            if isinstance(event, AuthProof):
+                good = event.proof.proven
+            else:
+                good = self.passwords.get(event.username) == event.password
             if good and event.authzid in (None, event.username):
                 return SmtpReplies.AUTH_SUCCEEDED
             return SmtpReplies.AUTH_FAILED
@@ -108,6 +114,13 @@ class ScriptedPolicy:
             self.queued += 1
             return SmtpReplies.queued(f"Q{self.queued}")
         raise AssertionError(f"unexpected decision {event!r}")
+
+    def scram_keys(self, username: str) -> ScramKeys:
+        """A user's SCRAM keys (a fixed salt, so runs repeat), or made-up ones."""
+        password = self.passwords.get(username)
+        if password is None:
+            return unknown_user_keys(b"harness secret", username)
+        return derive_scram_keys(password, salt=b"harness salt")
 
 
 class SmtpHarness:
@@ -164,6 +177,8 @@ class SmtpHarness:
             elif isinstance(event, MessageAborted):
                 self._chunks.clear()
                 self.aborted.append(event)
+            elif isinstance(event, AuthKeysWanted):
+                out += conn.send_keys(self.policy.scram_keys(event.username))
             elif isinstance(event, Decision):
                 reply = self.policy.decide(event)
                 if isinstance(event, MessageComplete):

@@ -3,14 +3,20 @@
 Owns the ``accounts`` and ``domains`` tables. An account is a mailbox owner
 identified by its full address (``Address.key``: local part folded to lower
 case); it has an argon2 password hash, an enabled flag and a quota: octets
-(``quota_bytes``) and messages (``quota_messages``), 0 = no limit. A database
-made before ``quota_messages`` existed gets the column when it is opened
-(``_migrate``: existing accounts have no message limit). A domain in the table
-is a local domain; ``Directory`` adds the ``local-host-names`` file to that set.
+(``quota_bytes``) and messages (``quota_messages``), 0 = no limit, and the
+SCRAM-SHA-256 keys of its password (``scram_sha256``, RFC 5802 §3). A database
+made before a column existed gets it when it is opened (``_migrate``: existing
+accounts have no message limit, and their SCRAM keys are made at their next
+password login). A domain in the table is a local domain; ``Directory`` adds
+the ``local-host-names`` file to that set. The ``meta`` table keeps the
+database's secret for the salts shown to unknown users in SCRAM.
 
 Invariants:
-- a password is stored only as an argon2 hash, and a hash made with older
-  parameters is replaced on the next successful login (``check_needs_rehash``);
+- a password is stored only as an argon2 hash and as SCRAM-SHA-256 keys
+  (PBKDF2, 4096 rounds: a thief of the file can guess passwords against them
+  faster than against argon2, the price of a mechanism that never sends the
+  password); a hash made with older parameters is replaced on the next
+  successful login (``check_needs_rehash``);
 - an account's local part is safe to use as a path component (it names the
   user's mail folder): letters, digits, ``.``, ``_`` and ``-``, starting with a
   letter or digit;
@@ -38,6 +44,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from postoffice.core.address import Address, canonical_domain
 from postoffice.core.errors import AccountError, AddressError
 from postoffice.core.quota import Quota
+from postoffice.protocol.scram import ScramKeys, derive_scram_keys, unknown_user_keys
 
 _COLUMNS = "address, enabled, quota_bytes, created, quota_messages"
 _SAFE_LOCAL = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -48,13 +55,23 @@ CREATE TABLE IF NOT EXISTS accounts (
     enabled       INTEGER NOT NULL DEFAULT 1,
     quota_bytes   INTEGER NOT NULL DEFAULT 0,
     created       REAL NOT NULL,
-    quota_messages INTEGER NOT NULL DEFAULT 0
+    quota_messages INTEGER NOT NULL DEFAULT 0,
+    scram_sha256  TEXT
 );
 CREATE TABLE IF NOT EXISTS domains (
     name    TEXT PRIMARY KEY,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
+# Columns added after the first release: (name, definition) for ALTER TABLE.
+_ADDED_COLUMNS = (
+    ("quota_messages", "INTEGER NOT NULL DEFAULT 0"),
+    ("scram_sha256", "TEXT"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +145,7 @@ class AccountDatabase:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._scram_secret = b""
         self._migrate()
         self._hasher = hasher or PasswordHasher()
         self._dummy_hash = self._hasher.hash("postoffice: timing equaliser")
@@ -135,19 +153,24 @@ class AccountDatabase:
     def _migrate(self) -> None:
         """Bring a database made by an older version up to ``_SCHEMA``."""
         with self._lock:
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
-            if "quota_messages" in columns:
-                return
-            try:
-                self._db.execute(
-                    "ALTER TABLE accounts ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT 0"
-                )
-            except sqlite3.OperationalError:
-                # Another process (the workers open the directory at once) added it
-                # between the look and the ALTER: only then is the error no error.
+            for name, definition in _ADDED_COLUMNS:
                 columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
-                if "quota_messages" not in columns:
-                    raise
+                if name in columns:
+                    continue
+                try:
+                    self._db.execute(f"ALTER TABLE accounts ADD COLUMN {name} {definition}")
+                except sqlite3.OperationalError:
+                    # Another process (the workers open the directory at once) added it
+                    # between the look and the ALTER: only then is the error no error.
+                    columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
+                    if name not in columns:
+                        raise
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('scram_secret', ?)",
+                (secrets.token_hex(32),),
+            )
+            row = self._db.execute("SELECT value FROM meta WHERE name = 'scram_secret'").fetchone()
+            self._scram_secret = bytes.fromhex(row[0])
 
     def close(self) -> None:
         with self._lock:
@@ -222,14 +245,15 @@ class AccountDatabase:
         validate_account_local(address.local)
         _check_password(password)
         digest = self._hasher.hash(password)
+        scram = derive_scram_keys(password).text()
         created = time.time()
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM accounts WHERE address = ?", (address.key,)).fetchone():
                 raise AccountError(f"account {address.key} already exists")
             db.execute(
                 "INSERT INTO accounts (address, password_hash, enabled, quota_bytes, created,"
-                " quota_messages) VALUES (?, ?, 1, ?, ?, ?)",
-                (address.key, digest, quota_bytes, created, quota_messages),
+                " quota_messages, scram_sha256) VALUES (?, ?, 1, ?, ?, ?, ?)",
+                (address.key, digest, quota_bytes, created, quota_messages, scram),
             )
         who = Address(address.local_key, address.domain)
         return Account(who, True, quota_bytes, created, quota_messages)
@@ -242,9 +266,11 @@ class AccountDatabase:
     def set_password(self, address: Address, password: str) -> None:
         _check_password(password)
         digest = self._hasher.hash(password)
+        scram = derive_scram_keys(password).text()
         with self._transaction() as db:
             cursor = db.execute(
-                "UPDATE accounts SET password_hash = ? WHERE address = ?", (digest, address.key)
+                "UPDATE accounts SET password_hash = ?, scram_sha256 = ? WHERE address = ?",
+                (digest, scram, address.key),
             )
             if cursor.rowcount == 0:
                 raise AccountError(f"no such account: {address.key}")
@@ -319,7 +345,9 @@ class AccountDatabase:
         """True when ``password`` is right for an enabled account (rehashing if needed)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT password_hash, enabled FROM accounts WHERE address = ?", (address.key,)
+                "SELECT password_hash, enabled, scram_sha256 IS NULL FROM accounts"
+                " WHERE address = ?",
+                (address.key,),
             ).fetchone()
         stored, enabled = (row[0], bool(row[1])) if row else (self._dummy_hash, False)
         digest = b""
@@ -353,7 +381,33 @@ class AccountDatabase:
                     "UPDATE accounts SET password_hash = ? WHERE address = ? AND password_hash = ?",
                     (fresh, address.key, stored),
                 )
+        if row[2]:  # an account from before SCRAM: its keys, now that the password is known
+            with self._transaction() as db:
+                db.execute(
+                    "UPDATE accounts SET scram_sha256 = ? WHERE address = ? AND password_hash = ?"
+                    " AND scram_sha256 IS NULL",
+                    (derive_scram_keys(password).text(), address.key, stored),
+                )
         return True
+
+    def scram_keys(self, address: Address) -> ScramKeys | None:
+        """The SCRAM-SHA-256 keys of an enabled account; None for an unknown or
+        disabled account, or one whose keys are not made yet (or unreadable)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT scram_sha256, enabled FROM accounts WHERE address = ?", (address.key,)
+            ).fetchone()
+        if row is None or row[0] is None or not row[1]:
+            return None
+        try:
+            return ScramKeys.parse(row[0])
+        except ValueError:
+            return None
+
+    def unknown_scram_keys(self, username: str) -> ScramKeys:
+        """What SCRAM shows for a user without keys: the same salt every time
+        (from this database's secret), keys that match no proof."""
+        return unknown_user_keys(self._scram_secret, username)
 
     def password_hash(self, address: Address) -> str | None:
         """The stored hash (for tests and for the rehash check); None for no account."""

@@ -8,6 +8,9 @@ What this module owns:
   NUL passwd`` in UTF-8) and LOGIN (draft-murchison-sasl-login: the server asks
   ``Username:`` then ``Password:``; an initial response is the user name).
 
+SCRAM-SHA-256 lives in ``postoffice.protocol.scram``; the two results only it
+gives (``SaslKeysWanted``, ``SaslProof``) are defined here beside the others.
+
 Each protocol frames the challenges itself (``334 …``, ``+ …``) and turns a
 ``SaslError`` into its own reply. The exchange never checks a password: it
 ends with ``SaslCredentials`` which the driver verifies against the
@@ -67,6 +70,27 @@ class SaslCredentials:
             f"SaslCredentials(mechanism={self.mechanism!r}, authzid={self.authzid!r}, "
             f"username={self.username!r}, password='***')"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SaslKeysWanted:
+    """SCRAM: to go on, the exchange needs the stored keys of ``username``
+    (the driver looks them up and calls the exchange's ``keys_found``)."""
+
+    mechanism: str
+    authzid: str | None
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class SaslProof:
+    """SCRAM ended: whether the client proved that it knows ``username``'s password.
+    The driver still decides (account enabled, ``authzid`` allowed)."""
+
+    mechanism: str
+    authzid: str | None
+    username: str
+    proven: bool
 
 
 def decode_response(text: str | bytes, *, initial: bool = False) -> bytes:

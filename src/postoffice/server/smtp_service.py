@@ -95,7 +95,7 @@ class SmtpService:
             tarpit_after_errors=smtp.tarpit_after_errors,
             tarpit_delay=smtp.tarpit_delay,
             starttls_available=self.tls_context is not None,
-            auth_mechanisms=("PLAIN", "LOGIN"),
+            auth_mechanisms=("PLAIN", "LOGIN", "SCRAM-SHA-256"),
             auth_requires_tls=not loopback_auth,
             auth_required=self.submission,
             is_tls=self.implicit_tls,

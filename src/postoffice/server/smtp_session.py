@@ -35,8 +35,11 @@ from postoffice.directory.accounts import AccountDatabase
 from postoffice.mime.submission import missing_date_and_id
 from postoffice.mime.trace import MAX_TRACE_SCAN, received_header, scan_trace
 from postoffice.net.pipe import Pipe
+from postoffice.protocol.scram import ScramKeys
 from postoffice.protocol.smtp import (
     AuthCredentials,
+    AuthKeysWanted,
+    AuthProof,
     Closed,
     Expand,
     Hello,
@@ -172,6 +175,11 @@ class SmtpSession:
             await self._start_tls()
         elif isinstance(event, AuthCredentials):
             await self._authenticate(event)
+        elif isinstance(event, AuthKeysWanted):
+            self._out += self.conn.send_keys(await self._scram_keys(event.username))
+        elif isinstance(event, AuthProof):
+            address = self.policy.login_address(event.username)
+            await self._auth_result(event, address, event.proof.proven)
         elif isinstance(event, MessageAborted):
             await self._abort_incoming()
             log_event(COMPONENT, f"{self._who()}: message aborted: {event.reason}")
@@ -252,10 +260,25 @@ class SmtpSession:
 
     async def _authenticate(self, event: AuthCredentials) -> None:
         address = self.policy.login_address(event.username)
-        authzid_ok = event.authzid in (None, "", event.username)
         ok = False
-        if address is not None and authzid_ok:
+        if address is not None:
             ok = await asyncio.to_thread(self.accounts.verify_password, address, event.password)
+        await self._auth_result(event, address, ok)
+
+    async def _scram_keys(self, username: str) -> ScramKeys:
+        """SCRAM-SHA-256: the account's keys, or made-up ones that fail at the end."""
+        address = self.policy.login_address(username)
+        keys = None
+        if address is not None:
+            keys = await asyncio.to_thread(self.accounts.scram_keys, address)
+        return keys or self.accounts.unknown_scram_keys(username)
+
+    async def _auth_result(
+        self, event: AuthCredentials | AuthProof, address: Address | None, ok: bool
+    ) -> None:
+        """The end of an AUTH: 235 for a right password and an allowed authzid, else
+        535 after the failure's delay."""
+        ok = ok and address is not None and event.authzid in (None, "", event.username)
         if ok:
             self.penalty.succeeded(self.client.ip)
             self.client.authenticated_as = address.key if address else None

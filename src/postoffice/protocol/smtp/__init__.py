@@ -7,6 +7,8 @@ the events in ``events`` and the named replies in ``SmtpReplies``.
 
 from postoffice.protocol.smtp.events import (
     AuthCredentials,
+    AuthKeysWanted,
+    AuthProof,
     Closed,
     Decision,
     Event,
@@ -29,6 +31,8 @@ from postoffice.protocol.smtp.states import SessionState
 
 __all__ = [
     "AuthCredentials",
+    "AuthKeysWanted",
+    "AuthProof",
     "BareNewlinePolicy",
     "Closed",
     "Decision",

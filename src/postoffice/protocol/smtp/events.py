@@ -3,8 +3,9 @@
 Two kinds of event:
 
 - ``Decision`` events need policy. The driver MUST answer each with exactly
-  one ``conn.send(reply)`` before asking for the next event. What a positive
-  (2xx) answer does is stated on each class.
+  one ``conn.send(reply)`` before asking for the next event (``AuthKeysWanted``
+  alone is answered with ``conn.send_keys(keys)``). What a positive (2xx)
+  answer does is stated on each class.
 - Informational events need no answer: ``NeedData``, ``MessageChunk``,
   ``MessageAborted``, ``Refused`` and the terminal ``Closed``.
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from postoffice.core.address import Address
 from postoffice.core.envelope import BodyType, Envelope, Notify, OriginalRecipient, Ret
 from postoffice.core.reply import Reply
-from postoffice.protocol.sasl import SaslCredentials
+from postoffice.protocol.sasl import SaslCredentials, SaslKeysWanted, SaslProof
 
 
 class Event:
@@ -114,6 +115,40 @@ class AuthCredentials(Decision):
     @property
     def password(self) -> str:
         return self.credentials.password
+
+
+@dataclass(frozen=True, slots=True)
+class AuthKeysWanted(Decision):
+    """SCRAM-SHA-256 (RFC 5802): answer with ``conn.send_keys(keys)``: the
+    user's stored keys, or the made-up ones of an unknown user (never a reply:
+    whether the user exists is told only at the end of the exchange)."""
+
+    wanted: SaslKeysWanted
+
+    @property
+    def username(self) -> str:
+        return self.wanted.username
+
+
+@dataclass(frozen=True, slots=True)
+class AuthProof(Decision):
+    """A SCRAM exchange ended. 2xx (``SmtpReplies.AUTH_SUCCEEDED``) means: the
+    proof is right (``proven``), the account may log in and act as ``authzid``
+    when one is given."""
+
+    proof: SaslProof
+
+    @property
+    def mechanism(self) -> str:
+        return self.proof.mechanism
+
+    @property
+    def authzid(self) -> str | None:
+        return self.proof.authzid
+
+    @property
+    def username(self) -> str:
+        return self.proof.username
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,12 +71,16 @@ from postoffice.protocol.sasl import (
     SaslChallenge,
     SaslEncodingError,
     SaslError,
-    SaslServerExchange,
+    SaslKeysWanted,
+    SaslProof,
     encode_challenge,
 )
+from postoffice.protocol.scram import ScramKeys, ScramServerExchange, server_exchange
 from postoffice.protocol.smtp.data import BareLineEnd
 from postoffice.protocol.smtp.events import (
     AuthCredentials,
+    AuthKeysWanted,
+    AuthProof,
     Expand,
     Hello,
     MailFrom,
@@ -346,7 +350,7 @@ class SmtpServerConnection(SmtpSessionCore):
             self._refuse("AUTH", SmtpReplies.MECHANISM_UNKNOWN)
             return
         self._machine.accept(Verb.AUTH)
-        self._sasl = SaslServerExchange(mechanism)
+        self._sasl = server_exchange(mechanism)
         self._sasl_turn(initial, initial=True)  # RFC 4954 §4: "=" is an empty response
 
     # ----------------------------------------------------------------- AUTH
@@ -362,9 +366,10 @@ class SmtpServerConnection(SmtpSessionCore):
         self._sasl_turn(text)
 
     def _sasl_turn(self, line: bytes | str | None, *, initial: bool = False) -> None:
-        assert self._sasl is not None
+        sasl = self._sasl
+        assert sasl is not None
         try:
-            result = self._sasl.respond(line, initial=initial)
+            result = sasl.respond(line, initial=initial)
         except SaslCancelled:
             self._end_auth(SmtpReplies.AUTH_ABORTED)  # RFC 4954 §4: "*" -> 501
             return
@@ -375,15 +380,31 @@ class SmtpServerConnection(SmtpSessionCore):
             self._end_auth(SmtpReplies.AUTH_MALFORMED)
             return
         if isinstance(result, SaslChallenge):
-            self._write(SmtpReplies.auth_challenge(encode_challenge(result.data)))
+            self._challenge(result)
             return
+        if isinstance(result, SaslKeysWanted):
+            assert isinstance(sasl, ScramServerExchange)
+
+            def found(keys: ScramKeys) -> None:
+                self._challenge(sasl.keys_found(keys))  # server-first
+
+            self._pending_keys = found
+            self._events.append(AuthKeysWanted(result))
+            return
+        who = result.authzid or result.username
 
         def answered(reply: Reply) -> None:
             if reply.code // 100 == 2:
-                self._authenticated_as = result.authzid or result.username
+                self._authenticated_as = who
             self._end_auth(reply)
 
-        self._decide(AuthCredentials(result), answered)
+        if isinstance(result, SaslProof):
+            self._decide(AuthProof(result), answered)
+        else:
+            self._decide(AuthCredentials(result), answered)
+
+    def _challenge(self, challenge: SaslChallenge) -> None:
+        self._write(SmtpReplies.auth_challenge(encode_challenge(challenge.data)))
 
     def _end_auth(self, reply: Reply) -> None:
         self._sasl = None

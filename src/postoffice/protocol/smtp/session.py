@@ -5,7 +5,7 @@ command handlers on top): the input buffer and its bounded line reader, the
 single output FIFO every reply goes through, the event queue and the one
 pending decision, the error counter and tarpit, the session facts (HELO name,
 TLS, authentication, transaction) and the public methods the driver calls
-(``start``, ``receive_data``, ``next_event``, ``send``, ``data_to_send``,
+(``start``, ``receive_data``, ``next_event``, ``send``, ``send_keys``, ``data_to_send``,
 ``tls_started``, ``fail_message``, ``close``).
 
 Invariants:
@@ -29,7 +29,7 @@ from postoffice.core.envelope import ClientInfo, Envelope, EnvelopeRecipient
 from postoffice.core.reply import Reply
 from postoffice.protocol.errors import ProtocolUsageError
 from postoffice.protocol.lines import LineReader, LineTooLong
-from postoffice.protocol.sasl import SaslServerExchange
+from postoffice.protocol.scram import SaslExchange, ScramKeys
 from postoffice.protocol.smtp.events import (
     Closed,
     Decision,
@@ -58,6 +58,7 @@ class SmtpSessionCore(abc.ABC):
         self._outbuf = bytearray()
         self._events: deque[Event] = deque()
         self._pending: Callable[[Reply], None] | None = None
+        self._pending_keys: Callable[[ScramKeys], None] | None = None  # AuthKeysWanted
         self._closed: Closed | None = None
         self._eof = False
         self._early_talker = False
@@ -72,7 +73,7 @@ class SmtpSessionCore(abc.ABC):
         self._tls_version = self._client.tls_version
         self._tls_cipher = self._client.tls_cipher
         self._authenticated_as: str | None = None
-        self._sasl: SaslServerExchange | None = None
+        self._sasl: SaslExchange | None = None
         # transaction
         self._sender: Address | None = None
         self._mail = MailParameters()
@@ -180,7 +181,7 @@ class SmtpSessionCore(abc.ABC):
         while True:
             if self._events:
                 return self._events.popleft()
-            if self._pending is not None:
+            if self._pending is not None or self._pending_keys is not None:
                 raise ProtocolUsageError("answer the pending decision with send() first")
             if self._closed is not None:
                 return self._closed
@@ -195,6 +196,8 @@ class SmtpSessionCore(abc.ABC):
     def send(self, reply: Reply) -> bytes:
         """Answer the pending ``Decision``; returns every octet now ready to write."""
         if self._pending is None:
+            if self._pending_keys is not None:
+                raise ProtocolUsageError("AuthKeysWanted is answered with send_keys()")
             raise ProtocolUsageError("no decision is pending")
         if self._events:
             raise ProtocolUsageError("next_event() has not returned the pending decision yet")
@@ -202,6 +205,17 @@ class SmtpSessionCore(abc.ABC):
             raise ProtocolUsageError(f"{reply.code} cannot answer a decision")
         action, self._pending = self._pending, None
         action(reply)
+        return self.data_to_send()
+
+    def send_keys(self, keys: ScramKeys) -> bytes:
+        """Answer the pending ``AuthKeysWanted`` with the user's SCRAM keys (or
+        made-up ones); returns every octet now ready to write."""
+        if self._pending_keys is None:
+            raise ProtocolUsageError("no AuthKeysWanted is pending")
+        if self._events:
+            raise ProtocolUsageError("next_event() has not returned the pending decision yet")
+        action, self._pending_keys = self._pending_keys, None
+        action(keys)
         return self.data_to_send()
 
     def data_to_send(self) -> bytes:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from postoffice.protocol.scram import SERVER_MECHANISMS
+
 
 class BareNewlinePolicy(enum.Enum):
     """What to do with a bare LF or bare CR inside message content.
@@ -83,7 +85,7 @@ class SmtpServerSettings:
         if self.tarpit_delay < 0:
             raise ValueError("tarpit_delay must not be negative")
         for mechanism in self.auth_mechanisms:
-            if mechanism.upper() not in ("PLAIN", "LOGIN"):
+            if mechanism.upper() not in SERVER_MECHANISMS:
                 raise ValueError(f"unsupported SASL mechanism {mechanism!r}")
 
     @property
