@@ -16,11 +16,12 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
+from scramp import ScramClient
 
 from .smtp_fixtures import DOMAIN, HOST, PASSWORD, SmtpServer, set_config_values, wait_for
 
@@ -136,6 +137,40 @@ def test_authenticate_plain_with_initial_response(server: SmtpServer, user: str)
         assert typ == "OK"
         assert client.state == "AUTH"
     finally:
+        client.logout()
+
+
+def scram_authenticator(user: str, password: str) -> tuple[ScramClient, Callable[[bytes], bytes]]:
+    """scramp behind imaplib's AUTHENTICATE callback: client-first, client-final,
+    then the check of the server-final (and the empty answer to it)."""
+    scram = ScramClient(["SCRAM-SHA-256"], user, password)
+
+    def answer(challenge: bytes) -> bytes:
+        if not challenge:
+            return scram.get_client_first().encode()
+        if challenge.startswith(b"r="):
+            scram.set_server_first(challenge.decode())
+            return scram.get_client_final().encode()
+        scram.set_server_final(challenge.decode())  # raises unless the server had the keys
+        return b""
+
+    return scram, answer
+
+
+def test_authenticate_scram_sha_256(server: SmtpServer, user: str) -> None:
+    client = imaplib.IMAP4_SSL(HOST, server.imaps_port, ssl_context=tls_context(server))
+    try:
+        assert "AUTH=SCRAM-SHA-256" in client.capabilities
+        typ, _ = client.authenticate("SCRAM-SHA-256", scram_authenticator(user, PASSWORD)[1])
+        assert typ == "OK" and client.state == "AUTH"
+        assert client.select("INBOX")[0] == "OK"
+    finally:
+        client.logout()
+    assert f"user=<{user}>, method=SCRAM-SHA-256" in server.maillog()
+    for name, password in ((user, "wrong"), (f"nobody@{DOMAIN}", PASSWORD)):
+        client = imaplib.IMAP4_SSL(HOST, server.imaps_port, ssl_context=tls_context(server))
+        with pytest.raises(imaplib.IMAP4.error, match="AUTHENTICATIONFAILED"):
+            client.authenticate("SCRAM-SHA-256", scram_authenticator(name, password)[1])
         client.logout()
 
 

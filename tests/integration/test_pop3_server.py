@@ -7,6 +7,7 @@ then POP3 clients read it. The suite runs on both store formats.
 from __future__ import annotations
 
 import asyncio
+import base64
 import poplib
 import re
 import smtplib
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from scramp import ScramClient
 
 from postoffice.config.loader import load_config
 from postoffice.store import StoreFactory
@@ -433,3 +435,37 @@ def test_an_idle_session_is_closed_and_its_maildrop_freed(tmp_path: Path) -> Non
         login(srv, user).quit()  # the lock went with the idle session
     finally:
         srv.stop()
+
+
+def scram_auth(client: poplib.POP3, user: str, password: str) -> bytes:
+    """AUTH SCRAM-SHA-256 (RFC 5034 §4) with scramp as the client; the last line."""
+    scram = ScramClient(["SCRAM-SHA-256"], user, password)
+    first = base64.b64encode(scram.get_client_first().encode()).decode()
+    line = client._shortcmd(f"AUTH SCRAM-SHA-256 {first}")
+    assert line.startswith(b"+ "), line
+    scram.set_server_first(base64.b64decode(line[2:]).decode())
+    final = base64.b64encode(scram.get_client_final().encode()).decode()
+    try:
+        line = client._shortcmd(final)
+    except poplib.error_proto as refused:
+        return bytes(refused.args[0])
+    if line.startswith(b"+ "):
+        scram.set_server_final(base64.b64decode(line[2:]).decode())  # the server had the keys
+        line = client._shortcmd("")
+    return line
+
+
+def test_scram_sha_256_login(server: SmtpServer, user: str) -> None:
+    deliver(server, user, "scram")
+    client = poplib.POP3(HOST, server.pop3_port, timeout=10)
+    client.stls(context=tls_context(server))
+    assert "SCRAM-SHA-256" in client.capa()["SASL"]
+    assert scram_auth(client, user, PASSWORD).startswith(b"+OK")
+    assert client.stat()[0] == 1
+    assert b"Subject: scram" in b"\r\n".join(client.retr(1)[1])
+    client.quit()
+    for name, password in ((user, "wrong"), (f"nobody@{DOMAIN}", PASSWORD)):
+        client = poplib.POP3(HOST, server.pop3_port, timeout=10)
+        client.stls(context=tls_context(server))
+        assert scram_auth(client, name, password).startswith(b"-ERR [AUTH]")
+        client.quit()

@@ -289,7 +289,7 @@ def test_auth_needs_tls_from_outside_and_then_allows_relaying(open_server: SmtpS
         client.send(b"STARTTLS\r\n")
         assert client.reply().code == 220
         tls_wrap(open_server, client)
-        assert "AUTH PLAIN LOGIN" in client.ehlo().lines
+        assert "AUTH PLAIN LOGIN SCRAM-SHA-256" in client.ehlo().lines
         assert client.command(f"AUTH PLAIN {wrong}").code == 535
         assert client.command(f"AUTH PLAIN {plain}").code == 235
         assert client.command("MAIL FROM:<demo@example.test>").code == 250

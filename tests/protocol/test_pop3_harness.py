@@ -29,6 +29,7 @@ from postoffice.protocol.pop3 import (
     Authenticate,
     Closed,
     Event,
+    KeysWanted,
     NeedData,
     Pop3ServerConnection,
     Pop3Settings,
@@ -38,6 +39,7 @@ from postoffice.protocol.pop3 import (
     dot_lines,
     wire_size,
 )
+from postoffice.protocol.scram import derive_scram_keys, unknown_user_keys
 
 HOST = "pop.example.test"
 RFC_TIMESTAMP = "<1896.697170952@dbc.mtview.ca.us>"  # RFC 1939 §7, §10
@@ -85,6 +87,8 @@ class FakeDriver:
             if secret is not None:
                 expected = hashlib.md5((event.apop_timestamp + secret).encode()).hexdigest()
             good = expected is not None and expected == event.apop_digest
+        elif event.proven is not None:  # SCRAM: the exchange checked the proof
+            good = event.proven and event.authzid in (None, event.user)
         else:
             good = secret is not None and secret == event.password
             good = good and event.authzid in (None, event.user)
@@ -96,6 +100,13 @@ class FakeDriver:
             self.user = event.user
             drop = self.maildrops[event.user]
             conn.login_accepted([(f"uid-{n}", wire_size(m)) for n, m in enumerate(drop)])
+
+    def scram_keys(self, conn: Pop3ServerConnection, event: KeysWanted) -> None:
+        secret = self.passwords.get(event.user)
+        if secret is None:
+            conn.scram_keys(unknown_user_keys(b"harness secret", event.user))
+        else:
+            conn.scram_keys(derive_scram_keys(secret, salt=b"harness salt"))
 
     def retrieve(self, conn: Pop3ServerConnection, event: Retrieve) -> bytes:
         """Stream the message; returns what was written, chunk by chunk."""
@@ -176,6 +187,8 @@ class Pop3Harness:
             out += conn.data_to_send()
             if isinstance(event, Authenticate):
                 driver.authenticate(conn, event)
+            elif isinstance(event, KeysWanted):
+                driver.scram_keys(conn, event)
             elif isinstance(event, Retrieve):
                 out += driver.retrieve(conn, event)
             elif isinstance(event, Update):

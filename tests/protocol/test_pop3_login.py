@@ -111,7 +111,7 @@ def test_capa_with_plaintext_allowed_offers_user_and_sasl(mode: str) -> None:
         C: CAPA
         {COMMON_CAPA}
         S: USER
-        S: SASL PLAIN LOGIN
+        S: SASL PLAIN LOGIN SCRAM-SHA-256
         S: .
         """,
         mode=mode,
@@ -332,6 +332,7 @@ def test_auth_without_argument_lists_the_mechanisms() -> None:
         S: +OK
         S: PLAIN
         S: LOGIN
+        S: SCRAM-SHA-256
         S: .
         """
     )
@@ -465,7 +466,7 @@ def test_stls_discards_what_was_pipelined_behind_it() -> None:
         C: CAPA
         {COMMON_CAPA}
         S: USER
-        S: SASL PLAIN LOGIN
+        S: SASL PLAIN LOGIN SCRAM-SHA-256
         S: .
         """
     )

@@ -409,6 +409,12 @@ class AccountDatabase:
         (from this database's secret), keys that match no proof."""
         return unknown_user_keys(self._scram_secret, username)
 
+    def login_scram_keys(self, address: Address | None, username: str) -> ScramKeys:
+        """The keys a SCRAM exchange for ``username`` (``address`` when it parses)
+        goes on with: the account's, else made-up ones that fail at its end."""
+        keys = None if address is None else self.scram_keys(address)
+        return keys or self.unknown_scram_keys(username)
+
     def password_hash(self, address: Address) -> str | None:
         """The stored hash (for tests and for the rehash check); None for no account."""
         with self._lock:

@@ -69,11 +69,12 @@ from postoffice.protocol.imap.sequence import SequenceRangeError
 from postoffice.protocol.imap.states import ImapState
 from postoffice.protocol.sasl import (
     SaslCancelled,
-    SaslChallenge,
     SaslCredentials,
     SaslError,
-    SaslServerExchange,
+    SaslKeysWanted,
+    SaslProof,
 )
+from postoffice.protocol.scram import ScramServerExchange, server_exchange
 from postoffice.server import (
     imap_compress,
     imap_mailboxes,
@@ -128,7 +129,7 @@ class ImapSession:
             if self.ctx.tls_context is not None and not self.is_tls:
                 caps.append("STARTTLS")
             if self.login_allowed:
-                caps += ["AUTH=PLAIN", "AUTH=LOGIN"]
+                caps += ["AUTH=PLAIN", "AUTH=LOGIN", "AUTH=SCRAM-SHA-256"]
             else:
                 caps.append("LOGINDISABLED")  # RFC 9051 §6.2.3
             return caps
@@ -424,7 +425,7 @@ class ImapSession:
         if not self.login_allowed:
             return Reply("NO", "Authentication needs TLS first", "PRIVACYREQUIRED")
         try:
-            exchange = SaslServerExchange(command.mechanism)
+            exchange = server_exchange(command.mechanism)
         except SaslError:
             return Reply("NO", "Unsupported authentication mechanism", "CANNOT")
         line: str | bytes | None = command.initial
@@ -432,15 +433,25 @@ class ImapSession:
         while True:
             try:
                 step = exchange.respond(line, initial=initial)
+                if isinstance(step, SaslKeysWanted):  # SCRAM: the server-first needs them
+                    assert isinstance(exchange, ScramServerExchange)
+                    keys = await asyncio.to_thread(
+                        self.ctx.accounts.login_scram_keys,
+                        self._address(step.username),
+                        step.username,
+                    )
+                    step = exchange.keys_found(keys)
             except SaslCancelled:
                 return Reply("BAD", "Authentication cancelled")  # RFC 9051 §6.2.2
             except SaslError as exc:
                 return Reply("BAD", f"Malformed authentication response: {exc}")
-            if isinstance(step, SaslCredentials):
+            if isinstance(step, SaslCredentials | SaslProof):
                 if step.authzid not in (None, "", step.username):
                     return await self._refuse(step.username, step.mechanism)
-                return await self._check(step.username, step.password, step.mechanism)
-            assert isinstance(step, SaslChallenge)
+                if isinstance(step, SaslCredentials):
+                    return await self._check(step.username, step.password, step.mechanism)
+                address = self._address(step.username) if step.proven else None
+                return await self._logged_in(step.username, address, step.mechanism)
             self.conn.challenge(step.data)
             response = await self._next_line()
             if response is None:
@@ -475,7 +486,11 @@ class ImapSession:
         ok = False
         if address is not None and password:
             ok = await asyncio.to_thread(self.ctx.accounts.verify_password, address, password)
-        if not ok or address is None:
+        return await self._logged_in(user, address if ok else None, method)
+
+    async def _logged_in(self, user: str, address: Address | None, method: str) -> Reply:
+        """Open the session of ``address``, whose secret was just proven; None: refuse."""
+        if address is None:
             return await self._refuse(user, method)
         self.ctx.penalty.succeeded(self.ip)
         try:

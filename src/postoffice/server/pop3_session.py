@@ -31,6 +31,7 @@ from postoffice.net.pipe import Pipe
 from postoffice.protocol.pop3 import (
     Authenticate,
     Closed,
+    KeysWanted,
     NeedData,
     Pop3ServerConnection,
     Retrieve,
@@ -83,6 +84,12 @@ class Pop3Session:
                     await self._receive()
                 elif isinstance(event, Authenticate):
                     await self._authenticate(event)
+                elif isinstance(event, KeysWanted):
+                    accounts, user = self.ctx.accounts, event.user
+                    keys = await asyncio.to_thread(
+                        accounts.login_scram_keys, self._address(user), user
+                    )
+                    self.conn.scram_keys(keys)
                 elif isinstance(event, Retrieve):
                     await self._retrieve(event)
                 elif isinstance(event, Update):
@@ -170,12 +177,12 @@ class Pop3Session:
     async def _authenticate(self, event: Authenticate) -> None:
         address = self._address(event.user)
         ok = False
-        if (
-            address is not None
-            and event.password is not None
-            and event.authzid in (None, "", event.user)
-        ):
-            ok = await asyncio.to_thread(self.ctx.accounts.verify_password, address, event.password)
+        if address is not None and event.authzid in (None, "", event.user):
+            if event.proven is not None:  # SCRAM: the exchange checked the proof
+                ok = event.proven
+            elif event.password is not None:
+                accounts = self.ctx.accounts
+                ok = await asyncio.to_thread(accounts.verify_password, address, event.password)
         if not ok or address is None:
             delay = self.ctx.penalty.failed(self.ip)
             log_event(

@@ -35,7 +35,6 @@ from postoffice.directory.accounts import AccountDatabase
 from postoffice.mime.submission import missing_date_and_id
 from postoffice.mime.trace import MAX_TRACE_SCAN, received_header, scan_trace
 from postoffice.net.pipe import Pipe
-from postoffice.protocol.scram import ScramKeys
 from postoffice.protocol.smtp import (
     AuthCredentials,
     AuthKeysWanted,
@@ -176,7 +175,11 @@ class SmtpSession:
         elif isinstance(event, AuthCredentials):
             await self._authenticate(event)
         elif isinstance(event, AuthKeysWanted):
-            self._out += self.conn.send_keys(await self._scram_keys(event.username))
+            user = event.username
+            keys = await asyncio.to_thread(
+                self.accounts.login_scram_keys, self.policy.login_address(user), user
+            )
+            self._out += self.conn.send_keys(keys)
         elif isinstance(event, AuthProof):
             address = self.policy.login_address(event.username)
             await self._auth_result(event, address, event.proof.proven)
@@ -264,14 +267,6 @@ class SmtpSession:
         if address is not None:
             ok = await asyncio.to_thread(self.accounts.verify_password, address, event.password)
         await self._auth_result(event, address, ok)
-
-    async def _scram_keys(self, username: str) -> ScramKeys:
-        """SCRAM-SHA-256: the account's keys, or made-up ones that fail at the end."""
-        address = self.policy.login_address(username)
-        keys = None
-        if address is not None:
-            keys = await asyncio.to_thread(self.accounts.scram_keys, address)
-        return keys or self.accounts.unknown_scram_keys(username)
 
     async def _auth_result(
         self, event: AuthCredentials | AuthProof, address: Address | None, ok: bool

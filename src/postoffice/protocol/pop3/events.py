@@ -58,7 +58,9 @@ class Authenticate(Decision):
     ``password`` is None and the driver checks that ``apop_digest`` is the
     lower-case hex MD5 of ``apop_timestamp`` followed by the shared secret),
     or the SASL mechanism (``"PLAIN"``, ``"LOGIN"``, RFC 5034). ``authzid``
-    is the SASL authorization identity when the client gave one.
+    is the SASL authorization identity when the client gave one. After
+    ``"SCRAM-SHA-256"`` there is no password to check: ``proven`` says
+    whether the client proved it knows it (RFC 5802 §5).
 
     Answer with ``conn.login_accepted(listing)`` once the maildrop is locked,
     or ``conn.login_refused(text, code=...)`` (RFC 2449 §8 / RFC 3206 codes:
@@ -72,6 +74,19 @@ class Authenticate(Decision):
     authzid: str | None = None
     apop_digest: str | None = None
     apop_timestamp: str | None = None
+    proven: bool | None = None  # SCRAM only: the client's proof matched the stored keys
+
+
+@dataclass(frozen=True, slots=True)
+class KeysWanted(Decision):
+    """AUTH SCRAM-SHA-256 reached the point where the stored keys of ``user`` are
+    needed (RFC 5802 §5). Answer with ``conn.scram_keys(keys)``: the account's
+    keys, or made-up ones for an unknown user (the exchange then fails at its
+    end, as with a wrong password)."""
+
+    mechanism: str
+    user: str
+    authzid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 What this module owns, for ``server.Pop3ServerConnection``: the handlers of
 USER, PASS, APOP (RFC 1939 §7), AUTH with its SASL dialogue (RFC 5034 §4,
 framing from ``postoffice.protocol.sasl``), STLS (RFC 2595 §4) and UTF8
-(RFC 6856 §2), and the driver's two answers to an ``Authenticate`` decision.
+(RFC 6856 §2), and the driver's answers to ``KeysWanted`` (SCRAM-SHA-256)
+and to ``Authenticate``.
 
 Invariants:
 - a login only ever moves the session to TRANSACTION through
@@ -22,7 +23,7 @@ from typing import Final
 
 from postoffice.protocol.errors import ProtocolUsageError
 from postoffice.protocol.lines import LineTooLong
-from postoffice.protocol.pop3.events import Authenticate, StartTls
+from postoffice.protocol.pop3.events import Authenticate, KeysWanted, StartTls
 from postoffice.protocol.pop3.maildrop import Maildrop
 from postoffice.protocol.pop3.replies import (
     Responses,
@@ -40,9 +41,11 @@ from postoffice.protocol.sasl import (
     SaslChallenge,
     SaslEncodingError,
     SaslError,
-    SaslServerExchange,
+    SaslKeysWanted,
+    SaslProof,
     encode_challenge,
 )
+from postoffice.protocol.scram import ScramKeys, ScramServerExchange, server_exchange
 
 _HEX_DIGEST: Final = re.compile(r"[0-9a-fA-F]{32}")  # RFC 1939 §7 APOP: MD5 in hex
 
@@ -120,7 +123,8 @@ class Pop3Authorization(Pop3SessionCore):
 
     def do_auth(self, argument: str) -> None:
         if not self._plaintext_allowed():
-            self._refuse(Responses.PLAINTEXT_DISALLOWED)  # every mechanism offered is plaintext
+            # SCRAM too: it would hide the password, not the mail read after it.
+            self._refuse(Responses.PLAINTEXT_DISALLOWED)
             return
         words = argument.split()
         mechanisms = self.settings.mechanisms
@@ -135,7 +139,7 @@ class Pop3Authorization(Pop3SessionCore):
             self._refuse(Responses.UNKNOWN_MECHANISM)
             return
         self._user_name = None
-        self._sasl = SaslServerExchange(mechanism)
+        self._sasl = server_exchange(mechanism)
         # RFC 5034 §4: without an initial response an empty challenge asks for
         # it; "=" is an empty initial response.
         self._sasl_turn(words[1] if len(words) == 2 else None, initial=True)
@@ -162,11 +166,33 @@ class Pop3Authorization(Pop3SessionCore):
         if isinstance(result, SaslChallenge):
             self._write(challenge(encode_challenge(result.data)))
             return
+        if isinstance(result, SaslKeysWanted):
+            self._pending = Pending.KEYS
+            self._events.append(KeysWanted(result.mechanism, result.username, result.authzid))
+            return
         self._sasl = None
-        event = Authenticate(
-            result.mechanism, result.username, result.password, authzid=result.authzid
-        )
+        if isinstance(result, SaslProof):
+            event = Authenticate(
+                result.mechanism,
+                result.username,
+                None,
+                authzid=result.authzid,
+                proven=result.proven,
+            )
+        else:
+            event = Authenticate(
+                result.mechanism, result.username, result.password, authzid=result.authzid
+            )
         self._ask_login(Command.AUTH, event)
+
+    def scram_keys(self, keys: ScramKeys) -> None:
+        """Answer ``KeysWanted``: the user's SCRAM keys (or made-up ones); the
+        server-first challenge goes out."""
+        if not self._answerable(Pending.KEYS, "scram_keys"):
+            return
+        assert isinstance(self._sasl, ScramServerExchange)
+        self._pending = None
+        self._write(challenge(encode_challenge(self._sasl.keys_found(keys).data)))
 
     def _end_auth(self, response: bytes) -> None:
         self._sasl = None

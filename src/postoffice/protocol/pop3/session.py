@@ -37,7 +37,7 @@ from postoffice.protocol.pop3.replies import Responses, err, ok, valid_code
 from postoffice.protocol.pop3.settings import Pop3Settings
 from postoffice.protocol.pop3.states import Command, Pop3State, Pop3StateMachine
 from postoffice.protocol.pop3.wire import MessageEncoder
-from postoffice.protocol.sasl import SaslServerExchange
+from postoffice.protocol.scram import SaslExchange
 
 PIPELINE_LIMIT: Final = 64 * 1024  # unread input octets after which the driver stops reading
 
@@ -48,6 +48,7 @@ class Pending(enum.Enum):
     """The decision the driver has not answered yet."""
 
     LOGIN = "login"  # Authenticate
+    KEYS = "keys"  # KeysWanted
     RETRIEVE = "retrieve"  # Retrieve
     UPDATE = "update"  # Update
 
@@ -72,7 +73,7 @@ class Pop3SessionCore(abc.ABC):
         # AUTHORIZATION
         self._utf8 = False
         self._user_name: str | None = None  # given by USER, waiting for PASS
-        self._sasl: SaslServerExchange | None = None
+        self._sasl: SaslExchange | None = None
         # TRANSACTION
         self._user: str | None = None
         self._maildrop = Maildrop(())

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from postoffice.protocol.sasl import SUPPORTED_MECHANISMS
+from postoffice.protocol.scram import SERVER_MECHANISMS
 
 # RFC 2449 §4: a command line may be 255 octets; SASL responses may be longer.
 MIN_LINE_LENGTH = 257  # 255 + CRLF
@@ -30,14 +30,14 @@ class Pop3Settings:
     hostname: str = "localhost"
     is_tls: bool = False  # implicit TLS (pop3s); STLS sets it per connection
     tls_available: bool = False  # STLS may be offered (RFC 2595 §4)
-    plaintext_auth: bool = False  # USER/PASS and AUTH PLAIN/LOGIN without TLS
+    plaintext_auth: bool = False  # USER/PASS and AUTH (every mechanism) without TLS
     max_line_length: int = 1024  # one command or SASL line, CRLF included
     max_errors: int = 20  # then "-ERR [SYS/PERM] too many errors" and close
     expire: str | None = None  # CAPA EXPIRE value, "NEVER" or days (RFC 2449 §6.7)
     login_delay: int | None = None  # CAPA LOGIN-DELAY seconds (RFC 2449 §6.8)
     implementation: str = "postoffice"  # CAPA IMPLEMENTATION (RFC 2449 §6.9)
     apop_timestamp: str | None = None  # "<pid.clock@host>": APOP offered (RFC 1939 §7)
-    sasl_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN")
+    sasl_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN", "SCRAM-SHA-256")
 
     def __post_init__(self) -> None:
         if not _printable_token(self.hostname):
@@ -58,7 +58,7 @@ class Pop3Settings:
         ):
             raise ValueError(f"apop_timestamp must look like <pid.clock@host>: {stamp!r}")
         for mechanism in self.sasl_mechanisms:
-            if mechanism.upper() not in SUPPORTED_MECHANISMS:
+            if mechanism.upper() not in SERVER_MECHANISMS:
                 raise ValueError(f"unsupported SASL mechanism {mechanism!r}")
 
     @property
