@@ -35,6 +35,7 @@ Skipped only when mbsync is not installed (Debian package ``isync``;
 
 from __future__ import annotations
 
+import glob
 import re
 import subprocess
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ from tests.interop.mailserver import PASSWORD, Server, clean_env, require_client
 
 require_client("mbsync", "isync")
 
-USERS = ("tree", "starttls", "refused")
+USERS = ("tree", "starttls", "refused", "scram")
 # New local folders: one under an existing name, one whose parent is new too
 # (mbsync creates just the folder; above it the server lists ``Projects``
 # as ``\Noselect``).
@@ -137,6 +138,7 @@ class Mbsync:
         starttls: bool = False,
         password: str = PASSWORD,
         patterns: str = "*",
+        mechanisms: str = "*",
     ) -> None:
         self.home = home
         self.root = home / "Mail"
@@ -152,6 +154,7 @@ class Mbsync:
             f'Pass "{password}"\n'
             f"{tls_word} {'STARTTLS' if starttls else 'IMAPS'}\n"
             f"CertificateFile {server.cert}\n"
+            f"AuthMechs {mechanisms}\n"
             "\n"
             "IMAPStore remote\n"
             "Account remote\n"
@@ -266,3 +269,22 @@ def test_wrong_password_syncs_nothing(server: Server, tmp_path: Path) -> None:
     assert re.search(r"AUTHENTICATIONFAILED", run.output), run.output
     assert not any(mbsync.root.iterdir())
     assert [m.subject for m in server_tree(server, user)[0]["INBOX"]] == ["not for mbsync"]
+
+
+def test_scram_sha_256_through_cyrus_sasl(server: Server, tmp_path: Path) -> None:
+    """mbsync's SASL (Cyrus libsasl2, whose SCRAM plugin is in libsasl2-modules)
+    logs in with SCRAM-SHA-256: an implementation of RFC 5802 in C, not ours."""
+    if not glob.glob("/usr/lib/*/sasl2/libscram.so*"):
+        pytest.skip(
+            "no Cyrus SASL SCRAM plugin (Debian package libsasl2-modules); .ci/run installs it"
+        )
+    user = "scram"
+    deliver(server, user, "fetched after SCRAM")
+    mbsync = Mbsync(server, tmp_path, user, patterns="INBOX", mechanisms="SCRAM-SHA-256")
+    run = mbsync.run("-D")
+    assert run.code == 0, run.output
+    assert sent(run, "AUTHENTICATE SCRAM-SHA-256") is not None, run.output
+    assert [mail.subject for mail in local_tree(mbsync.root)["INBOX"]] == ["fetched after SCRAM"]
+    wrong = Mbsync(server, tmp_path / "wrong", user, password="nope", mechanisms="SCRAM-SHA-256")
+    run = wrong.run("-V")
+    assert run.code == 1 and "AUTHENTICATIONFAILED" in run.output, run.output
