@@ -51,4 +51,6 @@ def test_the_order_is_the_criterion_by_criterion_order_then_the_number(
     case: tuple[list[Row], list[bool]],
 ) -> None:
     rows, reverse = case
-    assert sorted_messages(rows, reverse) == reference(rows, reverse)
+    found = sorted((number, uid) for number, uid, _ in rows)
+    columns = [{uid: values[index] for _, uid, values in rows} for index in range(len(reverse))]
+    assert sorted_messages(found, columns, reverse) == reference(rows, reverse)

@@ -3,7 +3,11 @@
 What this module owns: pure functions from what the algorithms read of each
 message (``ThreadInput``: sequence number, sent date, decoded Subject,
 Message-ID, References and In-Reply-To values) to a list of threads
-(``ThreadNode`` trees), in the order the THREAD response lists them:
+(``ThreadNode`` trees), in the order the THREAD response lists them. What
+they compare of a message is worked out once, as its ``ThreadFacts``
+(``thread_facts``: instant, own msg-id, references, base subject), which
+depend on the message alone, so a caller may keep them between commands and
+call the ``*_of_facts`` forms:
 
 - ``ordered_subject_threads``: ORDEREDSUBJECT, "poor man's threading";
 - ``references_threads``: REFERENCES, the steps of RFC 5256 §3 (a
@@ -38,11 +42,15 @@ from postoffice.mime.base_subject import subject_of_thread
 from postoffice.mime.collation import collation_key
 
 __all__ = [
+    "ThreadFacts",
     "ThreadInput",
     "ThreadNode",
     "message_ids",
     "ordered_subject_threads",
+    "ordered_subject_threads_of_facts",
     "references_threads",
+    "references_threads_of_facts",
+    "thread_facts",
 ]
 
 # RFC 5322 §3.6.4 msg-id = [CFWS] "<" id-left "@" id-right ">" [CFWS]; folding
@@ -84,27 +92,59 @@ def message_ids(value: str) -> list[str]:
     return found
 
 
-def _order_key(message: ThreadInput) -> tuple[float, int]:
-    # RFC 5256 §2.2: by sent date, ties by sequence number. The instant as a POSIX
-    # timestamp: zoned datetimes of different offsets compare ten times slower.
-    return (message.sent.timestamp(), message.number)
+class ThreadFacts(NamedTuple):
+    """What the algorithms compare of one message, whatever its number."""
+
+    sent: float  # the sent instant as a POSIX timestamp (compares as the instants do)
+    message_id: str | None  # its first valid msg-id (RFC 5256 §3 step 1.A)
+    references: tuple[str, ...]  # References' msg-ids, else In-Reply-To's first
+    subject: str  # collation key of the base subject (``base_subject``, ``collation``)
+    reply: bool  # the subject says reply or forward (RFC 5256 §2.1, step 5.B)
+
+
+def thread_facts(message: ThreadInput) -> ThreadFacts:
+    """The ``ThreadFacts`` of a message (all but its number)."""
+    ids = message_ids(message.message_id)
+    references = message_ids(message.references) or message_ids(message.in_reply_to)[:1]
+    base, reply = subject_of_thread(message.subject)
+    return ThreadFacts(
+        message.sent.timestamp(),
+        ids[0] if ids else None,
+        tuple(references),
+        collation_key(base),
+        reply,
+    )
+
+
+# One message as the algorithms take it: its number (or UID) and its facts.
+Numbered = tuple[int, ThreadFacts]
+
+
+def _order_key(message: Numbered) -> tuple[float, int]:
+    # RFC 5256 §2.2: by sent date, ties by sequence number.
+    return (message[1].sent, message[0])
 
 
 # -- ORDEREDSUBJECT ------------------------------------------------------------------------
 
 
 def ordered_subject_threads(messages: Iterable[ThreadInput]) -> list[ThreadNode]:
+    """RFC 5256 §3 ORDEREDSUBJECT (``ordered_subject_threads_of_facts``)."""
+    return ordered_subject_threads_of_facts([(m.number, thread_facts(m)) for m in messages])
+
+
+def ordered_subject_threads_of_facts(messages: Iterable[Numbered]) -> list[ThreadNode]:
     """RFC 5256 §3 ORDEREDSUBJECT: the messages sorted by base subject, then sent
     date, split into one thread per base subject; the threads in the order of
     their first messages' sent dates. The first message of a thread is its root,
     every other one a child of it: there are no grandchildren."""
-    groups: dict[str, list[ThreadInput]] = {}
+    groups: dict[str, list[Numbered]] = {}
     for message in messages:
-        groups.setdefault(collation_key(subject_of_thread(message.subject)[0]), []).append(message)
+        groups.setdefault(message[1].subject, []).append(message)
     threads = [sorted(group, key=_order_key) for group in groups.values()]
     threads.sort(key=lambda thread: _order_key(thread[0]))
     return [
-        ThreadNode(first.number, tuple(ThreadNode(later.number) for later in rest))
+        ThreadNode(first[0], tuple(ThreadNode(later[0]) for later in rest))
         for first, *rest in threads
     ]
 
@@ -117,15 +157,16 @@ class _Container:
     place in the tree being built. ``children`` is an ordered set (a dict), so
     taking one out costs nothing; its order means something once sorted."""
 
-    __slots__ = ("children", "message", "parent")
+    __slots__ = ("children", "facts", "number", "parent")
 
-    def __init__(self, message: ThreadInput | None = None) -> None:
-        self.message = message
+    def __init__(self, number: int | None = None, facts: ThreadFacts | None = None) -> None:
+        self.number = number
+        self.facts = facts
         self.parent: _Container | None = None
         self.children: dict[_Container, None] = {}
 
     def is_dummy(self) -> bool:
-        return self.message is None
+        return self.facts is None
 
     def descends_from(self, other: _Container) -> bool:
         """True when ``other`` is this container or one of its ancestors."""
@@ -151,26 +192,28 @@ class _Container:
     def first_child(self) -> _Container | None:
         return next(iter(self.children), None)
 
+    def _first_message(self) -> _Container | None:
+        """This container, or for a dummy its first child's (down to a message)."""
+        node: _Container | None = self
+        while node is not None and node.facts is None:
+            node = node.first_child()
+        return node
+
     def key(self) -> tuple[float, int]:
         """The sent date and number it sorts by; a dummy sorts as its first child
         (RFC 5256 §3 REFERENCES steps 4 and 6), whose children are sorted already."""
-        node: _Container | None = self
-        while node is not None and node.message is None:
-            node = node.first_child()
-        if node is None or node.message is None:  # pruned before any sorting; kept total
+        node = self._first_message()
+        if node is None or node.facts is None:  # pruned before any sorting; kept total
             return (float("inf"), 0)
-        return _order_key(node.message)
+        return (node.facts.sent, node.number or 0)
 
     def thread_subject(self) -> tuple[str, bool]:
         """Base subject (its collation key) and reply-or-forward of the message, or of a
         dummy's first child (RFC 5256 §3 REFERENCES step 5.B)."""
-        node: _Container | None = self
-        while node is not None and node.message is None:
-            node = node.first_child()
-        if node is None or node.message is None:
+        node = self._first_message()
+        if node is None or node.facts is None:
             return ("", False)
-        base, reply = subject_of_thread(node.message.subject)
-        return (collation_key(base), reply)
+        return (node.facts.subject, node.facts.reply)
 
 
 def _below(roots: Iterable[_Container]) -> list[_Container]:
@@ -185,19 +228,19 @@ def _below(roots: Iterable[_Container]) -> list[_Container]:
     return order
 
 
-def _link_messages(messages: Sequence[ThreadInput]) -> list[_Container]:
+def _link_messages(messages: Sequence[Numbered]) -> list[_Container]:
     """Step 1: the parent/child links References and In-Reply-To say; the
     containers of the messages and of the dummies made on the way."""
     by_id: dict[str, _Container] = {}
     containers: list[_Container] = []
-    for message in messages:
-        container = _Container(message)
+    for number, facts in messages:
+        container = _Container(number, facts)
         containers.append(container)
-        ids = message_ids(message.message_id)
         # 1.A: no valid Message-ID, or one an earlier (lower numbered) message has:
         # the message gets a unique ID, i.e. nothing can reference it
-        if ids and ids[0] not in by_id:
-            by_id[ids[0]] = container
+        own = facts.message_id
+        if own is not None and own not in by_id:
+            by_id[own] = container
 
     def find(message_id: str) -> _Container:
         found = by_id.get(message_id)
@@ -206,10 +249,9 @@ def _link_messages(messages: Sequence[ThreadInput]) -> list[_Container]:
             containers.append(found)
         return found
 
-    for message, container in zip(messages, containers[: len(messages)], strict=True):
+    for (_, facts), container in zip(messages, containers[: len(messages)], strict=True):
         # the references: those of References, else the first valid one of In-Reply-To
-        references = message_ids(message.references) or message_ids(message.in_reply_to)[:1]
-        chain = [find(message_id) for message_id in references]
+        chain = [find(message_id) for message_id in facts.references]
         for parent, child in pairwise(chain):
             # 1.A: each reference the parent of the next, unless the child already has
             # a parent (References may have been cut short) or the link makes a loop
@@ -295,17 +337,29 @@ def _freeze(root: _Container) -> list[ThreadNode]:
     nodes: dict[int, ThreadNode] = {}
     for container in _below(root.children):
         container.sort_children()
-        number = container.message.number if container.message is not None else None
         children = tuple(nodes.pop(id(child)) for child in container.children)
-        nodes[id(container)] = ThreadNode(number, children)
+        nodes[id(container)] = ThreadNode(container.number, children)
+        if container.parent is not root:  # (the top level's children give it its order)
+            # No parent-child cycle is left behind: the containers go with their
+            # last reference, with no work for the cyclic garbage collector.
+            container.children = {}
     root.sort_children()
-    return [nodes.pop(id(container)) for container in root.children]
+    top = [nodes.pop(id(container)) for container in root.children]
+    for container in root.children:
+        container.children = {}
+    root.children = {}
+    return top
 
 
 def references_threads(messages: Iterable[ThreadInput]) -> list[ThreadNode]:
+    """RFC 5256 §3 REFERENCES (``references_threads_of_facts``)."""
+    return references_threads_of_facts([(m.number, thread_facts(m)) for m in messages])
+
+
+def references_threads_of_facts(messages: Iterable[Numbered]) -> list[ThreadNode]:
     """RFC 5256 §3 REFERENCES: threads from References and In-Reply-To, top-level
     threads of the same base subject gathered, siblings by sent date."""
-    ordered = sorted(messages, key=lambda message: message.number)
+    ordered = sorted(messages, key=lambda message: message[0])
     containers = _link_messages(ordered)
     # step 2: the messages (and dummies) without a parent are the top level
     root = _Container()

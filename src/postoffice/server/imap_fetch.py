@@ -47,6 +47,7 @@ from postoffice.protocol.imap.responses import (
     encode_string,
     modseq_value,
 )
+from postoffice.server.imap_keys import MessageKeys
 from postoffice.server.imap_view import flag_names
 from postoffice.store.api import MailStore, MessageInfo
 
@@ -118,6 +119,8 @@ class ContentLoader:
             OrderedDict()
         )
         self._memo_box = ""  # the last key's mailbox, shared by the keys that follow
+        # What SORT and THREAD compare of each message (``imap_keys``).
+        self.keys = MessageKeys()
 
     def memo(self, owner: str, mailbox: str, uidvalidity: int, uid: int, utf8: bool) -> Memo:
         """The ``Memo`` of one message's rendered values (per ``utf8``, which changes

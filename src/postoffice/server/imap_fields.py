@@ -8,6 +8,8 @@ per command; only the pairs the index lacks are computed from the messages
 (their header only, through ``ContentLoader.load``), and those are written
 back to the index in one transaction when the command ends. A second SORT,
 THREAD or SEARCH by header of the same mailbox reads no message file.
+``keys_for`` gives what SORT and THREAD compare of each message, kept in
+``imap_keys.MessageKeys``, from the fields of only the messages it lacks.
 
 Invariants:
 
@@ -26,7 +28,8 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from typing import TypeVar, cast
 
 from postoffice.core.errors import StoreError
 from postoffice.mime.headers import header_values
@@ -41,6 +44,7 @@ from postoffice.store.api import MailStore
 # one query a command, instead of flushing everything else out.
 KEPT_VALUES = 100_000
 Kept = OrderedDict[tuple[str, str, int], dict[tuple[int, str], list[str]]]
+Key = TypeVar("Key")
 
 
 def _pairs(uids: Iterable[int], fields: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -227,3 +231,35 @@ async def view_fields(
     return await fields_for(
         contents, store, view.name, view.uidvalidity, uids, state.user, fields, sizes
     )
+
+
+async def keys_for(
+    state: SessionState,
+    view: MailboxView,
+    uids: Sequence[int],
+    kind: str,
+    fields: Collection[str],
+    derive: Callable[[int, dict[str, list[str]]], Key],
+) -> dict[int, Key]:
+    """The ``kind`` key of each message of ``uids``: kept ones as they are, the
+    others derived (``derive(uid, values by field)``) from ``fields`` of those
+    messages only, in one batch, and kept. A message gone meanwhile is derived
+    from no values (SORT and THREAD give it empty ones) and not kept."""
+    assert state.user is not None
+    memo = state.ctx.contents.keys
+    box = (state.user, view.name, view.uidvalidity)
+    kept = memo.kept(box, kind)
+    missing = [uid for uid in uids if uid not in kept]
+    if not missing:
+        return cast(dict[int, Key], kept)  # every key of one kind is a ``Key``
+    known = await view_fields(state, view, missing, fields) if fields else {}
+    fresh: dict[int, Key] = {}
+    found = cast(dict[int, Key], dict(kept))
+    for uid in missing:
+        values = {name: known[(uid, name)] for name in fields if (uid, name) in known}
+        key = derive(uid, values)
+        found[uid] = key
+        if len(values) == len(fields):  # not a message gone meanwhile
+            fresh[uid] = key
+    memo.keep(box, kind, fresh)
+    return found

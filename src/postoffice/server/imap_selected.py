@@ -36,7 +36,7 @@ from postoffice.protocol.imap.responses import (
     search,
     untagged_status,
 )
-from postoffice.protocol.imap.search_keys import SearchKey, mentions_modseq
+from postoffice.protocol.imap.search_keys import AllKey, SearchKey, mentions_modseq
 from postoffice.protocol.imap.sequence import SavedResult, SequenceOrSaved, format_sequence
 from postoffice.server.imap_context import Reply, SessionState, store_failure
 from postoffice.server.imap_fetch import (
@@ -280,6 +280,8 @@ async def search_matches(
     state: SessionState, view: MailboxView, key: SearchKey
 ) -> list[tuple[int, int]]:
     """(number, UID) of each message matching ``key``."""
+    if isinstance(key, AllKey):  # what SORT and THREAD mostly ask: no message to test
+        return list(enumerate(view.uids, 1))
     last_uid = view.uids[-1] if view.uids else 0
     saved = frozenset(state.saved)
     found: list[tuple[int, int]] = []

@@ -26,13 +26,15 @@ Rules:
 
 Invariants: only the header fields the criteria name are read, for all the
 messages at once (``imap_fields.fields_for``: kept in the index, so a second
-SORT reads no message file), never a message body; a message gone meanwhile
-sorts with empty values.
+SORT reads no message file), never a message body; the sort value of each
+message is kept in the process once worked out (``imap_fields.keys_for``),
+so a second SORT of the mailbox reads not even the index; a message gone
+meanwhile sorts with empty values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -46,7 +48,7 @@ from postoffice.protocol.imap.responses import sort as sort_response
 from postoffice.protocol.imap.search_keys import mentions_modseq
 from postoffice.protocol.imap.sequence import format_ordered_sequence
 from postoffice.server.imap_context import Reply, SessionState
-from postoffice.server.imap_fields import view_fields
+from postoffice.server.imap_fields import keys_for
 from postoffice.server.imap_selected import search_matches
 
 SortValue = int | float | str
@@ -128,24 +130,24 @@ def sort_value(criterion: str, values: list[str], internal_date: datetime, size:
 
 
 def sorted_messages(
-    rows: list[tuple[int, int, list[SortValue]]], reverse: list[bool]
+    found: Sequence[tuple[int, int]],
+    columns: Sequence[Mapping[int, SortValue]],
+    reverse: list[bool],
 ) -> list[tuple[int, int]]:
-    """(number, UID) of ``rows`` (number, UID, one value per criterion) in SORT
-    order: each criterion in turn, reversed where asked, then the number.
+    """``found`` (number, UID) in SORT order, given each criterion's value of each
+    UID (``columns``, one per criterion): each criterion in turn, reversed where
+    asked, then the number.
 
     One sort per criterion, the last criterion first: Python's sort is stable,
     also with ``reverse`` (equal values keep their order), so each pass leaves
     its ties in the order of the passes before it, and under all of them in
-    number order, ascending even under REVERSE (RFC 5256 §3).
+    number order, ascending even under REVERSE (RFC 5256 §3). The keys are
+    looked up per pass, with no row built per message.
     """
-    ordered = sorted(rows, key=_number)
-    for index in reversed(range(len(reverse))):
-        ordered.sort(key=lambda row: row[2][index], reverse=reverse[index])
-    return [(number, uid) for number, uid, _ in ordered]
-
-
-def _number(row: tuple[int, int, list[SortValue]]) -> int:
-    return row[0]
+    ordered = sorted(found)
+    for column, backwards in reversed(list(zip(columns, reverse, strict=True))):
+        ordered.sort(key=lambda pair: column[pair[1]], reverse=backwards)
+    return ordered
 
 
 async def do_sort(state: SessionState, command: Sort) -> Reply:
@@ -154,19 +156,30 @@ async def do_sort(state: SessionState, command: Sort) -> Reply:
     if command.return_options is not None and not set(command.return_options) <= ESORT_OPTIONS:
         return Reply("BAD", "Unknown RETURN option")
     found = await search_matches(state, view, command.key)
-    names = {_FIELDS[c.key] for c in command.criteria if c.key in _FIELDS}
-    known = await view_fields(state, view, [uid for _, uid in found], names)
-    rows: list[tuple[int, int, list[SortValue]]] = []
-    for number, uid in found:
-        info = view.infos[uid]
-        values: list[SortValue] = []
-        for criterion in command.criteria:
-            name = _FIELDS.get(criterion.key)
+    uids = [uid for _, uid in found]
+    infos = view.infos
+    columns: list[dict[int, SortValue]] = []
+    for criterion in command.criteria:
+        key = criterion.key
+        name = _FIELDS.get(key)
+        if name is None:  # ARRIVAL, SIZE: from the index entry
+            columns.append(
+                {
+                    uid: sort_value(key, [], infos[uid].internal_date, infos[uid].size)
+                    for uid in uids
+                }
+            )
+            continue
+
+        def derive(
+            uid: int, values: dict[str, list[str]], key: str = key, name: str = name
+        ) -> SortValue:
+            info = infos[uid]
             # a message gone meanwhile has no values: it sorts with empty ones
-            field_values = known.get((uid, name), []) if name is not None else []
-            values.append(sort_value(criterion.key, field_values, info.internal_date, info.size))
-        rows.append((number, uid, values))
-    ordered = sorted_messages(rows, [criterion.reverse for criterion in command.criteria])
+            return sort_value(key, values.get(name, []), info.internal_date, info.size)
+
+        columns.append(await keys_for(state, view, uids, key, (name,), derive))
+    ordered = sorted_messages(found, columns, [criterion.reverse for criterion in command.criteria])
     answer = [uid if command.uid else number for number, uid in ordered]
     modseqs = [view.infos[uid].modseq for _, uid in ordered]
     state.count("sort")

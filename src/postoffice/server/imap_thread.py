@@ -16,8 +16,10 @@ Rules:
 
 Invariants: only header fields are read, for all the messages at once
 (``imap_fields.fields_for``: kept in the index, so a second THREAD reads no
-message file), never a message body; a message gone meanwhile threads with
-empty values.
+message file), never a message body; what the algorithm compares of each
+message (``ThreadFacts``) is kept in the process once worked out
+(``imap_fields.keys_for``), so a second THREAD of the mailbox reads not even
+the index; a message gone meanwhile threads with empty values.
 """
 
 from __future__ import annotations
@@ -25,11 +27,18 @@ from __future__ import annotations
 from typing import Final
 
 from postoffice.mime.headers import first_date
-from postoffice.mime.threads import ThreadInput, ordered_subject_threads, references_threads
+from postoffice.mime.threads import (
+    ThreadFacts,
+    ThreadInput,
+    ordered_subject_threads_of_facts,
+    references_threads_of_facts,
+    thread_facts,
+)
 from postoffice.protocol.imap.responses import thread as thread_response
 from postoffice.protocol.imap.thread_command import THREAD_ALGORITHMS, Thread
+from postoffice.server.gc_pause import collection_paused
 from postoffice.server.imap_context import Reply, SessionState
-from postoffice.server.imap_fields import view_fields
+from postoffice.server.imap_fields import keys_for
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
 
@@ -40,24 +49,19 @@ _REFERENCE_FIELDS: Final = ("message-id", "references", "in-reply-to")
 
 
 def thread_input(
-    view: MailboxView,
-    number: int,
-    uid: int,
-    known: dict[tuple[int, str], list[str]],
-    *,
-    references: bool,
+    view: MailboxView, uid: int, values: dict[str, list[str]], *, references: bool
 ) -> ThreadInput:
-    """What the algorithm reads of one message, numbered ``number``, from the values
-    of its fields (``fields_for``; none for a message gone meanwhile)."""
-    dates = known.get((uid, "date"), [])
-    subjects = known.get((uid, "subject"), [])
+    """What the algorithm reads of one message (its number aside), from the values
+    of its fields by lower-case name (none for a message gone meanwhile)."""
+    dates = values.get("date", [])
+    subjects = values.get("subject", [])
     ids = ["", "", ""]
     if references:
         for index, field in enumerate(_REFERENCE_FIELDS):
-            values = known.get((uid, field), [])
-            ids[index] = values[0] if values else ""
+            found = values.get(field, [])
+            ids[index] = found[0] if found else ""
     return ThreadInput(
-        number,
+        uid,
         first_date(dates) or view.infos[uid].internal_date,  # RFC 5256 §2.2
         subjects[0] if subjects else "",
         *ids,
@@ -69,17 +73,22 @@ async def do_thread(state: SessionState, command: Thread) -> Reply:
     assert view is not None
     found = await search_matches(state, view, command.key)
     by_references = command.algorithm == "REFERENCES"
-    uids = [uid for _, uid in found]
     fields = ("date", "subject", *(_REFERENCE_FIELDS if by_references else ()))
-    known = await view_fields(state, view, uids, fields)
-    messages = [
-        thread_input(view, uid if command.uid else number, uid, known, references=by_references)
-        for number, uid in found
-    ]
-    if by_references:
-        threads = references_threads(messages)
-    else:
-        threads = ordered_subject_threads(messages)
+
+    def derive(uid: int, values: dict[str, list[str]]) -> ThreadFacts:
+        return thread_facts(thread_input(view, uid, values, references=by_references))
+
+    kind = f"THREAD={command.algorithm}"
+    facts = await keys_for(state, view, [uid for _, uid in found], kind, fields, derive)
+    # A container and a node per message, all gone before the collector runs again.
+    with collection_paused():
+        messages = [(uid if command.uid else number, facts[uid]) for number, uid in found]
+        if by_references:
+            threads = references_threads_of_facts(messages)
+        else:
+            threads = ordered_subject_threads_of_facts(messages)
+        response = thread_response(threads)
+        del messages, threads
     state.count("thread")
-    state.conn.send(thread_response(threads))
+    state.conn.send(response)
     return Reply("OK", f"{'UID ' if command.uid else ''}THREAD completed")
