@@ -142,3 +142,19 @@ def test_the_collector_pause_restores_what_it_found() -> None:
         assert not gc.isenabled()  # it was off before: it stays off
     finally:
         gc.enable()
+
+
+async def test_sort_keeps_its_keys_not_the_values_they_were_made_of(world: ImapWorld) -> None:
+    """The header values kept whole per mailbox (``imap_fields``) are SEARCH's: a
+    SORT or THREAD keeps its keys, and adds no values there to push them out."""
+    await world.deliver(*MESSAGES)
+    async with world.logged_in() as client:
+        await client.select()
+        await client.command("s1 SEARCH SUBJECT meeting")
+        (kept,) = world.context.contents.batches.values()
+        before = dict(kept)
+        assert {field for _, field in before} == {"subject"}
+        await client.command("s2 SORT (DATE FROM) UTF-8 ALL")
+        await client.command("s3 THREAD REFERENCES UTF-8 ALL")
+        (kept,) = world.context.contents.batches.values()
+        assert kept == before

@@ -183,12 +183,13 @@ class FieldBatch:
                 self.values[(uid, wanted)] = values
                 self._fresh.append((uid, wanted, values))
 
-    async def save(self) -> None:
+    async def save(self, *, remember: bool = True) -> None:
         """Write the values and part trees computed since ``open`` to the index, in
-        one transaction each. They are caches: a failure to write them costs a
-        later command time, not this one its answer."""
+        one transaction each, and (``remember``) keep the values in the process.
+        They are caches: a failure to write them costs a later command time, not
+        this one its answer."""
         fresh, self._fresh = self._fresh, []
-        if self._changed or fresh:
+        if remember and (self._changed or fresh):
             _keep(self._contents.batches, self._key, self.values)
         with contextlib.suppress(StoreError):
             if fresh:
@@ -205,10 +206,13 @@ async def fields_for(
     owner: str,
     fields: Iterable[str],
     sizes: Mapping[int, int],
+    *,
+    remember: bool = True,
 ) -> dict[tuple[int, str], list[str]]:
     """The values of ``fields`` of every message of ``uids``, by (uid, lower-case
-    field), kept in the index from now on. A message gone meanwhile has no
-    entries (SORT and THREAD then use empty values)."""
+    field), kept in the index from now on, and in the process (``remember``) for
+    the next command. A message gone meanwhile has no entries (SORT and THREAD
+    then use empty values)."""
     batch = await FieldBatch.open(contents, store, mailbox, uidvalidity, owner, uids, fields, sizes)
     for uid in batch.lacking:
         if batch.lacks(uid):
@@ -216,12 +220,17 @@ async def fields_for(
                 await batch.fill(uid)
             except (StoreError, OSError):
                 continue  # gone meanwhile
-    await batch.save()
+    await batch.save(remember=remember)
     return batch.values
 
 
 async def view_fields(
-    state: SessionState, view: MailboxView, uids: list[int], fields: Iterable[str]
+    state: SessionState,
+    view: MailboxView,
+    uids: list[int],
+    fields: Iterable[str],
+    *,
+    remember: bool = True,
 ) -> dict[tuple[int, str], list[str]]:
     """``fields_for`` the selected mailbox of a session: the values of ``fields`` of
     the messages ``uids``, by (uid, field), in one batch."""
@@ -229,7 +238,15 @@ async def view_fields(
     sizes = {uid: view.infos[uid].size for uid in uids}
     contents, store = state.ctx.contents, state.store
     return await fields_for(
-        contents, store, view.name, view.uidvalidity, uids, state.user, fields, sizes
+        contents,
+        store,
+        view.name,
+        view.uidvalidity,
+        uids,
+        state.user,
+        fields,
+        sizes,
+        remember=remember,
     )
 
 
@@ -252,7 +269,8 @@ async def keys_for(
     missing = [uid for uid in uids if uid not in kept]
     if not missing:
         return cast(dict[int, Key], kept)  # every key of one kind is a ``Key``
-    known = await view_fields(state, view, missing, fields) if fields else {}
+    # The values are not kept beside the keys made of them: room for SEARCH's.
+    known = await view_fields(state, view, missing, fields, remember=False) if fields else {}
     fresh: dict[int, Key] = {}
     found = cast(dict[int, Key], dict(kept))
     for uid in missing:

@@ -80,9 +80,9 @@ class MailboxView:
         # number), the MODSEQ up to which the picture had every expunge reported.
         self.held_since: int | None = None
         self.uids: list[int] = [m.uid for m in messages]
-        self.known: dict[int, Known] = {
-            m.uid: Known(m.flags, m.keywords, m.modseq) for m in messages
-        }
+        # What the client was told of a message, made on its first change: until
+        # then ``infos`` holds exactly that (no object per message at SELECT).
+        self._known: dict[int, Known] = {}
         self.infos: dict[int, MessageInfo] = {m.uid: m for m in messages}
         self._vanished: set[int] = set()  # expunged by others, not yet reported
         self._new: list[MessageInfo] = []  # arrived, not yet reported
@@ -91,6 +91,16 @@ class MailboxView:
 
     def __len__(self) -> int:
         return len(self.uids)
+
+    def known(self, uid: int) -> Known | None:
+        """What the client was last told of message ``uid`` (None: not in the picture)."""
+        known = self._known.get(uid)
+        if known is None:
+            info = self.infos.get(uid)  # not changed since the client was told of it
+            if info is None:
+                return None
+            known = self._known[uid] = Known(info.flags, info.keywords, info.modseq)
+        return known
 
     # -- numbers -----------------------------------------------------------------
 
@@ -114,7 +124,7 @@ class MailboxView:
         what changed since the picture's ``highestmodseq`` (``MailStore.changed_since``:
         the UIDs expunged since, or every UID the mailbox has now)."""
         if changes.expunged is not None:
-            gone = [u for u in changes.expunged if u in self.known and u not in self._vanished]
+            gone = [u for u in changes.expunged if u in self.infos and u not in self._vanished]
         else:
             present = set(changes.uids or ())
             gone = [uid for uid in self.uids if uid not in present and uid not in self._vanished]
@@ -126,7 +136,7 @@ class MailboxView:
         if self._new:
             last = max(last, self._new[-1].uid)
         for info in changed:
-            known = self.known.get(info.uid)
+            known = self.known(info.uid)  # (before ``infos`` takes the new state)
             if known is None:
                 if info.uid > last:
                     self._new.append(info)
@@ -176,7 +186,8 @@ class MailboxView:
             info = self.infos.get(uid)
             if number is None or info is None or uid in self._vanished:
                 continue
-            known = self.known[uid]
+            known = self.known(uid)
+            assert known is not None  # made by ``catch_up`` or ``record_flags``
             known.flags, known.keywords = info.flags, info.keywords
             self.keywords_seen.update(info.keywords)
             out.append(
@@ -191,7 +202,6 @@ class MailboxView:
         if self._new:
             for info in self._new:
                 self.uids.append(info.uid)
-                self.known[info.uid] = Known(info.flags, info.keywords, info.modseq)
                 self.infos[info.uid] = info
                 self.keywords_seen.update(info.keywords)
             self._new.clear()
@@ -200,7 +210,7 @@ class MailboxView:
 
     def _drop(self, index: int) -> None:
         uid = self.uids.pop(index)
-        self.known.pop(uid, None)
+        self._known.pop(uid, None)
         self.infos.pop(uid, None)
 
     # -- the session's own changes --------------------------------------------------
@@ -212,7 +222,7 @@ class MailboxView:
         with the store, and a change made elsewhere just before this one (with a
         lower MODSEQ) has not been caught up with yet."""
         for info in infos:
-            known = self.known.get(info.uid)
+            known = self.known(info.uid)  # (before ``infos`` takes the new state)
             if known is None:
                 continue
             known.flags, known.keywords, known.modseq = info.flags, info.keywords, info.modseq
