@@ -35,9 +35,10 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from postoffice.core.errors import StoreError
 from postoffice.store import field_cache
@@ -145,6 +146,11 @@ class MessageRow(NamedTuple):
     data_offset: int = 0
     stored_size: int = 0
     quoted: int = 0
+
+
+# A ``MessageRow`` from a row of ``_MESSAGE_COLUMNS`` made in C: ``_make`` checks the
+# length in Python, a tenth of the time of listing 100,000 messages.
+_message_row: Callable[[tuple[Any, ...]], MessageRow] = partial(tuple.__new__, MessageRow)
 
 
 class NewMessage(NamedTuple):
@@ -338,7 +344,7 @@ class MailIndex(ExpungedLog, MessageCaches):
             f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE mailbox_id = ? ORDER BY uid",
             (mailbox_id,),
         )
-        return list(map(MessageRow._make, cursor))
+        return list(map(_message_row, cursor))
 
     def summaries(self, mailbox_id: int) -> list[tuple[int, int, str, float, int, int]]:
         """(uid, flags, keywords, internal_date, size, modseq) of every message, in UID
@@ -394,7 +400,7 @@ class MailIndex(ExpungedLog, MessageCaches):
                 f"WHERE mailbox_id = ? AND uid IN ({marks}) ORDER BY uid",
                 (mailbox_id, *batch),
             )
-            found.extend(map(MessageRow._make, cursor))
+            found.extend(map(_message_row, cursor))
         return found
 
     def by_locator(self, mailbox_id: int, locator: str) -> MessageRow | None:
