@@ -4,43 +4,25 @@ scramp as the client: ``KeysWanted`` mid-exchange, the server-final as a last
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from scramp import ScramClient
 
 from postoffice.protocol.errors import ProtocolUsageError
 from postoffice.protocol.pop3 import Authenticate, KeysWanted, Pop3ServerConnection, Pop3State
 from postoffice.protocol.scram import derive_scram_keys
+from tests.protocol.scram_dialogue import b64, challenge_text, scram_dialogue
 from tests.protocol.test_pop3_harness import Pop3Harness, settings
 
 MODES = ["whole", "bytewise"]
 
 
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def challenge(out: bytes) -> str:
-    assert out.startswith(b"+ ") and out.endswith(b"\r\n"), out
-    return base64.b64decode(out[2:-2]).decode()
+    return challenge_text(out, b"+ ")
 
 
 def scram_login(harness: Pop3Harness, user: str, password: str, *, initial: bool) -> bytes:
     """AUTH SCRAM-SHA-256 to the end; the server's last line(s)."""
-    client = ScramClient(["SCRAM-SHA-256"], user, password)
-    first = b64(client.get_client_first())
-    if initial:
-        out = harness.feed(f"AUTH SCRAM-SHA-256 {first}\r\n".encode())
-    else:
-        assert harness.feed(b"AUTH SCRAM-SHA-256\r\n") == b"+ \r\n"
-        out = harness.feed(first.encode() + b"\r\n")
-    client.set_server_first(challenge(out))
-    out = harness.feed(b64(client.get_client_final()).encode() + b"\r\n")
-    if out.startswith(b"+ "):
-        client.set_server_final(challenge(out))  # raises unless the server had the keys
-        out = harness.feed(b"\r\n")
-    return out
+    return scram_dialogue(harness.feed, b"+ ", user, password, initial=initial)
 
 
 @pytest.mark.parametrize("mode", MODES)

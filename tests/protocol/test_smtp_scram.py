@@ -4,53 +4,32 @@ server-final goes out as a 334 before the 235."""
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 from scramp import ScramClient
 
 from postoffice.protocol.errors import ProtocolUsageError
 from postoffice.protocol.scram import derive_scram_keys
 from postoffice.protocol.smtp import AuthKeysWanted, AuthProof, SessionState, SmtpReplies
+from tests.protocol.scram_dialogue import b64, challenge_text, scram_dialogue
 from tests.protocol.smtp_harness import SmtpHarness, greeted
 
 SCRAM_SETTINGS = {"auth_mechanisms": ("PLAIN", "SCRAM-SHA-256"), "is_tls": True}
 
 
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
 def challenge(out: bytes) -> str:
-    """The decoded text of one ``334`` reply."""
-    assert out.startswith(b"334 ") and out.endswith(b"\r\n"), out
-    return base64.b64decode(out[4:-2]).decode()
+    return challenge_text(out, b"334 ")
 
 
-def scram_login(
-    harness: SmtpHarness, user: str, password: str, *, initial: bool = True
-) -> tuple[bytes, ScramClient]:
-    """AUTH SCRAM-SHA-256 up to the server's last answer (235, 535 or 334 v=...)."""
-    client = ScramClient(["SCRAM-SHA-256"], user, password)
-    first = b64(client.get_client_first())
-    if initial:
-        out = harness.feed(f"AUTH SCRAM-SHA-256 {first}\r\n".encode())
-    else:
-        assert harness.feed(b"AUTH SCRAM-SHA-256\r\n") == b"334 \r\n"
-        out = harness.feed(first.encode() + b"\r\n")
-    client.set_server_first(challenge(out))
-    out = harness.feed(b64(client.get_client_final()).encode() + b"\r\n")
-    if out.startswith(b"334 "):
-        client.set_server_final(challenge(out))  # raises if the server did not know the keys
-        out = harness.feed(b"\r\n")
-    return out, client
+def scram_login(harness: SmtpHarness, user: str, password: str, *, initial: bool = True) -> bytes:
+    """AUTH SCRAM-SHA-256 up to the server's last answer (235 or 535)."""
+    return scram_dialogue(harness.feed, b"334 ", user, password, initial=initial)
 
 
 @pytest.mark.parametrize("initial", [True, False])
 def test_scram_login_with_and_without_initial_response(mode: str, initial: bool) -> None:
     harness = greeted(mode, **SCRAM_SETTINGS)
     assert b"250-AUTH PLAIN SCRAM-SHA-256\r\n" in harness.greeting
-    out, _ = scram_login(harness, "alice", "secret", initial=initial)
+    out = scram_login(harness, "alice", "secret", initial=initial)
     assert out == b"235 2.7.0 Authentication successful\r\n"
     assert harness.conn.authenticated_as == "alice"
     [wanted] = harness.decisions(AuthKeysWanted)
@@ -63,7 +42,7 @@ def test_scram_login_with_and_without_initial_response(mode: str, initial: bool)
 def test_wrong_password_and_unknown_user_fail_after_the_whole_exchange(mode: str) -> None:
     harness = greeted(mode, **SCRAM_SETTINGS)
     for user, password in (("alice", "wrong"), ("nobody", "secret")):
-        out, _ = scram_login(harness, user, password)
+        out = scram_login(harness, user, password)
         assert out == b"535 5.7.8 Authentication credentials invalid\r\n"
     assert harness.conn.authenticated_as is None
     assert harness.conn.state is SessionState.READY
