@@ -28,16 +28,18 @@ COMMANDS = [
 ]
 
 
-def _index_looks(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
-    """The UIDs of each index read of header values (``FileMailStore.header_fields``)."""
-    looks: list[list[int]] = []
-    fields: Callable[..., Awaitable[Any]] = FileMailStore.header_fields
+def _index_looks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[int], bool]]:
+    """The UIDs of each index read of header values (``FileMailStore.header_fields``),
+    and whether it read keys (their rows' names start with ":") or field values."""
+    looks: list[tuple[list[int], bool]] = []
+    original: Callable[..., Awaitable[Any]] = FileMailStore.header_fields
 
     async def header_fields(
-        self: FileMailStore, name: str, uidvalidity: int, uids: Collection[int], *rest: Any
+        self: FileMailStore, name: str, uidvalidity: int, uids: Collection[int], fields: Any
     ) -> Any:
-        looks.append(sorted(uids))
-        return await fields(self, name, uidvalidity, uids, *rest)
+        names = list(fields)
+        looks.append((sorted(uids), all(n.startswith(":") for n in names)))
+        return await original(self, name, uidvalidity, uids, names)
 
     monkeypatch.setattr(FileMailStore, "header_fields", header_fields)
     return looks
@@ -96,7 +98,8 @@ Date: Sun, 2 Jan 1972 00:00:00 +0000
             "* THREAD (3 4)(1 (5)(2))",  # 5 replies to 1, sent before 2
             "t2 OK THREAD completed",
         ]
-        assert looks == [[uid], [uid]]  # SORT's, THREAD's
+        # SORT's and THREAD's: the new message's key in the index, then its fields
+        assert looks == [([uid], True), ([uid], False)] * 2
         await client.command("x1 STORE 1 +FLAGS (\\Deleted)")
         await client.command("x2 EXPUNGE")
         assert await client.command("s3 SORT (DATE) UTF-8 ALL") == [
@@ -107,6 +110,27 @@ Date: Sun, 2 Jan 1972 00:00:00 +0000
             "* THREAD ((4)(1))(2 3)",  # a dummy for the expunged <m1@a> holds its replies
             "t3 OK THREAD completed",
         ]
+
+
+async def test_another_process_reads_the_keys_from_the_index(
+    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key made once is written in the index beside the header values: a worker
+    that did not make it (here: the process's memory emptied) reads it there, in
+    one query, and reads no header value and no message."""
+    await world.deliver(*MESSAGES)
+    async with world.logged_in() as client:
+        await client.select()
+        first = [await client.command(f"a{n} {line}") for n, line in enumerate(COMMANDS)]
+    world.context.contents.__init__()  # type: ignore[misc]  # as a new process: memory empty
+    looks, reads = _index_looks(monkeypatch), _counting(monkeypatch)
+    async with world.logged_in() as client:
+        await client.select()
+        for n, line in enumerate(COMMANDS):
+            assert await client.command(f"a{n} {line}") == first[n], line
+    # one look a kind of key: DATE; SUBJECT, FROM; DISPLAYTO, CC (of UNSEEN); two THREADs
+    assert [keys for _, keys in looks] == [True] * 7
+    assert reads == []
 
 
 def test_kept_keys_are_bounded_least_recently_used_first() -> None:

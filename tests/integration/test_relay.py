@@ -145,6 +145,7 @@ def test_submitted_mail_reaches_the_other_domain_by_mx_with_a_valid_dkim_signatu
     assert "status=sent" in a_log
     assert f"message-id={mid}" in a.maillog()
     assert f"message-id={mid}" in b.maillog()
-    assert re.search(r"local\[\d+\]: \w+: to=<bob@b\.test>.*status=sent", b.maillog())
+    # The file is in the mailbox before the delivery's log line (written after its sync).
+    assert b.wait_log(r"local\[\d+\]: \w+: to=<bob@b\.test>.*status=sent")
     a.wait_queue_empty()
     b.wait_queue_empty()

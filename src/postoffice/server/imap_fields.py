@@ -8,8 +8,9 @@ per command; only the pairs the index lacks are computed from the messages
 (their header only, through ``ContentLoader.load``), and those are written
 back to the index in one transaction when the command ends. A second SORT,
 THREAD or SEARCH by header of the same mailbox reads no message file.
-``keys_for`` gives what SORT and THREAD compare of each message, kept in
-``imap_keys.MessageKeys``, from the fields of only the messages it lacks.
+``keys_for`` gives what SORT and THREAD compare of each message (a
+``KeyKind``), kept in ``imap_keys.MessageKeys`` and in the index beside the
+header values, from the fields of only the messages lacking it in both.
 
 Invariants:
 
@@ -29,7 +30,8 @@ from __future__ import annotations
 import contextlib
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from typing import TypeVar, cast
+from dataclasses import dataclass
+from typing import Generic, TypeVar, cast
 
 from postoffice.core.errors import StoreError
 from postoffice.mime.headers import header_values
@@ -45,6 +47,10 @@ from postoffice.store.api import MailStore
 KEPT_VALUES = 100_000
 Kept = OrderedDict[tuple[str, str, int], dict[tuple[int, str], list[str]]]
 Key = TypeVar("Key")
+# In the names of the keys' rows in the index: a change to how a key is made
+# (collation, base subject, msg-id parsing) takes a new number, so that rows
+# made the old way are not read.
+KEYS_VERSION = 1
 
 
 def _pairs(uids: Iterable[int], fields: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -250,34 +256,61 @@ async def view_fields(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class KeyKind(Generic[Key]):
+    """One kind of key ``keys_for`` gives: its name (in ``MessageKeys``, and as
+    ``":" + name`` the field name of its rows in the index's header values,
+    where no header field name can be: RFC 5322 §3.6.8 leaves ":" out), the
+    header fields it is made of, and how it is made and written as strings."""
+
+    name: str
+    fields: tuple[str, ...]
+    derive: Callable[[int, dict[str, list[str]]], Key]  # (UID, values by field) -> key
+    encode: Callable[[Key], list[str]]
+    decode: Callable[[list[str]], Key]  # ValueError or IndexError: a damaged row
+
+    @property
+    def stored_name(self) -> str:
+        return f":{self.name.lower()}/{KEYS_VERSION}"
+
+
 async def keys_for(
-    state: SessionState,
-    view: MailboxView,
-    uids: Sequence[int],
-    kind: str,
-    fields: Collection[str],
-    derive: Callable[[int, dict[str, list[str]]], Key],
+    state: SessionState, view: MailboxView, uids: Sequence[int], kind: KeyKind[Key]
 ) -> dict[int, Key]:
-    """The ``kind`` key of each message of ``uids``: kept ones as they are, the
-    others derived (``derive(uid, values by field)``) from ``fields`` of those
-    messages only, in one batch, and kept. A message gone meanwhile is derived
-    from no values (SORT and THREAD give it empty ones) and not kept."""
-    assert state.user is not None
+    """The ``kind`` key of each message of ``uids``: those the process keeps as
+    they are; the others from the index, where a key made once is written (in
+    one query, so that another worker, or this one after a restart, does not
+    make it again); the rest made (``kind.derive``) from the header fields of
+    those messages only, in one batch. A message gone meanwhile is made from no
+    values (SORT and THREAD give it empty ones), and its key is not kept."""
+    assert state.user is not None and state.store is not None
     memo = state.ctx.contents.keys
     box = (state.user, view.name, view.uidvalidity)
-    kept = memo.kept(box, kind)
+    kept = memo.kept(box, kind.name)
     missing = [uid for uid in uids if uid not in kept]
     if not missing:
         return cast(dict[int, Key], kept)  # every key of one kind is a ``Key``
-    # The values are not kept beside the keys made of them: room for SEARCH's.
-    known = await view_fields(state, view, missing, fields, remember=False) if fields else {}
-    fresh: dict[int, Key] = {}
+    store, name = state.store, kind.stored_name
     found = cast(dict[int, Key], dict(kept))
-    for uid in missing:
-        values = {name: known[(uid, name)] for name in fields if (uid, name) in known}
-        key = derive(uid, values)
-        found[uid] = key
-        if len(values) == len(fields):  # not a message gone meanwhile
-            fresh[uid] = key
-    memo.keep(box, kind, fresh)
+    fresh: dict[int, Key] = {}
+    with contextlib.suppress(StoreError):  # a cache: else made again
+        for (uid, _), strings in (
+            await store.header_fields(view.name, view.uidvalidity, missing, (name,))
+        ).items():
+            with contextlib.suppress(ValueError, IndexError):
+                found[uid] = fresh[uid] = kind.decode(strings)
+    lacking = [uid for uid in missing if uid not in fresh]
+    if lacking:
+        # The values are not kept beside the keys made of them: room for SEARCH's.
+        known = await view_fields(state, view, lacking, kind.fields, remember=False)
+        rows: list[tuple[int, str, list[str]]] = []
+        for uid in lacking:
+            values = {f: known[(uid, f)] for f in kind.fields if (uid, f) in known}
+            key = found[uid] = kind.derive(uid, values)
+            if len(values) == len(kind.fields):  # not a message gone meanwhile
+                fresh[uid] = key
+                rows.append((uid, name, kind.encode(key)))
+        with contextlib.suppress(StoreError):
+            await store.save_header_fields(view.name, view.uidvalidity, rows)
+    memo.keep(box, kind.name, fresh)
     return found

@@ -48,8 +48,9 @@ from postoffice.protocol.imap.responses import sort as sort_response
 from postoffice.protocol.imap.search_keys import mentions_modseq
 from postoffice.protocol.imap.sequence import format_ordered_sequence
 from postoffice.server.imap_context import Reply, SessionState
-from postoffice.server.imap_fields import keys_for
+from postoffice.server.imap_fields import KeyKind, keys_for
 from postoffice.server.imap_selected import search_matches
+from postoffice.server.imap_view import MailboxView
 
 SortValue = int | float | str
 ESORT_OPTIONS: Final = frozenset({"MIN", "MAX", "ALL", "COUNT"})  # RFC 5267 §3.1 (no SAVE)
@@ -150,6 +151,21 @@ def sorted_messages(
     return ordered
 
 
+def _sort_key_kind(view: MailboxView, criterion: str, field: str) -> KeyKind[SortValue]:
+    """The sort value of ``criterion``, made from ``field`` (``sort_value``) and
+    written in the index as its text (a date: the timestamp's exact ``repr``)."""
+    infos = view.infos
+
+    def derive(uid: int, values: dict[str, list[str]]) -> SortValue:
+        info = infos[uid]
+        # a message gone meanwhile has no values: it sorts with empty ones
+        return sort_value(criterion, values.get(field, []), info.internal_date, info.size)
+
+    if criterion == "DATE":
+        return KeyKind(criterion, (field,), derive, lambda v: [repr(v)], lambda s: float(s[0]))
+    return KeyKind(criterion, (field,), derive, lambda v: [str(v)], lambda s: s[0])
+
+
 async def do_sort(state: SessionState, command: Sort) -> Reply:
     view = state.view
     assert view is not None
@@ -169,16 +185,8 @@ async def do_sort(state: SessionState, command: Sort) -> Reply:
                     for uid in uids
                 }
             )
-            continue
-
-        def derive(
-            uid: int, values: dict[str, list[str]], key: str = key, name: str = name
-        ) -> SortValue:
-            info = infos[uid]
-            # a message gone meanwhile has no values: it sorts with empty ones
-            return sort_value(key, values.get(name, []), info.internal_date, info.size)
-
-        columns.append(await keys_for(state, view, uids, key, (name,), derive))
+        else:
+            columns.append(await keys_for(state, view, uids, _sort_key_kind(view, key, name)))
     ordered = sorted_messages(found, columns, [criterion.reverse for criterion in command.criteria])
     answer = [uid if command.uid else number for number, uid in ordered]
     modseqs = [view.infos[uid].modseq for _, uid in ordered]

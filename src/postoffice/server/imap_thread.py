@@ -38,7 +38,7 @@ from postoffice.protocol.imap.responses import thread as thread_response
 from postoffice.protocol.imap.thread_command import THREAD_ALGORITHMS, Thread
 from postoffice.server.gc_pause import collection_paused
 from postoffice.server.imap_context import Reply, SessionState
-from postoffice.server.imap_fields import keys_for
+from postoffice.server.imap_fields import KeyKind, keys_for
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
 
@@ -68,6 +68,17 @@ def thread_input(
     )
 
 
+def _encoded(facts: ThreadFacts) -> list[str]:
+    """``ThreadFacts`` as the strings of their row in the index."""
+    sent, message_id, references, subject, reply = facts
+    return [repr(sent), message_id or "", subject, "1" if reply else "", *references]
+
+
+def _decoded(strings: list[str]) -> ThreadFacts:
+    sent, message_id, subject, reply, *references = strings
+    return ThreadFacts(float(sent), message_id or None, tuple(references), subject, reply == "1")
+
+
 async def do_thread(state: SessionState, command: Thread) -> Reply:
     view = state.view
     assert view is not None
@@ -78,8 +89,8 @@ async def do_thread(state: SessionState, command: Thread) -> Reply:
     def derive(uid: int, values: dict[str, list[str]]) -> ThreadFacts:
         return thread_facts(thread_input(view, uid, values, references=by_references))
 
-    kind = f"THREAD={command.algorithm}"
-    facts = await keys_for(state, view, [uid for _, uid in found], kind, fields, derive)
+    kind = KeyKind(f"THREAD={command.algorithm}", fields, derive, _encoded, _decoded)
+    facts = await keys_for(state, view, [uid for _, uid in found], kind)
     # A container and a node per message, all gone before the collector runs again.
     with collection_paused():
         messages = [(uid if command.uid else number, facts[uid]) for number, uid in found]
