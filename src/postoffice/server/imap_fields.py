@@ -258,9 +258,9 @@ async def view_fields(
 
 @dataclass(frozen=True, slots=True)
 class KeyKind(Generic[Key]):
-    """One kind of key ``keys_for`` gives: its name (in ``MessageKeys``, and as
-    ``":" + name`` the field name of its rows in the index's header values,
-    where no header field name can be: RFC 5322 §3.6.8 leaves ":" out), the
+    """One kind of key ``keys_for`` gives: its name (in ``MessageKeys``; its rows
+    in the index's header values are named ``stored_name``, ``":name/version"``,
+    which no header field can be: RFC 5322 §3.6.8 leaves ":" out of names), the
     header fields it is made of, and how it is made and written as strings."""
 
     name: str

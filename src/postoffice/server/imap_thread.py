@@ -17,9 +17,9 @@ Rules:
 Invariants: only header fields are read, for all the messages at once
 (``imap_fields.fields_for``: kept in the index, so a second THREAD reads no
 message file), never a message body; what the algorithm compares of each
-message (``ThreadFacts``) is kept in the process once worked out
-(``imap_fields.keys_for``), so a second THREAD of the mailbox reads not even
-the index; a message gone meanwhile threads with empty values.
+message (``ThreadFacts``) is kept in the process and in the index once worked
+out (``imap_fields.keys_for``), so a second THREAD of the mailbox reads not
+even the header values; a message gone meanwhile threads with empty values.
 """
 
 from __future__ import annotations

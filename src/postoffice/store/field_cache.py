@@ -11,7 +11,9 @@ writes, reads and drops their rows.
   as ``mime.headers.header_values`` gives them (a JSON list of strings; the
   field name lower-case), computed at the first SORT, THREAD or SEARCH that
   needs them, so that a later one reads the index, not the message files
-  (Dovecot keeps such fields in its cache file for the same reason).
+  (Dovecot keeps such fields in its cache file for the same reason). Rows
+  whose name starts with ":" are not header fields but what IMAP's SORT and
+  THREAD made of them (``server.imap_fields.KeyKind``), kept the same way.
 
 Invariants:
 
