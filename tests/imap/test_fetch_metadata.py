@@ -39,6 +39,8 @@ INFOS = [
         ["UID", "MODSEQ", "FLAGS"],
         ["INTERNALDATE", "RFC822.SIZE", "UID"],
         ["FLAGS"],
+        ["MODSEQ"],
+        ["RFC822.SIZE", "INTERNALDATE"],
     ],
 )
 def test_the_renderer_gives_what_fetch_items_gives(names: list[str]) -> None:

@@ -367,14 +367,44 @@ def metadata_renderer(items: Sequence[FetchItem]) -> Callable[[int, MessageInfo]
     it rendered (a mailbox has few distinct ones)."""
     if needs_content(items):
         raise ValueError("metadata_renderer: an item needs the message's content")
-    names = [(item.name, item.response_name() + b" ") for item in items]
     flags: dict[object, bytes] = {}
+    getters = [_index_getter(item.name, flags) for item in items]
+    # One template for the command's lines: "* %d FETCH (UID %b FLAGS %b)\r\n"
+    template = (
+        b"* %d FETCH ("
+        + b" ".join(item.response_name().replace(b"%", b"%%") + b" %b" for item in items)
+        + b")\r\n"
+    )
+    if len(getters) == 1:
+        (only,) = getters
+
+        def render_one(number: int, info: MessageInfo) -> bytes:
+            return template % (number, only(info))
+
+        return render_one
+    if len(getters) == 2:  # UID and FLAGS (MODSEQ): a resync's lines, 100,000 of them
+        first, second = getters
+
+        def render_two(number: int, info: MessageInfo) -> bytes:
+            return template % (number, first(info), second(info))
+
+        return render_two
 
     def render(number: int, info: MessageInfo) -> bytes:
-        values = b" ".join([prefix + _index_value(name, info, flags) for name, prefix in names])
-        return b"* %d FETCH (%b)\r\n" % (number, values)
+        return template % (number, *[get(info) for get in getters])
 
     return render
+
+
+def _index_getter(name: str, flags: dict[object, bytes]) -> Callable[[MessageInfo], bytes]:
+    """``_index_value`` of one item as a function of the message alone."""
+    if name == "UID":
+        return lambda info: b"%d" % info.uid
+    if name == "FLAGS":
+        return partial(_index_value, "FLAGS", flags=flags)
+    if name == "RFC822.SIZE":
+        return lambda info: b"%d" % info.size
+    return partial(_index_value, name)
 
 
 def _content_item(item: FetchItem, content: MessageContent, *, utf8: bool) -> bytes:

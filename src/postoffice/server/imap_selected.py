@@ -58,6 +58,7 @@ from postoffice.server.imap_view import MailboxView
 from postoffice.store.api import SEEN, FlagMode, MessageInfo
 
 FLUSH_OCTETS = 256 * 1024  # FETCH output written out once this much is waiting
+_LINES_AT_ONCE = 1000  # index-only FETCH lines rendered and queued together
 ESEARCH_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})  # SAVE: RFC 5182
 _UID_ITEM = FetchItem("UID")
 _FLAGS_ITEM = FetchItem("FLAGS")
@@ -167,8 +168,9 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
         # From the index alone (flags, UIDs: a client's resync of a whole mailbox).
         render = metadata_renderer(items)
         infos, conn = view.infos, state.conn
-        for number, uid in chosen:
-            conn.send(render(number, infos[uid]))
+        for start in range(0, len(chosen), _LINES_AT_ONCE):
+            batch = chosen[start : start + _LINES_AT_ONCE]
+            conn.send(b"".join([render(number, infos[uid]) for number, uid in batch]))
             if conn.buffered_output > FLUSH_OCTETS:
                 await state.flush()
         state.count("fetch", len(chosen))
