@@ -165,11 +165,14 @@ class AccountDatabase:
                     columns = {row[1] for row in self._db.execute("PRAGMA table_info(accounts)")}
                     if name not in columns:
                         raise
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta (name, value) VALUES ('scram_secret', ?)",
-                (secrets.token_hex(32),),
-            )
-            row = self._db.execute("SELECT value FROM meta WHERE name = 'scram_secret'").fetchone()
+            query = "SELECT value FROM meta WHERE name = 'scram_secret'"
+            row = self._db.execute(query).fetchone()
+            if row is None:  # the first open: made once (by whichever process wins)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta (name, value) VALUES ('scram_secret', ?)",
+                    (secrets.token_hex(32),),
+                )
+                row = self._db.execute(query).fetchone()
             self._scram_secret = bytes.fromhex(row[0])
 
     def close(self) -> None:

@@ -29,8 +29,7 @@ messages at once (``imap_fields.fields_for``: kept in the index, so a second
 SORT reads no message file), never a message body; the sort value of each
 message is kept in the process and in the index once worked out
 (``imap_fields.keys_for``), so a second SORT of the mailbox reads not even
-the header values; a message gone
-meanwhile sorts with empty values.
+the header values; a message gone meanwhile sorts with empty values.
 """
 
 from __future__ import annotations

@@ -264,7 +264,8 @@ class SmtpSession:
     async def _authenticate(self, event: AuthCredentials) -> None:
         address = self.policy.login_address(event.username)
         ok = False
-        if address is not None:
+        if address is not None and event.authzid in (None, "", event.username):
+            # (no argon2 for a login refused whatever the password: ``_auth_result``)
             ok = await asyncio.to_thread(self.accounts.verify_password, address, event.password)
         await self._auth_result(event, address, ok)
 
