@@ -10,7 +10,7 @@ import pytest
 
 from postoffice.core.clock import FixedClock
 from postoffice.queue import RecipientStatus
-from postoffice.queue.durable import close_quietly
+from postoffice.queue.durable import close_quietly, write_whole
 from postoffice.queue.spares import SparePool, is_spare
 
 from .conftest import envelope, open_queue, put, read_all, spool_files
@@ -35,12 +35,14 @@ async def test_a_removed_message_leaves_spares_that_the_next_commit_reuses(
         assert reused == inodes  # no new inode for the second message
         assert queue.spares.reused == 2
         assert spares_in(queue_dir) == []
-        # The reused files hold the new message only: truncated, then written.
+        # The reused files hold the new message only: written over the longer
+        # first one, then cut to the new length.
         reader = await queue.open_data(second)
         try:
-            assert read_all(reader).endswith(b"second\r\n")
+            assert read_all(reader) == b"second\r\n"
         finally:
             reader.close()
+        assert os.stat(queue_dir / f"df{second}").st_size == len(b"second\r\n")
         assert os.stat(queue_dir / f"df{second}").st_mode & 0o777 == 0o600
         assert (await queue.load(second)).envelope.recipients[0].address.key == (
             "carol@example.test"
@@ -80,8 +82,13 @@ def test_a_spare_still_locked_is_not_reused_and_the_pool_is_bounded(tmp_path: Pa
         assert not pool.keep(files[2])  # full: the caller unlinks it
         fd = pool.take(tmp_path / "new1")  # the last kept (b) comes out first
         assert fd is not None
-        close_quietly(fd)
-        assert (tmp_path / "new1").read_bytes() == b""
+        try:
+            # Not emptied at take: the writer writes over the old octets, then trims.
+            assert (tmp_path / "new1").read_bytes() == b"old"
+            write_whole(fd, b"x")
+        finally:
+            close_quietly(fd)
+        assert (tmp_path / "new1").read_bytes() == b"x"
         assert pool.take(tmp_path / "new2") is None  # a: locked elsewhere, dropped
         assert not (tmp_path / "new2").exists()
         assert pool.reused == 1

@@ -71,6 +71,18 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
+def trim(fd: int, length: int) -> None:
+    """Cut the file to ``length`` octets: the end of a write over a reused file
+    (``spares``), whose older, longer content must not outlive the new."""
+    os.ftruncate(fd, length)
+
+
+def write_whole(fd: int, data: bytes) -> None:
+    """``data`` as the whole content of a file opened at offset 0."""
+    write_all(fd, data)
+    trim(fd, len(data))
+
+
 def create_exclusive(path: Path) -> int:
     """Create ``path`` (it must not exist), mode 0600, and lock it exclusively."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)

@@ -47,8 +47,10 @@ from postoffice.queue.durable import (
     DirectorySyncer,
     FsHooks,
     close_quietly,
+    trim,
     unlink_quietly,
     write_all,
+    write_whole,
 )
 from postoffice.queue.errors import QueueError, QueueStateError
 from postoffice.queue.ids import QueueId
@@ -233,6 +235,7 @@ class IncomingMessage:
         self._write_chunks(chunks)
         if self._df_fd is None:  # an empty message: the data file still exists
             self._df_fd = self._ctx.spares.open_new(layout.tmp_data(self.queue_id))
+        trim(self._df_fd, self._size)  # a reused spare may hold a longer message
         hooks.step("df-written")
         hooks.fsync(self._df_fd)
         hooks.step("df-fsynced")
@@ -252,7 +255,7 @@ class IncomingMessage:
         )
         self._qf_tmp = layout.tmp_control(self.queue_id)
         self._qf_fd = self._ctx.spares.open_new(self._qf_tmp)
-        write_all(self._qf_fd, render_qf(entry))
+        write_whole(self._qf_fd, render_qf(entry))
         hooks.step("qf-written")
         hooks.fsync(self._qf_fd)
         hooks.step("qf-fsynced")

@@ -64,7 +64,7 @@ from postoffice.queue.durable import (
     close_quietly,
     ensure_directory,
     lock_file,
-    write_all,
+    write_whole,
 )
 from postoffice.queue.entries import ControlFiles
 from postoffice.queue.errors import CorruptQueueFile, QueueError, QueueStateError, UnknownQueueId
@@ -525,7 +525,7 @@ class Queue:
         tmp = self.layout.tmp_control(entry.id)
         fd = self.spares.open_new(tmp)
         try:
-            write_all(fd, data)
+            write_whole(fd, data)
             self.hooks.step("update-written")
             self.hooks.fsync(fd)
             self.hooks.step("update-fsynced")
