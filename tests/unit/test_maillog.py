@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -102,3 +103,22 @@ def test_a_hostile_reply_cannot_forge_a_line(tmp_path: Path) -> None:
         teardown_maillog(handlers)
     (line,) = path.read_text(encoding="utf-8").splitlines()
     assert "status=bounced (550 no|Jan  1" in line and "\x1b" not in line
+
+
+def test_each_process_writes_its_own_id(tmp_path: Path) -> None:
+    """A forked worker's lines carry the worker's id, not the master's."""
+    path = tmp_path / "maillog"
+    handlers = setup_maillog(path, hostname="mail.example.test", foreground=False)
+    try:
+        log_event("master", "parent")
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child exits without returning
+            log_event("smtpd", "child")
+            os._exit(0)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        teardown_maillog(handlers)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert f"postoffice/master[{os.getpid()}]: parent" in lines[0]
+    assert f"postoffice/smtpd[{child}]: child" in lines[1]

@@ -58,6 +58,12 @@ class MaillogFormatter(logging.Formatter):
 _CONTROLS = dict.fromkeys((*range(32), 127), "?") | {10: "|", 13: None}
 
 
+# This process's id for the lines (a system call each time otherwise); a forked
+# worker gets its own.
+_pid = [os.getpid()]
+os.register_at_fork(after_in_child=lambda: _pid.__setitem__(0, os.getpid()))
+
+
 class MaillogHandler(logging.Handler):
     """Writes each line once to the maillog file (``O_APPEND``) and, if asked, to stderr."""
 
@@ -94,9 +100,7 @@ class MaillogHandler(logging.Handler):
         if not message.isprintable():
             # A remote reply or a client's text must not start a line of its own.
             message = message.translate(_CONTROLS)
-        self._write(
-            f"{self._stamp[1]} {host} postoffice/{component}[{os.getpid()}]: {prefix}{message}"
-        )
+        self._write(f"{self._stamp[1]} {host} postoffice/{component}[{_pid[0]}]: {prefix}{message}")
 
     def _write(self, line: str) -> None:
         # A log that cannot be written (a full disk, a closed terminal) must never

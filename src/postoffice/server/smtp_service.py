@@ -75,6 +75,7 @@ class SmtpService:
         )
         # One process counts alone; the workers of one server share their counts.
         self.limiter = limiter or ConnectionLimiter(config.smtp.max_connections_per_client)
+        self._settings: dict[tuple[bool, bool], SmtpServerSettings] = {}
         smtp = config.smtp
         self.limits = SmtpLimits(
             idle_timeout=smtp.idle_timeout,
@@ -84,8 +85,19 @@ class SmtpService:
         )
 
     def settings_for(self, client: ClientFacts) -> SmtpServerSettings:
+        """The connection's settings; one frozen object for each kind of client,
+        made once (they depend only on the config and these two facts)."""
         smtp = self.config.smtp
         loopback_auth = smtp.plaintext_auth_on_loopback and is_loopback(client.ip)
+        expn = smtp.expn_for_trusted and client.trusted
+        kind = (loopback_auth, expn)
+        settings = self._settings.get(kind)
+        if settings is None:
+            settings = self._settings[kind] = self._make_settings(loopback_auth, expn)
+        return settings
+
+    def _make_settings(self, loopback_auth: bool, expn: bool) -> SmtpServerSettings:
+        smtp = self.config.smtp
         return SmtpServerSettings(
             hostname=self.config.hostname,
             max_message_size=smtp.max_message_size,
@@ -100,7 +112,7 @@ class SmtpService:
             auth_required=self.submission,
             is_tls=self.implicit_tls,
             vrfy_enabled=smtp.vrfy_enabled,
-            expn_enabled=smtp.expn_for_trusted and client.trusted,
+            expn_enabled=expn,
             postmaster_domain=self.config.primary_domain,
         )
 
