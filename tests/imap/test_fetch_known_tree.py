@@ -8,6 +8,12 @@ An encapsulated message (message/rfc822) has its ENVELOPE inside the body
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
+from postoffice.server.imap_fetch import ContentLoader, MessageContent
+
 from .imap_harness import ImapClient, ImapWorld, crlf
 from .messages import MEETING, MIXED
 
@@ -95,3 +101,44 @@ async def test_kept_answers_are_per_utf8_mode(world: ImapWorld) -> None:
     assert after == before and again == wide
     assert "{" in before[0] and '"Grüße"' not in before[0]  # a literal, 8-bit octets
     assert '"Grüße"' in wide[0]
+
+
+async def test_a_process_that_never_saw_the_messages_answers_from_the_index(
+    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rendered ENVELOPE, BODYSTRUCTURE and BODY are kept in the index per
+    UTF8 mode: a fresh process (a new ``ContentLoader``: another worker, or a
+    restart) answers them with no message read, the same octets as the first."""
+    await world.deliver(MEETING, MIXED, FORWARD, RAW_UTF8)
+    async with world.connect() as plain, world.connect() as rev2:
+        await plain.login()
+        await plain.select()
+        await rev2.login()
+        await rev2.command("e1 ENABLE IMAP4rev2")
+        await rev2.select()
+        first = await fetch_lines(plain, "a1", "1:4")
+        wide = await fetch_lines(rev2, "b1", "1:4")
+    cold = ContentLoader()
+    world.context = dataclasses.replace(world.context, contents=cold)
+    loads: list[int] = []
+
+    async def counted_load(*args: object, **kwargs: object) -> MessageContent:
+        loads.append(1)
+        return await ContentLoader.load(cold, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cold, "load", counted_load)
+    async with world.connect() as plain, world.connect() as rev2:
+        await plain.login()
+        await plain.select()
+        await rev2.login()
+        await rev2.command("e1 ENABLE IMAP4rev2")
+        await rev2.select()
+        again = await fetch_lines(plain, "c1", "1:4")
+        wide_again = await fetch_lines(rev2, "d1", "1:4")
+        assert loads == []  # not one message read
+        # An item the index does not hold rendered reads the message again.
+        lines = await plain.command("c2 FETCH 4 (ENVELOPE BODY.PEEK[HEADER.FIELDS (TO)])")
+        assert lines[-1] == "c2 OK FETCH completed", lines
+    assert again == first
+    assert wide_again == wide
+    assert loads == [1]

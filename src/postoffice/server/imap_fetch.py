@@ -4,7 +4,10 @@ What this module owns: ``MessageContent`` (a message's octets in the wire
 form, CRLF line ends, with its part tree), ``ContentLoader`` (reads a
 message from the store; its part tree is computed once and kept in the
 store's index, so ENVELOPE, BODYSTRUCTURE and sections are served from
-offsets without parsing the message again), ``fetch_items``, which
+offsets without parsing the message again; their rendered ENVELOPE,
+BODYSTRUCTURE and BODY are kept in the index too, so a process that has
+not seen a message yet answers them without reading its file),
+``fetch_items``, which
 renders the requested items of one message in the order they were asked,
 and ``metadata_renderer``, the same for items the index answers alone,
 made for whole mailboxes (``UID FETCH 1:* (UID FLAGS)``): item names
@@ -63,7 +66,7 @@ Memo = Callable[[str, Callable[[], bytes]], bytes]
 # Items answered from the index alone, without the message.
 _INDEX_ITEMS = frozenset({"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
 # Items made from the header and the part tree alone (BODY only without a section).
-_STRUCTURE_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY"})
+STRUCTURE_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY"})
 
 
 class UnknownTransferEncoding(Exception):
@@ -75,10 +78,19 @@ class MessageContent:
     data: bytes  # CRLF line ends; only the top-level header when not ``complete``
     root: Part
     complete: bool = True
+    # No octets at all: every structure item asked is rendered already
+    # (``ContentLoader.rendered_content``); only the tree's sizes may be used.
+    rendered_only: bool = False
 
     @property
     def size(self) -> int:
         return len(self.data)
+
+
+def _rendered_field(name: str, utf8: bool) -> str:
+    """The index row (a ``header_fields`` name, ``store.field_cache``) keeping a
+    rendered structure item: ``:fetch/envelope/0``; 1 when rendered for UTF8=ACCEPT."""
+    return f":fetch/{name.lower()}/{int(utf8)}"
 
 
 def _box(owner: str, mailbox: str) -> str:
@@ -113,6 +125,10 @@ class ContentLoader:
         self._rendered: OrderedDict[tuple[str, int, int, str, bool], bytes] = OrderedDict()
         self._rendered_octets = 0
         self.rendered_capacity = RENDERED_CACHE_OCTETS
+        # Values rendered since the last ``keep``, to be written to the index then:
+        # (uid, row name, [value as Latin-1 text]) by (mailbox, UIDVALIDITY).
+        self._fresh_rendered: dict[tuple[str, int], list[tuple[int, str, list[str]]]] = {}
+        self._fresh_rendered_octets = 0  # bounded by an eighth of ``rendered_capacity``
         # Header field values of whole mailboxes, by (owner, mailbox, UIDVALIDITY):
         # ``imap_fields`` keeps and bounds them (SORT, THREAD, SEARCH batches).
         self.batches: OrderedDict[tuple[str, str, int], dict[tuple[int, str], list[str]]] = (
@@ -137,14 +153,75 @@ class ContentLoader:
                 self._rendered.move_to_end(key)
                 return value
             value = compute()
-            self._rendered[key] = value
-            self._rendered_octets += len(value) + RENDERED_ENTRY_COST
-            while self._rendered_octets > self.rendered_capacity:
-                _, dropped = self._rendered.popitem(last=False)
-                self._rendered_octets -= len(dropped) + RENDERED_ENTRY_COST
+            self._put_rendered(key, value)
+            cost = len(value) + RENDERED_ENTRY_COST
+            if self._fresh_rendered_octets + cost <= self.rendered_capacity // 8:
+                # Bounded even if no ``keep`` ever comes (what does not fit is not
+                # kept in the index). Latin-1: one character an octet, so the
+                # row gives the octets back.
+                fresh = self._fresh_rendered.setdefault((box, uidvalidity), [])
+                fresh.append((uid, _rendered_field(name, utf8), [value.decode("latin-1")]))
+                self._fresh_rendered_octets += cost
             return value
 
         return memo
+
+    def _put_rendered(self, key: tuple[str, int, int, str, bool], value: bytes) -> None:
+        self._rendered[key] = value
+        self._rendered_octets += len(value) + RENDERED_ENTRY_COST
+        while self._rendered_octets > self.rendered_capacity:
+            _, dropped = self._rendered.popitem(last=False)
+            self._rendered_octets -= len(dropped) + RENDERED_ENTRY_COST
+
+    async def prepare_rendered(
+        self,
+        store: MailStore,
+        mailbox: str,
+        uidvalidity: int,
+        uids: Sequence[int],
+        owner: str,
+        names: Sequence[str],
+        utf8: bool,
+    ) -> None:
+        """Bring the index's rendered ``names`` (structure items) of ``uids`` into
+        memory, for the messages that lack one there: one query for a FETCH."""
+        box = _box(owner, mailbox)
+        rendered = self._rendered
+        missing = [
+            uid
+            for uid in uids
+            if any((box, uidvalidity, uid, name, utf8) not in rendered for name in names)
+        ]
+        if not missing:
+            return
+        fields = {_rendered_field(name, utf8): name for name in names}
+        found = await store.header_fields(mailbox, uidvalidity, missing, list(fields))
+        for (uid, field), values in found.items():
+            name = fields.get(field)
+            if name is not None and len(values) == 1:
+                self._put_rendered((box, uidvalidity, uid, name, utf8), values[0].encode("latin-1"))
+
+    def rendered_content(
+        self,
+        owner: str,
+        mailbox: str,
+        uidvalidity: int,
+        uid: int,
+        names: Sequence[str],
+        utf8: bool,
+        stored_size: int | None,
+    ) -> MessageContent | None:
+        """A content without octets, when every one of ``names`` is rendered in
+        memory and the tree is known for the stored octets (RFC822.SIZE is its
+        end); None when the message must be loaded."""
+        key = self._key(owner, mailbox, uidvalidity, uid)
+        root = self._trees.get(key)
+        if root is None or root.end != stored_size:
+            return None
+        box, rendered = key[0], self._rendered
+        if any((box, uidvalidity, uid, name, utf8) not in rendered for name in names):
+            return None
+        return MessageContent(b"", root, complete=False, rendered_only=True)
 
     def _remember_header(self, key: tuple[str, int, int], head: bytes) -> None:
         old = self._headers.pop(key, None)
@@ -255,12 +332,19 @@ class ContentLoader:
         return values
 
     async def keep(self, store: MailStore, mailbox: str, uidvalidity: int, owner: str) -> None:
-        """Write the trees computed since the last ``keep`` to the index."""
+        """Write the trees and rendered items computed since the last ``keep`` to
+        the index."""
         fresh = self._fresh.pop((_box(owner, mailbox), uidvalidity), None)
         if fresh:
             await store.save_structures(
                 mailbox, [(uid, encode_structure(root)) for uid, root in fresh]
             )
+        rendered = self._fresh_rendered.pop((_box(owner, mailbox), uidvalidity), None)
+        if rendered:
+            self._fresh_rendered_octets -= sum(
+                len(values[0]) + RENDERED_ENTRY_COST for _, _, values in rendered
+            )
+            await store.save_header_fields(mailbox, uidvalidity, rendered)
 
 
 def _encapsulates(part: Part) -> bool:
@@ -273,7 +357,7 @@ def header_is_enough(items: Sequence[FetchItem]) -> bool:
     tree (ENVELOPE, BODYSTRUCTURE, BODY without a section: RFC 9051 §7.5.2), so
     that ``ContentLoader.load`` need not read the body."""
     return all(
-        item.name in _INDEX_ITEMS or (item.name in _STRUCTURE_ITEMS and item.section is None)
+        item.name in _INDEX_ITEMS or (item.name in STRUCTURE_ITEMS and item.section is None)
         for item in items
     )
 
@@ -332,7 +416,7 @@ def fetch_items(
             value = _index_value(name, info)
         else:
             assert content is not None, f"{name} needs the message content"
-            if memo is not None and name in _STRUCTURE_ITEMS and item.section is None:
+            if memo is not None and name in STRUCTURE_ITEMS and item.section is None:
                 value = memo(name, partial(_content_item, item, content, utf8=utf8))
             else:
                 value = _content_item(item, content, utf8=utf8)
@@ -409,6 +493,7 @@ def _index_getter(name: str, flags: dict[object, bytes]) -> Callable[[MessageInf
 
 def _content_item(item: FetchItem, content: MessageContent, *, utf8: bool) -> bytes:
     name = item.name
+    assert not content.rendered_only, f"{name} needs the message's octets"
     if name == "ENVELOPE":
         return encode(envelope(content.data, content.root), utf8=utf8)
     # message/global parts are described as messages only to IMAP4rev2 clients

@@ -40,6 +40,7 @@ from postoffice.protocol.imap.search_keys import AllKey, SearchKey, mentions_mod
 from postoffice.protocol.imap.sequence import SavedResult, SequenceOrSaved, format_sequence
 from postoffice.server.imap_context import Reply, SessionState, store_failure
 from postoffice.server.imap_fetch import (
+    STRUCTURE_ITEMS,
     MessageContent,
     UnknownTransferEncoding,
     fetch_items,
@@ -59,6 +60,7 @@ from postoffice.store.api import SEEN, FlagMode, MessageInfo
 
 FLUSH_OCTETS = 256 * 1024  # FETCH output written out once this much is waiting
 _LINES_AT_ONCE = 1000  # index-only FETCH lines rendered and queued together
+_KEEP_EVERY = 1000  # messages of a FETCH between writes of what it computed to the index
 ESEARCH_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})  # SAVE: RFC 5182
 _UID_ITEM = FetchItem("UID")
 _FLAGS_ITEM = FetchItem("FLAGS")
@@ -162,8 +164,22 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
     header_only = header_is_enough(items)
     contents = state.ctx.contents
     assert state.user is not None
+    # Structure items (header_only: all without a section) that the index may
+    # hold rendered: a message with all of them kept is not read at all.
+    rendered = [item.name for item in items if item.name in STRUCTURE_ITEMS] if header_only else []
     if wants_content:
-        await prepare_contents(state, view, [u for _, u in chosen])
+        uids = [u for _, u in chosen]
+        await prepare_contents(state, view, uids)
+        if rendered:
+            await contents.prepare_rendered(
+                state.store,
+                view.name,
+                view.uidvalidity,
+                uids,
+                state.user,
+                rendered,
+                state.conn.utf8,
+            )
     if not wants_content:
         # From the index alone (flags, UIDs: a client's resync of a whole mailbox).
         render = metadata_renderer(items)
@@ -176,10 +192,15 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
         state.count("fetch", len(chosen))
         return Reply("OK", f"{'UID ' if command.uid else ''}FETCH completed")
     failed = False
+    done = 0
     for number, uid in chosen:
         info = view.infos[uid]
         content = None
-        if wants_content:
+        if rendered:
+            content = contents.rendered_content(
+                state.user, view.name, view.uidvalidity, uid, rendered, state.conn.utf8, info.size
+            )
+        if wants_content and content is None:
             try:
                 content = await load_content(state, view, uid, header_only=header_only)
             except (StoreError, OSError):
@@ -196,6 +217,9 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
         state.count("fetch")
         if state.conn.buffered_output > FLUSH_OCTETS:
             await state.flush()
+        done += 1
+        if wants_content and done % _KEEP_EVERY == 0:
+            await keep_contents(state, view)  # a long FETCH keeps what it made as it goes
     if wants_content:
         await keep_contents(state, view)
     if failed:

@@ -12,8 +12,10 @@ writes, reads and drops their rows.
   field name lower-case), computed at the first SORT, THREAD or SEARCH that
   needs them, so that a later one reads the index, not the message files
   (Dovecot keeps such fields in its cache file for the same reason). Rows
-  whose name starts with ":" are not header fields but what IMAP's SORT and
-  THREAD made of them (``server.imap_fields.KeyKind``), kept the same way.
+  whose name starts with ":" are not header fields but what IMAP made of the
+  message, kept the same way: SORT and THREAD keys
+  (``server.imap_fields.KeyKind``) and rendered FETCH items such as
+  ``:fetch/envelope/0`` (``server.imap_fetch``).
 
 Invariants:
 
