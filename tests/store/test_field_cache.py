@@ -130,3 +130,26 @@ def test_a_damaged_value_is_not_returned(tmp_path: Path) -> None:
     db.close()
     assert index.header_fields(box, [1], ["subject", "to"]) == {}
     index.close()
+
+
+async def test_an_answer_comes_back_for_its_digest_only(factory: StoreFactory) -> None:
+    """``answers``: the last answer of a kind, given back for the digest it was
+    computed from; replaced by the next; gone with an expunge, and with a mailbox
+    whose UIDVALIDITY is not the caller's."""
+    async with await factory.open(ALICE) as store:
+        first = await store.deliver(b"Subject: one\r\n\r\nbody\r\n")
+        await store.deliver(b"Subject: two\r\n\r\nbody\r\n")
+        validity = (await store.status("INBOX")).uidvalidity
+        await store.save_answer("INBOX", validity, "thread/x", b"d1", b"* THREAD (1)(2)\r\n")
+        assert await store.answer("INBOX", validity, "thread/x", b"d1") == b"* THREAD (1)(2)\r\n"
+        assert await store.answer("INBOX", validity, "thread/x", b"d2") is None
+        assert await store.answer("INBOX", validity, "thread/y", b"d1") is None
+        assert await store.answer("INBOX", validity + 1, "thread/x", b"d1") is None
+        await store.save_answer("INBOX", validity + 1, "thread/x", b"d9", b"other")
+        assert await store.answer("INBOX", validity, "thread/x", b"d9") is None
+        await store.save_answer("INBOX", validity, "thread/x", b"d2", b"* THREAD (2)(1)\r\n")
+        assert await store.answer("INBOX", validity, "thread/x", b"d1") is None  # replaced
+        assert await store.answer("INBOX", validity, "thread/x", b"d2") == b"* THREAD (2)(1)\r\n"
+        await store.store_flags("INBOX", [first], [DELETED], mode=FlagMode.ADD)
+        await store.expunge("INBOX")
+        assert await store.answer("INBOX", validity, "thread/x", b"d2") is None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Set
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol
@@ -144,6 +144,13 @@ class FolderFormat(Protocol):
 
     def scan(self, name: str, known: list[MessageRow], state: str) -> ScanResult:
         """Compare disk with the index rows ``known`` (call inside ``locked``)."""
+        ...
+
+    def same_files(self, name: str, indexed: Set[str]) -> bool:
+        """True when the folder holds exactly the message files the index names
+        (``indexed``: its rows' filenames), so that a ``scan`` would change
+        nothing; False when it may not, and for formats without a file per
+        message (call inside ``locked``)."""
         ...
 
     def prepare(self, name: str, source: MessageSource, meta: AppendMeta) -> object: ...

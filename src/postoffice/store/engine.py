@@ -245,6 +245,15 @@ class UserEngine(MailboxTree, IndexReads):
         state = self._fmt.fingerprint(name)
         if state and state == box.sync_state:
             return
+        if self._fmt.immutable_messages and self._fmt.same_files(
+            name, self._index.filenames(box.id)
+        ):
+            # Nothing on disk the index does not know (our own renames, made
+            # within the fingerprint's unstable window): no row to read or write.
+            if state != box.sync_state:
+                with self._index.transaction():
+                    self._index.set_sync_state(box.id, state)
+            return
         known = self._index.messages(box.id)
         result = self._fmt.scan(name, known, box.sync_state)
         by_uid = {row.uid: row for row in known}

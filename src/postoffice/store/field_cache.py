@@ -1,9 +1,9 @@
 """What the index keeps of each message so that it is not read again: part trees
 and header field values.
 
-What this module owns: the ``structures`` and ``header_fields`` tables of the
-per-user index and ``MessageCaches``, the part of ``index.MailIndex`` that
-writes, reads and drops their rows.
+What this module owns: the ``structures``, ``header_fields`` and ``answers``
+tables of the per-user index and ``MessageCaches``, the part of
+``index.MailIndex`` that writes, reads and drops their rows.
 
 - ``structures``: a message's part tree (``mime.structure.encode_structure``),
   computed at its first FETCH or SEARCH, so that no message is parsed twice.
@@ -16,6 +16,11 @@ writes, reads and drops their rows.
   message, kept the same way: SORT and THREAD keys
   (``server.imap_fields.KeyKind``) and rendered FETCH items such as
   ``:fetch/envelope/0`` (``server.imap_fetch``).
+- ``answers``: the last answer of one kind of command over a whole mailbox
+  (a THREAD response, ``server.imap_thread``), with the digest of what it
+  was computed from (the UIDVALIDITY and the messages it covered). It is
+  only ever given back for the same digest: a changed mailbox computes
+  again, and replaces it.
 
 Invariants:
 
@@ -59,6 +64,13 @@ CREATE TABLE IF NOT EXISTS header_fields(
 -- One field of a whole mailbox (a SORT or THREAD key of 100,000 messages) without
 -- reading the rows of every other field.
 CREATE INDEX IF NOT EXISTS header_fields_by_field ON header_fields(mailbox_id, field);
+CREATE TABLE IF NOT EXISTS answers(
+    mailbox_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    digest BLOB NOT NULL,
+    blob BLOB NOT NULL,
+    PRIMARY KEY(mailbox_id, kind)
+) WITHOUT ROWID;
 """
 
 # (uid, lower-case field name, values): one ``header_fields`` row as callers give it
@@ -187,9 +199,28 @@ class MessageCaches:
             [(mailbox_id, uid) for uid in uids],
         )
 
+    def answer(self, mailbox_id: int, kind: str, digest: bytes) -> bytes | None:
+        """The kept answer of ``kind`` when it was computed from ``digest``; else None."""
+        row = self._db.execute(
+            "SELECT blob FROM answers WHERE mailbox_id = ? AND kind = ? AND digest = ?",
+            (mailbox_id, kind, digest),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def save_answer(self, mailbox_id: int, kind: str, digest: bytes, blob: bytes) -> None:
+        """Keep ``blob`` as the answer of ``kind`` (replacing the one before); call
+        inside ``transaction``."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO answers(mailbox_id, kind, digest, blob) VALUES (?, ?, ?, ?)",
+            (mailbox_id, kind, digest, blob),
+        )
+
     def forget_cached(self, mailbox_id: int, uids: Collection[int] | None) -> None:
         """Drop every cached row of ``uids`` (None: of the whole mailbox): their
-        messages are gone, or their UIDs mean other messages from now on."""
+        messages are gone, or their UIDs mean other messages from now on. The
+        mailbox's answers go too: they covered those messages."""
+        if uids is None or uids:
+            self._db.execute("DELETE FROM answers WHERE mailbox_id = ?", (mailbox_id,))
         if uids is None:
             self._db.execute("DELETE FROM structures WHERE mailbox_id = ?", (mailbox_id,))
         else:
@@ -201,7 +232,7 @@ class MessageCaches:
 
     def move_cached(self, from_id: int, to_id: int) -> None:
         """Re-home every cached row of one mailbox in another, UIDs kept (RENAME INBOX)."""
-        for table in ("structures", "header_fields"):
+        for table in ("structures", "header_fields", "answers"):
             self._db.execute(
                 f"UPDATE {table} SET mailbox_id = ? WHERE mailbox_id = ?", (to_id, from_id)
             )

@@ -355,6 +355,13 @@ class MailIndex(ExpungedLog, MessageCaches):
             (mailbox_id,),
         ).fetchall()
 
+    def filenames(self, mailbox_id: int) -> set[str]:
+        """The ``filename`` of every message of a mailbox (a Maildir's names)."""
+        cursor = self._db.execute(
+            "SELECT filename FROM messages WHERE mailbox_id = ?", (mailbox_id,)
+        )
+        return {row[0] for row in cursor}
+
     def uids(self, mailbox_id: int) -> list[int]:
         """Every UID of a mailbox, ascending."""
         cursor = self._db.execute(

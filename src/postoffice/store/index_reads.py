@@ -181,3 +181,38 @@ class IndexReads:
                 return
             with self._index.transaction(durable=False):  # a cache: lost, it is made again
                 self._index.save_header_fields(box.id, uidvalidity, rows)
+
+    def answer(
+        self: _EngineParts,
+        name: str,
+        uidvalidity: int,
+        kind: str,
+        digest: bytes,
+        changes: list[Change],
+    ) -> bytes | None:
+        """The kept answer of ``kind`` for ``digest`` (``index.answer``); None when
+        there is none, or the mailbox is gone or has another UIDVALIDITY."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            if box is None or box.uidvalidity != uidvalidity:
+                return None
+            return self._index.answer(box.id, kind, digest)
+
+    def save_answer(
+        self: _EngineParts,
+        name: str,
+        uidvalidity: int,
+        kind: str,
+        digest: bytes,
+        blob: bytes,
+        changes: list[Change],
+    ) -> None:
+        """Keep an answer computed under ``uidvalidity`` (no mail file changes)."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._index.mailbox(name)
+            if box is None or box.uidvalidity != uidvalidity:
+                return
+            with self._index.transaction(durable=False):  # a cache: lost, it is made again
+                self._index.save_answer(box.id, kind, digest, blob)

@@ -38,7 +38,7 @@ import contextlib
 import logging
 import os
 import stat
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -324,6 +324,9 @@ class MboxFormat:
         except FileNotFoundError:
             return "missing"
         return f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}"
+
+    def same_files(self, name: str, indexed: Set[str]) -> bool:
+        return False  # one file for all: only ``scan`` can tell
 
     def scan(self, name: str, known: list[MessageRow], state: str) -> ScanResult:
         fd = self._locked_fd(name)

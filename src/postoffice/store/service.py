@@ -341,6 +341,19 @@ class FileMailStore:
             "save header fields", self._engine.save_header_fields, name, uidvalidity, rows
         )
 
+    async def answer(self, name: str, uidvalidity: int, kind: str, digest: bytes) -> bytes | None:
+        """The answer of ``kind`` kept for ``name`` when it was computed from
+        ``digest`` under ``uidvalidity``; None otherwise (``field_cache``)."""
+        return await self._read(self._engine.answer, name, uidvalidity, kind, digest)
+
+    async def save_answer(
+        self, name: str, uidvalidity: int, kind: str, digest: bytes, blob: bytes
+    ) -> None:
+        """Keep ``blob`` as the answer of ``kind`` for ``digest`` (the one before goes)."""
+        await self._run(
+            "save answer", self._engine.save_answer, name, uidvalidity, kind, digest, blob
+        )
+
     async def _open_reader(self, name: str, uid: int) -> MessageReader:
         if self._inline_reads:
             # On the loop only the bounded way; a sync or a lock wait, in a thread.
