@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from postoffice.server.gc_pause import collection_paused
-from postoffice.server.imap_keys import MessageKeys
+from postoffice.server.imap_keys import KeptAnswers, MessageKeys, answer_digest
 from postoffice.store.service import FileMailStore
 
 from .imap_harness import ImapWorld
@@ -123,6 +123,11 @@ async def test_another_process_reads_the_keys_from_the_index(
         await client.select()
         first = [await client.command(f"a{n} {line}") for n, line in enumerate(COMMANDS)]
     world.context.contents.__init__()  # type: ignore[misc]  # as a new process: memory empty
+
+    async def no_kept_answer(*args: Any) -> None:
+        return None  # THREAD computed again (as after a change), from the kept keys
+
+    monkeypatch.setattr(FileMailStore, "answer", no_kept_answer)
     looks, reads = _index_looks(monkeypatch), _counting(monkeypatch)
     async with world.logged_in() as client:
         await client.select()
@@ -176,3 +181,27 @@ async def test_sort_keeps_its_keys_not_the_values_they_were_made_of(world: ImapW
         await client.command("s3 THREAD REFERENCES UTF-8 ALL")
         (kept,) = world.context.contents.batches.values()
         assert kept == before
+
+
+def test_answer_digests_and_the_bound_of_kept_answers() -> None:
+    found = [(1, 2), (2, 3), (3, 7)]
+    digest = answer_digest(5, found)
+    assert answer_digest(5, list(found)) == digest
+    assert answer_digest(6, found) != digest  # another UIDVALIDITY
+    assert answer_digest(5, [(1, 2), (2, 3), (3, 8)]) != digest  # another message
+    assert answer_digest(5, [(1, 2), (2, 3), (4, 7)]) != digest  # another numbering
+    assert answer_digest(5, found[:2]) != digest
+    answers = KeptAnswers(limit=100)
+    answers.keep("alice", "INBOX", "thread/references/number", digest, b"x" * 60)
+    assert answers.get("alice", "INBOX", "thread/references/number", digest) == b"x" * 60
+    assert answers.get("alice", "INBOX", "thread/references/number", b"other") is None
+    assert answers.get("alice", "INBOX", "thread/references/uid", digest) is None
+    assert answers.get("bob", "INBOX", "thread/references/number", digest) is None
+    answers.keep("alice", "Sent", "thread/references/number", digest, b"y" * 60)  # over: oldest out
+    assert answers.get("alice", "INBOX", "thread/references/number", digest) is None
+    assert answers.get("alice", "Sent", "thread/references/number", digest) == b"y" * 60
+    answers.keep("alice", "Sent", "thread/references/number", b"d2", b"z" * 10)  # replaces
+    assert answers.get("alice", "Sent", "thread/references/number", digest) is None
+    answers.keep("alice", "Big", "thread/references/number", digest, b"w" * 101)  # too big
+    assert answers.get("alice", "Big", "thread/references/number", digest) is None
+    assert answers.get("alice", "Sent", "thread/references/number", b"d2") == b"z" * 10

@@ -14,7 +14,14 @@ The THREAD mailbox (message 0, UID 1, is expunged first, so UID = number + 1):
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from postoffice.server import imap_thread
+from postoffice.server.imap_fetch import ContentLoader
 
 from .imap_harness import (
     ImapClient,
@@ -181,3 +188,46 @@ async def test_expunge_elsewhere_waits_for_uid_thread(world: ImapWorld) -> None:
             S: * 1 EXPUNGE
             S: r2 OK UID THREAD completed
         """)
+
+
+async def test_an_answer_is_kept_until_the_messages_change(
+    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same THREAD over the same messages is answered from what was kept: in
+    the process, and in the index for a process that never threaded them; a new
+    message makes it computed again, with that message in it."""
+    computed: list[str] = []
+    compute = imap_thread._threads
+
+    async def counted(*args: Any) -> bytes:
+        computed.append(args[1].name)
+        return await compute(*args)
+
+    monkeypatch.setattr(imap_thread, "_threads", counted)
+    async with world.connect() as client:
+        await threading(world, client)
+        first = await client.command("a1 THREAD REFERENCES UTF-8 ALL")
+        again = await client.command("a2 THREAD REFERENCES UTF-8 ALL")
+        by_uid = await client.command("a3 UID THREAD REFERENCES UTF-8 ALL")
+    assert first[0] == "* THREAD (3 5)(1 (2 6)(4))"
+    assert again[:-1] == first[:-1]
+    assert by_uid[0] == "* THREAD (4 6)(2 (3 7)(5))"  # UIDs: an answer of its own
+    assert computed == ["INBOX", "INBOX"]
+    world.context = dataclasses.replace(world.context, contents=ContentLoader())
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        cold = await client.command("b1 THREAD REFERENCES UTF-8 ALL")
+        assert cold[:-1] == first[:-1]
+        assert len(computed) == 2  # from the index: not computed again
+        reply = _message("""
+Subject: Re: lunch
+Message-ID: <m7@a>
+References: <m3@a>
+Date: Wed, 1 Jan 2025 15:00:00 +0000
+""")
+        await world.deliver(reply)
+        await client.command("b2 NOOP")
+        after = await client.command("b3 THREAD REFERENCES UTF-8 ALL")
+    assert len(computed) == 3
+    assert after[0] == "* THREAD (3 (5)(7))(1 (2 6)(4))"

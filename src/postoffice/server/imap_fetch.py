@@ -50,7 +50,7 @@ from postoffice.protocol.imap.responses import (
     encode_string,
     modseq_value,
 )
-from postoffice.server.imap_keys import MessageKeys
+from postoffice.server.imap_keys import KeptAnswers, MessageKeys
 from postoffice.server.imap_view import flag_names
 from postoffice.store.api import MailStore, MessageInfo
 
@@ -137,6 +137,8 @@ class ContentLoader:
         self._memo_box = ""  # the last key's mailbox, shared by the keys that follow
         # What SORT and THREAD compare of each message (``imap_keys``).
         self.keys = MessageKeys()
+        # THREAD's last answers, by what they were computed from (``imap_keys``).
+        self.answers = KeptAnswers()
 
     def memo(self, owner: str, mailbox: str, uidvalidity: int, uid: int, utf8: bool) -> Memo:
         """The ``Memo`` of one message's rendered values (per ``utf8``, which changes

@@ -39,6 +39,7 @@ from postoffice.protocol.imap.thread_command import THREAD_ALGORITHMS, Thread
 from postoffice.server.gc_pause import collection_paused
 from postoffice.server.imap_context import Reply, SessionState
 from postoffice.server.imap_fields import KeyKind, keys_for
+from postoffice.server.imap_keys import answer_digest
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
 
@@ -81,8 +82,29 @@ def _decoded(strings: list[str]) -> ThreadFacts:
 
 async def do_thread(state: SessionState, command: Thread) -> Reply:
     view = state.view
-    assert view is not None
+    assert view is not None and state.store is not None and state.user is not None
     found = await search_matches(state, view, command.key)
+    # The same messages threaded before (by this process, or another: the index
+    # keeps the last answer of each kind) give the same answer.
+    kind = f"thread/{command.algorithm.lower()}/{'uid' if command.uid else 'number'}"
+    digest = answer_digest(view.uidvalidity, found)
+    answers = state.ctx.contents.answers
+    response = answers.get(state.user, view.name, kind, digest)
+    if response is None:
+        response = await state.store.answer(view.name, view.uidvalidity, kind, digest)
+        if response is None:
+            response = await _threads(state, view, command, found)
+            await state.store.save_answer(view.name, view.uidvalidity, kind, digest, response)
+        answers.keep(state.user, view.name, kind, digest, response)
+    state.count("thread")
+    state.conn.send(response)
+    return Reply("OK", f"{'UID ' if command.uid else ''}THREAD completed")
+
+
+async def _threads(
+    state: SessionState, view: MailboxView, command: Thread, found: list[tuple[int, int]]
+) -> bytes:
+    """The ``* THREAD`` response, computed."""
     by_references = command.algorithm == "REFERENCES"
     fields = ("date", "subject", *(_REFERENCE_FIELDS if by_references else ()))
 
@@ -100,6 +122,4 @@ async def do_thread(state: SessionState, command: Thread) -> Reply:
             threads = ordered_subject_threads_of_facts(messages)
         response = thread_response(threads)
         del messages, threads
-    state.count("thread")
-    state.conn.send(response)
-    return Reply("OK", f"{'UID ' if command.uid else ''}THREAD completed")
+    return response
