@@ -80,6 +80,15 @@ class ThreadNode(NamedTuple):
     children: tuple[ThreadNode, ...] = ()
 
 
+_NO_NODE: Final = ThreadNode(None)  # a container's node before ``_freeze`` makes it
+
+
+def _node(fields: tuple[int | None, tuple[ThreadNode, ...]]) -> ThreadNode:
+    """``ThreadNode(number, children)`` without the Python-level ``__new__`` of a
+    NamedTuple: one is made for every message of a THREAD."""
+    return tuple.__new__(ThreadNode, fields)
+
+
 def message_ids(value: str) -> list[str]:
     """The valid msg-ids of a header value, in order, brackets kept; comparison of
     the results is case-sensitive (RFC 5256 §3 REFERENCES step 1.A)."""
@@ -157,13 +166,14 @@ class _Container:
     place in the tree being built. ``children`` is an ordered set (a dict), so
     taking one out costs nothing; its order means something once sorted."""
 
-    __slots__ = ("children", "facts", "number", "parent")
+    __slots__ = ("children", "facts", "node", "number", "parent")
 
     def __init__(self, number: int | None = None, facts: ThreadFacts | None = None) -> None:
         self.number = number
         self.facts = facts
         self.parent: _Container | None = None
         self.children: dict[_Container, None] = {}
+        self.node = _NO_NODE  # its ``ThreadNode``, once ``_freeze`` made it
 
     def is_dummy(self) -> bool:
         return self.facts is None
@@ -270,8 +280,11 @@ def _prune(root: _Container) -> None:
     """Step 3: dummies without children go; a dummy's children take its place,
     except at the top level when there would be more than one of them."""
     for container in _below([root]):
+        children = container.children
+        if not children or all(child.facts is not None for child in children):
+            continue  # no dummy below it: nothing to drop or promote (most containers)
         kept: list[_Container] = []
-        for child in container.children:
+        for child in children:
             if not child.is_dummy() or (container is root and len(child.children) > 1):
                 kept.append(child)
             else:
@@ -334,19 +347,26 @@ def _merge_by_subject(root: _Container) -> None:
 def _freeze(root: _Container) -> list[ThreadNode]:
     """Step 6's sort of every set of siblings by sent date, the deepest first, and
     the tree as ``ThreadNode`` values, built bottom-up without recursion."""
-    nodes: dict[int, ThreadNode] = {}
     for container in _below(root.children):
-        container.sort_children()
-        children = tuple(nodes.pop(id(child)) for child in container.children)
-        nodes[id(container)] = ThreadNode(container.number, children)
+        children = container.children
+        if not children:
+            container.node = _node((container.number, ()))
+            continue
+        if len(children) > 1:
+            container.sort_children()
+            children = container.children
+        container.node = _node((container.number, tuple([child.node for child in children])))
+        for child in children:
+            child.node = _NO_NODE
         if container.parent is not root:  # (the top level's children give it its order)
             # No parent-child cycle is left behind: the containers go with their
             # last reference, with no work for the cyclic garbage collector.
             container.children = {}
     root.sort_children()
-    top = [nodes.pop(id(container)) for container in root.children]
+    top = [container.node for container in root.children]
     for container in root.children:
         container.children = {}
+        container.node = _NO_NODE
     root.children = {}
     return top
 
