@@ -9,10 +9,12 @@ An encapsulated message (message/rfc822) has its ENVELOPE inside the body
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 
 import pytest
 
 from postoffice.server.imap_fetch import ContentLoader, MessageContent
+from postoffice.store.service import FileMailStore
 
 from .imap_harness import ImapClient, ImapWorld, crlf
 from .messages import MEETING, MIXED
@@ -142,3 +144,35 @@ async def test_a_process_that_never_saw_the_messages_answers_from_the_index(
     assert again == first
     assert wide_again == wide
     assert loads == [1]
+
+
+async def test_without_rfc822_size_no_part_tree_is_read(
+    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ENVELOPE and BODYSTRUCTURE kept rendered need nothing else: a fresh process
+    reads no part tree from the index for them (RFC822.SIZE would need it: the
+    size sent is the tree's end)."""
+    await world.deliver(MEETING, MIXED, FORWARD)
+    items = "(ENVELOPE BODYSTRUCTURE)"
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        first = await client.command(f"a1 FETCH 1:3 {items}")
+    world.context = dataclasses.replace(world.context, contents=ContentLoader())
+    trees: list[list[int]] = []
+    structures = FileMailStore.structures
+
+    async def counted(self: FileMailStore, name: str, uids: Collection[int]) -> dict[int, bytes]:
+        trees.append(sorted(uids))
+        return await structures(self, name, uids)
+
+    monkeypatch.setattr(FileMailStore, "structures", counted)
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        again = await client.command(f"b1 FETCH 1:3 {items}")
+        assert again[:-1] == first[:-1]
+        assert trees == []
+        sized = await client.command("b2 FETCH 2 (ENVELOPE RFC822.SIZE)")
+        assert f"RFC822.SIZE {len(MIXED)}" in sized[0]
+        assert trees == [[2]]

@@ -28,6 +28,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Final
 
 from postoffice.mime.bodystructure import body_structure
 from postoffice.mime.envelope import envelope
@@ -67,6 +68,11 @@ Memo = Callable[[str, Callable[[], bytes]], bytes]
 _INDEX_ITEMS = frozenset({"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
 # Items made from the header and the part tree alone (BODY only without a section).
 STRUCTURE_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY"})
+
+
+# The root of a content that has no tree (``ContentLoader.rendered_content``
+# without RFC822.SIZE): nothing may be read from it.
+NO_TREE: Final = Part(0, 0, 0, "application", "x-unknown")
 
 
 class UnknownTransferEncoding(Exception):
@@ -203,6 +209,13 @@ class ContentLoader:
             if name is not None and len(values) == 1:
                 self._put_rendered((box, uidvalidity, uid, name, utf8), values[0].encode("latin-1"))
 
+    def all_rendered(
+        self, owner: str, mailbox: str, uidvalidity: int, uid: int, names: Sequence[str], utf8: bool
+    ) -> bool:
+        """True when every one of ``names`` of the message is rendered in memory."""
+        box, rendered = _box(owner, mailbox), self._rendered
+        return all((box, uidvalidity, uid, name, utf8) in rendered for name in names)
+
     def rendered_content(
         self,
         owner: str,
@@ -212,16 +225,19 @@ class ContentLoader:
         names: Sequence[str],
         utf8: bool,
         stored_size: int | None,
+        *,
+        sized: bool,
     ) -> MessageContent | None:
         """A content without octets, when every one of ``names`` is rendered in
-        memory and the tree is known for the stored octets (RFC822.SIZE is its
-        end); None when the message must be loaded."""
-        key = self._key(owner, mailbox, uidvalidity, uid)
-        root = self._trees.get(key)
-        if root is None or root.end != stored_size:
+        memory and, if RFC822.SIZE is asked too (``sized``), the tree is known for
+        the stored octets (the size is its end); None when the message must be
+        loaded. Without ``sized`` no tree is needed: its root is ``NO_TREE``."""
+        if not self.all_rendered(owner, mailbox, uidvalidity, uid, names, utf8):
             return None
-        box, rendered = key[0], self._rendered
-        if any((box, uidvalidity, uid, name, utf8) not in rendered for name in names):
+        if not sized:
+            return MessageContent(b"", NO_TREE, complete=False, rendered_only=True)
+        root = self._trees.get(self._key(owner, mailbox, uidvalidity, uid))
+        if root is None or root.end != stored_size:
             return None
         return MessageContent(b"", root, complete=False, rendered_only=True)
 
@@ -412,6 +428,7 @@ def fetch_items(
     for item in items:
         name = item.name
         if name == "RFC822.SIZE" and content is not None:
+            assert content.root is not NO_TREE, "RFC822.SIZE of a content without its tree"
             # The tree's end: the whole message's size, also when only its header was read.
             value = b"%d" % content.root.end
         elif name in _INDEX_ITEMS:

@@ -167,19 +167,24 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
     # Structure items (header_only: all without a section) that the index may
     # hold rendered: a message with all of them kept is not read at all.
     rendered = [item.name for item in items if item.name in STRUCTURE_ITEMS] if header_only else []
+    # RFC822.SIZE needs the tree (its end is the size as sent); the rendered
+    # items alone do not.
+    sized = any(item.name == "RFC822.SIZE" for item in items)
     if wants_content:
         uids = [u for _, u in chosen]
-        await prepare_contents(state, view, uids)
+        utf8 = state.conn.utf8
         if rendered:
             await contents.prepare_rendered(
-                state.store,
-                view.name,
-                view.uidvalidity,
-                uids,
-                state.user,
-                rendered,
-                state.conn.utf8,
+                state.store, view.name, view.uidvalidity, uids, state.user, rendered, utf8
             )
+        if rendered and not sized:
+            user, name, validity = state.user, view.name, view.uidvalidity
+            uids = [
+                u
+                for u in uids
+                if not contents.all_rendered(user, name, validity, u, rendered, utf8)
+            ]
+        await prepare_contents(state, view, uids)
     if not wants_content:
         # From the index alone (flags, UIDs: a client's resync of a whole mailbox).
         render = metadata_renderer(items)
@@ -198,7 +203,14 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
         content = None
         if rendered:
             content = contents.rendered_content(
-                state.user, view.name, view.uidvalidity, uid, rendered, state.conn.utf8, info.size
+                state.user,
+                view.name,
+                view.uidvalidity,
+                uid,
+                rendered,
+                state.conn.utf8,
+                info.size,
+                sized=sized,
             )
         if wants_content and content is None:
             try:

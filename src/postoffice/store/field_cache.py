@@ -96,7 +96,16 @@ def _decoded(value: str) -> object:
 
 
 def _is_values(values: object) -> bool:
-    return isinstance(values, list) and all(isinstance(v, str) for v in values)
+    """A list of strings (a damaged row may decode to anything else)."""
+    if not isinstance(values, list):
+        return False
+    try:
+        # Strings only: join checks each item in C, where a generator costs a
+        # call per row (the rows of a FETCH of 500 messages, of a SORT of 100,000).
+        "".join(values)
+    except TypeError:
+        return False
+    return True
 
 
 class MessageCaches:
