@@ -86,16 +86,21 @@ hallo
 """)
 
 
+async def plain_and_rev2(plain: ImapClient, rev2: ImapClient) -> None:
+    """Two sessions on INBOX: one IMAP4rev1, one that enabled IMAP4rev2 (UTF-8)."""
+    await plain.login()
+    await plain.select()
+    await rev2.login()
+    await rev2.command("e1 ENABLE IMAP4rev2")
+    await rev2.select()
+
+
 async def test_kept_answers_are_per_utf8_mode(world: ImapWorld) -> None:
     """A raw UTF-8 header is a literal to a rev1 client and may be quoted after
     ENABLE IMAP4rev2 (RFC 9051 §6.3.1): each mode gets its own kept answer."""
     await world.deliver(RAW_UTF8)
     async with world.connect() as plain, world.connect() as rev2:
-        await plain.login()
-        await plain.select()
-        await rev2.login()
-        await rev2.command("e1 ENABLE IMAP4rev2")
-        await rev2.select()
+        await plain_and_rev2(plain, rev2)
         before = await fetch_lines(plain, "a1", "1")
         wide = await fetch_lines(rev2, "b1", "1")
         after = await fetch_lines(plain, "a2", "1")
@@ -113,11 +118,7 @@ async def test_a_process_that_never_saw_the_messages_answers_from_the_index(
     restart) answers them with no message read, the same octets as the first."""
     await world.deliver(MEETING, MIXED, FORWARD, RAW_UTF8)
     async with world.connect() as plain, world.connect() as rev2:
-        await plain.login()
-        await plain.select()
-        await rev2.login()
-        await rev2.command("e1 ENABLE IMAP4rev2")
-        await rev2.select()
+        await plain_and_rev2(plain, rev2)
         first = await fetch_lines(plain, "a1", "1:4")
         wide = await fetch_lines(rev2, "b1", "1:4")
     cold = ContentLoader()
@@ -130,11 +131,7 @@ async def test_a_process_that_never_saw_the_messages_answers_from_the_index(
 
     monkeypatch.setattr(cold, "load", counted_load)
     async with world.connect() as plain, world.connect() as rev2:
-        await plain.login()
-        await plain.select()
-        await rev2.login()
-        await rev2.command("e1 ENABLE IMAP4rev2")
-        await rev2.select()
+        await plain_and_rev2(plain, rev2)
         again = await fetch_lines(plain, "c1", "1:4")
         wide_again = await fetch_lines(rev2, "d1", "1:4")
         assert loads == []  # not one message read
@@ -176,3 +173,21 @@ async def test_without_rfc822_size_no_part_tree_is_read(
         sized = await client.command("b2 FETCH 2 (ENVELOPE RFC822.SIZE)")
         assert f"RFC822.SIZE {len(MIXED)}" in sized[0]
         assert trees == [[2]]
+
+
+async def test_a_damaged_kept_answer_is_rendered_again(world: ImapWorld) -> None:
+    """A kept row that cannot be the octets of an answer (a character past Latin-1)
+    is not sent: the message is read and the answer made again."""
+    await world.deliver(MEETING)
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        first = await fetch_lines(client, "a1", "1")
+    async with world.store() as store:
+        validity = (await store.status("INBOX")).uidvalidity
+        await store.save_header_fields("INBOX", validity, [(1, ":fetch/envelope/0", ["\u0100"])])
+    world.context = dataclasses.replace(world.context, contents=ContentLoader())
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        assert await fetch_lines(client, "b1", "1") == first

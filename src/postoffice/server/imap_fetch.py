@@ -206,8 +206,13 @@ class ContentLoader:
         found = await store.header_fields(mailbox, uidvalidity, missing, list(fields))
         for (uid, field), values in found.items():
             name = fields.get(field)
-            if name is not None and len(values) == 1:
-                self._put_rendered((box, uidvalidity, uid, name, utf8), values[0].encode("latin-1"))
+            if name is None or len(values) != 1:
+                continue
+            try:
+                value = values[0].encode("latin-1")
+            except UnicodeEncodeError:
+                continue  # not a row this module wrote (damaged): rendered again
+            self._put_rendered((box, uidvalidity, uid, name, utf8), value)
 
     def all_rendered(
         self, owner: str, mailbox: str, uidvalidity: int, uid: int, names: Sequence[str], utf8: bool

@@ -158,10 +158,9 @@ class IndexReads:
     ) -> dict[tuple[int, str], list[str]]:
         """Kept header values (``index.header_fields``) by (uid, field); none when the
         mailbox is gone or has another UIDVALIDITY than the caller's."""
-        name = names.mailbox_name(name)
         with self._thread_lock:
-            box = self._index.mailbox(name)
-            if box is None or box.uidvalidity != uidvalidity:
+            box = _mailbox_in(self, name, uidvalidity)
+            if box is None:
                 return {}
             return self._index.header_fields(box.id, uids, fields)
 
@@ -192,10 +191,9 @@ class IndexReads:
     ) -> bytes | None:
         """The kept answer of ``kind`` for ``digest`` (``index.answer``); None when
         there is none, or the mailbox is gone or has another UIDVALIDITY."""
-        name = names.mailbox_name(name)
         with self._thread_lock:
-            box = self._index.mailbox(name)
-            if box is None or box.uidvalidity != uidvalidity:
+            box = _mailbox_in(self, name, uidvalidity)
+            if box is None:
                 return None
             return self._index.answer(box.id, kind, digest)
 
@@ -209,10 +207,16 @@ class IndexReads:
         changes: list[Change],
     ) -> None:
         """Keep an answer computed under ``uidvalidity`` (no mail file changes)."""
-        name = names.mailbox_name(name)
         with self._thread_lock:
-            box = self._index.mailbox(name)
-            if box is None or box.uidvalidity != uidvalidity:
+            box = _mailbox_in(self, name, uidvalidity)
+            if box is None:
                 return
             with self._index.transaction(durable=False):  # a cache: lost, it is made again
                 self._index.save_answer(box.id, kind, digest, blob)
+
+
+def _mailbox_in(engine: _EngineParts, name: str, uidvalidity: int) -> MailboxRow | None:
+    """The mailbox's row when it exists with ``uidvalidity`` (under the thread lock):
+    a reader's UIDs mean its messages only in the UIDVALIDITY it read them in."""
+    box = engine._index.mailbox(names.mailbox_name(name))
+    return box if box is not None and box.uidvalidity == uidvalidity else None
