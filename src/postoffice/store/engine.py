@@ -51,7 +51,6 @@ from postoffice.store.api import (
     ChangeKind,
     ConditionalStoreResult,
     FlagMode,
-    MailboxStatus,
     MessageInfo,
     flags_of,
 )
@@ -339,25 +338,6 @@ class UserEngine(MailboxTree, IndexReads):
             raise StoreError(f"{name}: {exc}") from exc
 
     # -- reading ----------------------------------------------------------------------
-
-    def status(self, name: str, changes: list[Change], *, sync: bool = True) -> MailboxStatus:
-        """The STATUS figures; without ``sync``, as the index has them (every change
-        made through any store is there; only another program's are not yet)."""
-        name = names.mailbox_name(name)
-        with self._thread_lock:
-            box = self._box(name)
-            if sync:
-                box = self._sync(box, changes)
-            count, unseen, size = self._index.totals(box.id)
-            return MailboxStatus(
-                name=name,
-                messages=count,
-                unseen=unseen,
-                uidvalidity=box.uidvalidity,
-                uidnext=box.uidnext,
-                highestmodseq=box.highestmodseq,
-                size=size,
-            )
 
     def messages(self, name: str, changes: list[Change], *, sync: bool = True) -> list[MessageInfo]:
         name = names.mailbox_name(name)

@@ -2,12 +2,12 @@
 and the kept part trees and header field values of messages.
 
 Owns ``IndexReads``, the part of the engine that answers from the index alone
-(a mailbox's version, after a look at the disk when asked; changes and
-expunges since a MODSEQ, kept part trees and header values
-(``field_cache``), the quota usage), without a look at the disk and without
-the user's file lock (bounded work for an IMAP session catching up, a FETCH
-reading kept structure or a SORT reading kept Date fields), and the writes of
-those caches, which change no mail file. Its methods run on
+(a mailbox's version and STATUS figures, after a look at the disk when
+asked; changes and expunges since a MODSEQ, kept part trees, header values
+and answers (``field_cache``), the quota usage), without a look at the disk
+and without the user's file lock (bounded work for an IMAP session catching
+up, a FETCH reading kept structure or a SORT reading kept Date fields), and
+the writes of those caches, which change no mail file. Its methods run on
 the engine's own parts (``_EngineParts``) under the engine's thread lock.
 """
 
@@ -23,6 +23,7 @@ from postoffice.store.api import (
     Change,
     ExpungedSince,
     MailboxChanges,
+    MailboxStatus,
     MailboxVersion,
     MessageFile,
 )
@@ -63,6 +64,27 @@ class IndexReads:
             if sync:
                 box = self._sync(box, changes)
             return MailboxVersion(box.uidvalidity, box.uidnext, box.highestmodseq)
+
+    def status(
+        self: _EngineParts, name: str, changes: list[Change], *, sync: bool = True
+    ) -> MailboxStatus:
+        """The STATUS figures; without ``sync``, as the index has them (every change
+        made through any store is there; only another program's are not yet)."""
+        name = names.mailbox_name(name)
+        with self._thread_lock:
+            box = self._box(name)
+            if sync:
+                box = self._sync(box, changes)
+            count, unseen, size = self._index.totals(box.id)
+            return MailboxStatus(
+                name=name,
+                messages=count,
+                unseen=unseen,
+                uidvalidity=box.uidvalidity,
+                uidnext=box.uidnext,
+                highestmodseq=box.highestmodseq,
+                size=size,
+            )
 
     def changed_since(
         self: _EngineParts, name: str, modseq: int, changes: list[Change]
