@@ -10,6 +10,7 @@ import pytest
 
 from postoffice.core.errors import StoreError
 from postoffice.store import ChangeKind, FlagMode, StoreFactory, StoreLayout
+from postoffice.store import maildir as maildir_module
 from postoffice.store.maildir import MaildirFormat, info_name, split_name, unique_name
 from tests.store.conftest import ALICE, DOMAIN
 
@@ -206,10 +207,19 @@ async def test_nothing_is_rescanned_when_nothing_changed(
         assert len(await store.messages("INBOX")) == 3
         await store.status("INBOX")
     assert scans == ["names"]
+    listings: list[Path] = []
+    original_listing = maildir_module._listing
+
+    def counting_listing(folder: Path) -> dict[str, str]:
+        listings.append(folder)
+        return original_listing(folder)
+
+    monkeypatch.setattr(maildir_module, "_listing", counting_listing)
     (inbox / "new" / "1700000000.M2P2.other").write_bytes(b"new one")
     age(inbox / "new", 30)
     assert len(await store.messages("INBOX")) == 4
     assert scans == ["names", "names", "scan"]
+    assert len(listings) == 1  # the scan used the listing the name check read
     await store.close()
 
 

@@ -148,6 +148,9 @@ class MaildirFormat:
         self._paths = paths
         self._fsync = fsync
         self._dirty: set[Path] = set()
+        # (folder, fingerprint, listing) of a ``same_files`` that found a difference,
+        # for the ``scan`` called next under the same locks.
+        self._listed: tuple[str, str, dict[str, str]] | None = None
 
     def folder(self, name: str) -> Path:
         return self._paths.maildir_folder(name)
@@ -234,25 +237,27 @@ class MaildirFormat:
         return f"{new.st_ino}:{new.st_mtime_ns}:{cur.st_ino}:{cur.st_mtime_ns}"
 
     def same_files(self, name: str, indexed: Set[str]) -> bool:
-        # Whole names (flags included) in two sets, compared in one step: the
-        # usual answer after a change of our own within the fingerprint's
-        # unstable window, without a row object per message (100,000 of them).
-        folder = self.folder(name)
-        on_disk: set[str] = set()
-        for sub in ("new", "cur"):
-            prefix = sub + "/"
-            with contextlib.suppress(FileNotFoundError), os.scandir(folder / sub) as entries:
-                on_disk.update(
-                    prefix + entry.name
-                    for entry in entries
-                    if not entry.name.startswith(".") and entry.is_file(follow_symlinks=False)
-                )
-        return on_disk == indexed
+        # The listing's names in one set against the index's: the usual answer
+        # after a change of our own within the fingerprint's unstable window,
+        # without a row object per message (100,000 of them). When they differ,
+        # the ``scan`` that follows uses this listing (and the fingerprint taken
+        # before it) rather than reading the folder again.
+        self._listed = None
+        state = self.fingerprint(name)
+        on_disk = _listing(self.folder(name))
+        if set(on_disk.values()) == indexed:
+            return True
+        self._listed = (name, state, on_disk)
+        return False
 
     def scan(self, name: str, known: list[MessageRow], state: str) -> ScanResult:
         folder = self.folder(name)
-        result = ScanResult(state=self.fingerprint(name))
-        on_disk = _listing(folder)
+        listed, self._listed = self._listed, None
+        if listed is not None and listed[0] == name:  # ``same_files`` just read it
+            result, on_disk = ScanResult(state=listed[1]), listed[2]
+        else:
+            result = ScanResult(state=self.fingerprint(name))
+            on_disk = _listing(folder)
         if any(row.locator not in on_disk for row in known):
             # readdir(3) may miss an entry renamed while the directory is read
             # (another MUA changing flags): look once more before calling a
