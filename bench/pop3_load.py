@@ -274,12 +274,12 @@ def load(name: str, port: int, users: list[str], seconds: float, server_pid: int
 # -- the servers ----------------------------------------------------------------------
 
 
-def set_pop3_options(config: Path, values: dict[str, str]) -> None:
-    """Set ``key = value`` lines of the ``[pop3]`` section that ``postoffice init`` wrote."""
+def set_options(config: Path, section_name: str, values: dict[str, str]) -> None:
+    """Set ``key = value`` lines of a section that ``postoffice init`` wrote."""
     text = config.read_text(encoding="utf-8")
-    head, marker, rest = text.partition("[pop3]\n")
+    head, marker, rest = text.partition(f"[{section_name}]\n")
     if not marker:
-        raise SystemExit(f"{config}: no [pop3] section")
+        raise SystemExit(f"{config}: no [{section_name}] section")
     section, next_section, tail = rest.partition("\n[")
     for key, value in values.items():
         section, found = re.subn(rf"(?m)^{key} = [^#\n]*", f"{key} = {value} ", section)
@@ -319,7 +319,9 @@ async def count_messages(config: Path, users: list[str]) -> dict[str, int]:
 class Postoffice:
     """A postoffice server on a fresh data directory, for the whole benchmark."""
 
-    def __init__(self, work: Path, clients: int, messages: list[bytes]) -> None:
+    def __init__(
+        self, work: Path, clients: int, messages: list[bytes], server_options: dict[str, str]
+    ) -> None:
         self.data = work / "postoffice"
         self.config = self.data / "postoffice.toml"
         self.users = [f"user{n}@{DOMAIN}" for n in range(1, clients + 1)]
@@ -329,10 +331,12 @@ class Postoffice:
         # Every client connects from 127.0.0.1: the per-address limit must let all in
         # (Dovecot's peer allows 1000).
         limit = str(max(10, 2 * clients))
-        set_pop3_options(
+        set_options(
             self.config,
+            "pop3",
             {"plaintext_auth_on_loopback": "true", "max_connections_per_client": limit},
         )
+        set_options(self.config, "server", server_options)
         started = time.monotonic()
         asyncio.run(fill_stores(self.config, self.users, messages))
         print(
@@ -423,6 +427,15 @@ def main() -> None:
     add_peers_arguments(parser)
     parser.add_argument("--dir", type=Path, default=None, help="where the data directory goes")
     parser.add_argument(
+        "--event-loop",
+        choices=["asyncio", "uvloop", "auto"],
+        default="asyncio",
+        help="postoffice's [server] event_loop",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="postoffice's [server] workers (default: its own)"
+    )
+    parser.add_argument(
         "--quickack",
         action="store_true",
         help="diagnostic: clients ACK at once (TCP_QUICKACK), no delayed ACK during RETR",
@@ -440,12 +453,16 @@ def main() -> None:
     print(
         f"pop3 load: {args.clients} clients, one user each, {args.messages} messages of "
         f"{args.size} octets per mailbox, {args.seconds:g} s a run; {os.cpu_count()} CPUs; "
+        f"postoffice on the {args.event_loop} loop; "
         f"{'clients ACK at once (--quickack); ' if args.quickack else ''}data in {work}",
         flush=True,
     )
     problems: list[str] = []
     results: dict[str, list[Result]] = {"postoffice": [], "dovecot": []}
-    server = Postoffice(work, args.clients, messages)
+    server_options = {"event_loop": f'"{args.event_loop}"'}
+    if args.workers is not None:
+        server_options["workers"] = str(args.workers)
+    server = Postoffice(work, args.clients, messages, server_options)
     try:
         for run in range(1, args.repeat + 1):
             order = ["postoffice", "dovecot"] if run % 2 else ["dovecot", "postoffice"]

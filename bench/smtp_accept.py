@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -135,7 +136,13 @@ def smtp_source(
 class Postoffice:
     """A postoffice server on a fresh data directory, for the whole benchmark."""
 
-    def __init__(self, work: Path, profile: Path | None, workers: int | None = None) -> None:
+    def __init__(
+        self,
+        work: Path,
+        profile: Path | None,
+        workers: int | None = None,
+        event_loop: str | None = None,
+    ) -> None:
         self.data = work / "postoffice"
         self.config = self.data / "postoffice.toml"
         self.cli("init", "--data-dir", str(self.data), "--domain", "example.test", config=False)
@@ -144,9 +151,15 @@ class Postoffice:
             text = self.config.read_text(encoding="utf-8")
             text = text.replace("\nworkers = 0\n", f"\nworkers = {workers}\n", 1)
             self.config.write_text(text, encoding="utf-8")
+        if event_loop is not None:
+            text = self.config.read_text(encoding="utf-8")
+            text = re.sub(r'(?m)^event_loop = "\w+"', f'event_loop = "{event_loop}"', text, count=1)
+            self.config.write_text(text, encoding="utf-8")
         settings = tomllib.loads(self.config.read_text(encoding="utf-8"))
         if workers is not None and settings["server"]["workers"] != workers:
             raise SystemExit(f"{self.config}: could not set [server] workers")
+        if event_loop is not None and settings["server"]["event_loop"] != event_loop:
+            raise SystemExit(f"{self.config}: could not set [server] event_loop")
         if settings["store"]["fsync"] is not True:
             raise SystemExit(f"{self.config}: store.fsync is not true")
         self.new_dir = self.data / "mail" / "example.test" / "user" / "new"
@@ -225,6 +238,12 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="[server] workers (default: the config's 0)"
     )
+    parser.add_argument(
+        "--event-loop",
+        choices=["asyncio", "uvloop", "auto"],
+        default=None,
+        help="[server] event_loop (default: the config's)",
+    )
     args = parser.parse_args()
 
     if not os.access(SMTP_SOURCE, os.X_OK):
@@ -240,7 +259,7 @@ def main() -> None:
         f"{os.cpu_count()} CPUs; data in {work}",
         flush=True,
     )
-    server = Postoffice(work, args.profile, args.workers)
+    server = Postoffice(work, args.profile, args.workers, args.event_loop)
     results: dict[str, list[Result]] = {"postoffice": [], "postfix": []}
     try:
         for run in range(1, args.repeat + 1):

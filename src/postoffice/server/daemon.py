@@ -48,6 +48,7 @@ from postoffice.server.pop3_service import Pop3Service
 from postoffice.server.smtp_service import SmtpService
 from postoffice.server.store_pool import StorePool
 from postoffice.server.tls import server_tls_context
+from postoffice.server.worker_loads import WorkerLoad
 from postoffice.store import StoreFactory
 from postoffice.store.layout import layout_from_config
 
@@ -66,6 +67,7 @@ class WorkerSeat:
     failures: SharedFailures  # failed logins by client address
     ready: Callable[[], None]  # tells the master this worker serves
     relay: ChangeRelay | None = None  # store changes to and from the sibling workers
+    load: WorkerLoad | None = None  # its open connections beside the siblings' (accepting)
 
 
 def not_served_line(config: Config) -> str | None:
@@ -238,7 +240,7 @@ class Daemon:
         return ConnectionLimiter(per_client) if self.seat is None else self.seat.limiters[service]
 
     async def _listen(self, role: str, endpoints: list[str], handler: SessionHandler) -> Listener:
-        listener = Listener(role, handler)
+        listener = Listener(role, handler, None if self.seat is None else self.seat.load)
         if self.seat is not None:  # a worker serves the sockets the master bound
             for sock in self.seat.sockets.get(role, []):
                 await listener.adopt(sock)

@@ -50,6 +50,7 @@ from postoffice.server.listener import listening_socket
 from postoffice.server.login_penalty import SharedFailures
 from postoffice.server.resources import raise_open_files
 from postoffice.server.tls import server_tls_context
+from postoffice.server.worker_loads import WorkerLoads
 
 COMPONENT = "master"
 MAX_WORKERS_AUTO = 16
@@ -129,6 +130,8 @@ class Master:
         }
         # Failed logins by client address, counted together by the workers.
         failures = SharedFailures()
+        # Open connections by worker, so that new ones go to the least busy.
+        loads = WorkerLoads(self.workers)
         # Signals wait in the kernel until sigwait() takes them (none is lost
         # between two waits); the workers unblock them for themselves. They stay
         # blocked until the process exits: one still pending after the stop (a
@@ -136,7 +139,7 @@ class Master:
         signal.pthread_sigmask(signal.SIG_BLOCK, _MASTER_SIGNALS)
         ready_read, ready_write = os.pipe()
         try:
-            seat = _Seats(sockets, counts, failures, ready_write, self.workers)
+            seat = _Seats(sockets, counts, failures, loads, ready_write, self.workers)
             for index in range(self.workers):
                 self._spawn(index, seat)
             started = self._await_ready(ready_read)
@@ -163,6 +166,7 @@ class Master:
             for table in counts.values():
                 table.close()
             failures.close()
+            loads.close()
 
     # -- start ------------------------------------------------------------------------
 
@@ -263,6 +267,7 @@ class Master:
                 continue
             for table in seat.counts.values():
                 table.forget_worker(worker.index)
+            seat.loads.forget_worker(worker.index)
             log_event(
                 COMPONENT,
                 f"worker {worker.index} (pid {pid}) {_exit_text(status)}; starting another",
@@ -335,6 +340,7 @@ class _Seats:
     sockets: dict[str, list[socket.socket]]
     counts: dict[str, SharedConnectionCounts]  # by service: smtp, pop3, imap
     failures: SharedFailures
+    loads: WorkerLoads  # open connections by worker
     ready_write: int  # the pipe each worker writes one octet to once it serves
     workers: int  # how many workers serve side by side (for the change relay)
 
@@ -361,6 +367,7 @@ def _worker_main(
             failures=seat.failures,
             ready=ready,
             relay=ChangeRelay(f"{master}", index, seat.workers),
+            load=seat.loads.seat(index),
         )
         daemon = Daemon(loaded, listen_overrides=listen_overrides, seat=worker)
         status = run_served(daemon.run(), loaded.config.server.event_loop)
