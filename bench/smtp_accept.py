@@ -42,7 +42,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from serving import POSTOFFICE, Served, add_peers_arguments, postoffice_cli
+from serving import POSTOFFICE, Served, add_peers_arguments, postoffice_cli, tree_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 SMTP_SOURCE = "/usr/sbin/smtp-source"
@@ -59,7 +59,7 @@ class Result:
     delivered: int  # new files in new/ after the run settled
     ok: bool
     note: str = ""
-    cpu_ms: float | None = None  # server CPU per message (postoffice only)
+    cpu_ms: float | None = None  # server CPU per message (user + system of its processes)
 
     @property
     def rate(self) -> float:
@@ -172,21 +172,10 @@ class Postoffice:
     def cli(self, *args: str, config: bool = True) -> str:
         return postoffice_cli(self.config if config else None, *args)
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) of the server so far: the serve process and its workers."""
-        pid = self.process.pid
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text(encoding="ascii").split()
-        total = 0
-        for each in [str(pid), *children]:
-            fields = Path(f"/proc/{each}/stat").read_text(encoding="ascii").rsplit(")", 1)[1]
-            values = fields.split()
-            total += int(values[11]) + int(values[12])  # utime, stime (stat fields 14, 15)
-        return total / os.sysconf("SC_CLK_TCK")
-
     def run(self, args: argparse.Namespace) -> Result:
-        before = self.cpu_seconds()
+        before = tree_cpu(self.process.pid)
         result = smtp_source(args, f"127.0.0.1:{self.port}", RCPT, self.new_dir, "postoffice")
-        result.cpu_ms = 1000 * (self.cpu_seconds() - before) / args.count
+        result.cpu_ms = 1000 * (tree_cpu(self.process.pid) - before) / args.count
         queue = self.cli("mailq").strip()
         if queue != "Mail queue is empty":
             result.ok = False
@@ -213,6 +202,29 @@ def ensure_peer(host: str, port: int, peers: Path) -> None:
     subprocess.run([str(start)], check=True)
     if not listening(host, port):
         raise SystemExit(f"the peer Postfix does not answer on {host}:{port}")
+
+
+def postfix_master() -> int | None:
+    """The peer Postfix's master process (its pid file in the queue directory), if running."""
+    try:
+        queue = subprocess.run(
+            ["postconf", "-h", "queue_directory"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        pid = int(Path(queue, "pid", "master.pid").read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError, subprocess.CalledProcessError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def run_peer(args: argparse.Namespace, new_dir: Path) -> Result:
+    """One run against the peer Postfix, with its CPU time (master and every daemon below)."""
+    host, port = args.peer
+    master = postfix_master()
+    before = None if master is None else tree_cpu(master)
+    result = smtp_source(args, f"{host}:{port}", RCPT, new_dir, "postfix")
+    if master is not None and before is not None:
+        result.cpu_ms = 1000 * (tree_cpu(master) - before) / args.count
+    return result
 
 
 def loopback_target(value: str) -> tuple[str, int]:
@@ -270,8 +282,7 @@ def main() -> None:
                 elif args.no_peer:
                     continue
                 else:
-                    host, port = args.peer
-                    result = smtp_source(args, f"{host}:{port}", RCPT, peer_new, "postfix")
+                    result = run_peer(args, peer_new)
                 results[name].append(result)
                 print(result.line(run), flush=True)
     finally:

@@ -76,6 +76,30 @@ async def test_the_second_fetch_answers_as_the_first(world: ImapWorld) -> None:
     assert '"<plan@inner.test>"' in first[2]
 
 
+async def test_answers_made_whole_from_kept_ones_are_the_first_answers(world: ImapWorld) -> None:
+    """Without RFC822.SIZE, a message whose structure answers are all kept is
+    answered in one line from them (``ContentLoader.line_renderer``), flags
+    and UID from the index: the same octets as the first time."""
+    await world.deliver(MEETING, MIXED, FORWARD)
+    items = "(UID FLAGS ENVELOPE BODYSTRUCTURE BODY)"
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        first = await client.command(f"a1 FETCH 1:3 {items}")
+        second = await client.command(f"a2 FETCH 1:3 {items}")
+        await client.command("a3 STORE 2 +FLAGS (\\Flagged)")
+        third = await client.command(f"a4 FETCH 1:3 {items}")
+    async with world.connect() as other:  # another session: the answers come from the index
+        await other.login()
+        await other.select()
+        fourth = await other.command(f"b1 FETCH 1:3 {items}")
+    assert first[-1] == "a1 OK FETCH completed" and len(first) == 4
+    assert second[:-1] == first[:-1]
+    assert third[1].replace("FLAGS (\\Flagged)", "FLAGS ()") == first[1] != third[1]
+    assert third[0] == first[0] and third[2] == first[2]
+    assert fourth[:-1] == third[:-1]
+
+
 RAW_UTF8 = crlf("""
 From: Jörg <joerg@remote.test>
 To: alice@example.test

@@ -190,9 +190,10 @@ class ContentLoader:
         owner: str,
         names: Sequence[str],
         utf8: bool,
-    ) -> None:
+    ) -> list[int]:
         """Bring the index's rendered ``names`` (structure items) of ``uids`` into
-        memory, for the messages that lack one there: one query for a FETCH."""
+        memory, for the messages that lack one there: one query for a FETCH. The
+        uids of ``uids`` that still lack one (they must be rendered), in order."""
         box = _box(owner, mailbox)
         rendered = self._rendered
         missing = [
@@ -201,7 +202,7 @@ class ContentLoader:
             if any((box, uidvalidity, uid, name, utf8) not in rendered for name in names)
         ]
         if not missing:
-            return
+            return []
         fields = {_rendered_field(name, utf8): name for name in names}
         found = await store.header_fields(mailbox, uidvalidity, missing, list(fields))
         for (uid, field), values in found.items():
@@ -213,6 +214,11 @@ class ContentLoader:
             except UnicodeEncodeError:
                 continue  # not a row this module wrote (damaged): rendered again
             self._put_rendered((box, uidvalidity, uid, name, utf8), value)
+        return [
+            uid
+            for uid in missing
+            if not self.all_rendered(owner, mailbox, uidvalidity, uid, names, utf8)
+        ]
 
     def all_rendered(
         self, owner: str, mailbox: str, uidvalidity: int, uid: int, names: Sequence[str], utf8: bool
@@ -220,6 +226,49 @@ class ContentLoader:
         """True when every one of ``names`` of the message is rendered in memory."""
         box, rendered = _box(owner, mailbox), self._rendered
         return all((box, uidvalidity, uid, name, utf8) in rendered for name in names)
+
+    def line_renderer(
+        self,
+        items: Sequence[FetchItem],
+        owner: str,
+        mailbox: str,
+        uidvalidity: int,
+        utf8: bool,
+    ) -> Callable[[int, MessageInfo], bytes | None] | None:
+        """``render(number, info)``: the whole ``* n FETCH (...)`` line, as
+        ``fetch_items`` and ``fetch_response`` would give it, when every item is
+        either answered by the index or a structure item (ENVELOPE, BODYSTRUCTURE,
+        BODY) kept rendered in memory; it gives None for a message that lacks one
+        (that one goes the long way). None when some item needs more than that
+        (RFC822.SIZE: the size sent is the tree's end)."""
+        if not all(
+            (item.name in STRUCTURE_ITEMS and item.section is None)
+            or (item.name in _INDEX_ITEMS and item.name != "RFC822.SIZE")
+            for item in items
+        ):
+            return None
+        box, rendered = _box(owner, mailbox), self._rendered
+        flags: dict[object, bytes] = {}
+        # Per item: the structure item's name, or the index value's getter.
+        parts = [
+            item.name if item.name in STRUCTURE_ITEMS else _index_getter(item.name, flags)
+            for item in items
+        ]
+        template = _line_template(items)
+
+        def render(number: int, info: MessageInfo) -> bytes | None:
+            values: list[bytes] = []
+            for part in parts:
+                if isinstance(part, str):
+                    value = rendered.get((box, uidvalidity, info.uid, part, utf8))
+                    if value is None:
+                        return None
+                    values.append(value)
+                else:
+                    values.append(part(info))
+            return template % (number, *values)
+
+        return render
 
     def rendered_content(
         self,
@@ -477,12 +526,7 @@ def metadata_renderer(items: Sequence[FetchItem]) -> Callable[[int, MessageInfo]
         raise ValueError("metadata_renderer: an item needs the message's content")
     flags: dict[object, bytes] = {}
     getters = [_index_getter(item.name, flags) for item in items]
-    # One template for the command's lines: "* %d FETCH (UID %b FLAGS %b)\r\n"
-    template = (
-        b"* %d FETCH ("
-        + b" ".join(item.response_name().replace(b"%", b"%%") + b" %b" for item in items)
-        + b")\r\n"
-    )
+    template = _line_template(items)
     if len(getters) == 1:
         (only,) = getters
 
@@ -502,6 +546,15 @@ def metadata_renderer(items: Sequence[FetchItem]) -> Callable[[int, MessageInfo]
         return template % (number, *[get(info) for get in getters])
 
     return render
+
+
+def _line_template(items: Sequence[FetchItem]) -> bytes:
+    """One template for a command's lines: ``* %d FETCH (UID %b FLAGS %b)\\r\\n``."""
+    return (
+        b"* %d FETCH ("
+        + b" ".join(item.response_name().replace(b"%", b"%%") + b" %b" for item in items)
+        + b")\r\n"
+    )
 
 
 def _index_getter(name: str, flags: dict[object, bytes]) -> Callable[[MessageInfo], bytes]:

@@ -24,7 +24,7 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from postoffice.core.errors import StoreError
 from postoffice.protocol.imap.commands import Fetch, Search, StoreFlags, Transfer, UidExpunge
@@ -170,20 +170,18 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
     # RFC822.SIZE needs the tree (its end is the size as sent); the rendered
     # items alone do not.
     sized = any(item.name == "RFC822.SIZE" for item in items)
+    # A line made whole from what is kept rendered, for the messages that have it all.
+    line: Callable[[int, MessageInfo], bytes | None] | None = None
     if wants_content:
         uids = [u for _, u in chosen]
         utf8 = state.conn.utf8
         if rendered:
-            await contents.prepare_rendered(
+            lacking = await contents.prepare_rendered(
                 state.store, view.name, view.uidvalidity, uids, state.user, rendered, utf8
             )
-        if rendered and not sized:
-            user, name, validity = state.user, view.name, view.uidvalidity
-            uids = [
-                u
-                for u in uids
-                if not contents.all_rendered(user, name, validity, u, rendered, utf8)
-            ]
+            if not sized:
+                uids = lacking
+                line = contents.line_renderer(items, state.user, view.name, view.uidvalidity, utf8)
         await prepare_contents(state, view, uids)
     if not wants_content:
         # From the index alone (flags, UIDs: a client's resync of a whole mailbox).
@@ -198,8 +196,24 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
         return Reply("OK", f"{'UID ' if command.uid else ''}FETCH completed")
     failed = False
     done = 0
+    lines: list[bytes] = []  # made by ``line``, sent together
+    quick = 0  # messages answered by ``line``
     for number, uid in chosen:
         info = view.infos[uid]
+        if line is not None:
+            made = line(number, info)
+            if made is not None:
+                lines.append(made)
+                quick += 1
+                if len(lines) == _LINES_AT_ONCE:
+                    state.conn.send(b"".join(lines))
+                    lines.clear()
+                    if state.conn.buffered_output > FLUSH_OCTETS:
+                        await state.flush()
+                continue
+            if lines:
+                state.conn.send(b"".join(lines))
+                lines.clear()
         content = None
         if rendered:
             content = contents.rendered_content(
@@ -232,6 +246,9 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
         done += 1
         if wants_content and done % _KEEP_EVERY == 0:
             await keep_contents(state, view)  # a long FETCH keeps what it made as it goes
+    if lines:
+        state.conn.send(b"".join(lines))
+    state.count("fetch", quick)
     if wants_content:
         await keep_contents(state, view)
     if failed:
