@@ -10,6 +10,7 @@ import time
 import pytest
 
 from postoffice.net.pipe import Pipe
+from postoffice.server import listener as listener_module
 from postoffice.server.listener import ACCEPT_DEFER, Listener, listening_socket
 from postoffice.server.worker_loads import ABSENT, WorkerLoads
 
@@ -166,3 +167,34 @@ async def test_a_closed_listener_accepts_nothing_more() -> None:
     assert not listener.sessions
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+async def test_connections_no_sibling_took_are_taken_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three connections waiting while the less busy sibling is stuck: one pause,
+    then all three, not one pause for each."""
+    monkeypatch.setattr(listener_module, "ACCEPT_DEFER", 0.5)
+    loads = WorkerLoads(2)
+    served = Served()
+    mine = loads.seat(0)
+    loads.seat(1)  # running, serving nothing, never accepting
+    mine.opened()
+    listener = Listener("smtp", served.handler("mine"), mine)
+    await listener.listen("127.0.0.1", 0)
+    ((_, port),) = listener.addresses
+    clients: list[socket.socket] = []
+    try:
+        started = time.monotonic()
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
+        while len(served.by) < 3:
+            await asyncio.sleep(0.01)
+        elapsed = time.monotonic() - started
+        # One pause of 0.5 s; a pause per connection would be 1.5 s.
+        assert 0.5 - 0.001 <= elapsed < 1.0, elapsed
+        assert loads.counts() == [4, 0]
+    finally:
+        for client in clients:
+            client.close()
+        await listener.close(grace=1)
+        loads.close()

@@ -70,15 +70,17 @@ class Listener:
         self._waiting[sock.fileno()] = loop.call_later(seconds, self._resume, sock)
 
     def _resume(self, sock: socket.socket) -> None:
-        """After a pause: take what no sibling took, then wait for arrivals again."""
+        """After a pause: take what no sibling took (it is busy with something
+        else: no stepping aside this time), then wait for arrivals again."""
         del self._waiting[sock.fileno()]
         if self._closed:
             return
-        if self._accept(sock, 1):
+        if self._accept(sock, ACCEPT_BATCH, step_aside=False):
             asyncio.get_running_loop().add_reader(sock.fileno(), self._readable, sock)
 
-    def _accept(self, sock: socket.socket, most: int) -> bool:
-        """Accept up to ``most`` waiting connections; False when accepting is paused."""
+    def _accept(self, sock: socket.socket, most: int, *, step_aside: bool = True) -> bool:
+        """Accept up to ``most`` waiting connections, fewer when a sibling is less
+        busy (``step_aside``); False when accepting is paused."""
         for _ in range(most):
             try:
                 conn, _ = sock.accept()
@@ -97,7 +99,7 @@ class Listener:
                     return False
                 return True
             self._start(conn)
-            if self.load is not None and self.load.sibling_less_busy():
+            if step_aside and self.load is not None and self.load.sibling_less_busy():
                 return True  # leave the rest to a less busy sibling
         return True
 
