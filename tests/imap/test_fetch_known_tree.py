@@ -9,11 +9,15 @@ An encapsulated message (message/rfc822) has its ENVELOPE inside the body
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+import gc
+from collections.abc import Callable, Collection
 
 import pytest
 
-from postoffice.server.imap_fetch import ContentLoader, MessageContent
+from postoffice.protocol.imap.fetch_items import FetchItem
+from postoffice.server import imap_selected
+from postoffice.server.imap_fetch import ContentLoader, MessageContent, metadata_renderer
+from postoffice.store.api import MessageInfo
 from postoffice.store.service import FileMailStore
 
 from .imap_harness import ImapClient, ImapWorld, crlf
@@ -215,3 +219,36 @@ async def test_a_damaged_kept_answer_is_rendered_again(world: ImapWorld) -> None
         await client.login()
         await client.select()
         assert await fetch_lines(client, "b1", "1") == first
+
+
+async def test_an_index_only_fetch_makes_its_lines_with_the_collector_paused(
+    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``UID FETCH 1:* (UID FLAGS)`` makes a (number, UID) pair and a line per
+    message and drops them at its end: no cyclic collection may start meanwhile
+    (with a big mailbox in memory one walks every object for 30-50 ms), and the
+    collector is on again afterwards."""
+    await world.deliver(MEETING, MIXED, FORWARD)
+    enabled: list[bool] = []
+
+    def watched(items: list[FetchItem]) -> Callable[[int, MessageInfo], bytes]:
+        render = metadata_renderer(items)
+
+        def render_watched(number: int, info: MessageInfo) -> bytes:
+            enabled.append(gc.isenabled())
+            return render(number, info)
+
+        return render_watched
+
+    monkeypatch.setattr(imap_selected, "metadata_renderer", watched)
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        lines = await client.command("a1 UID FETCH 1:* (UID FLAGS)")
+        assert lines[-1] == "a1 OK UID FETCH completed"
+        assert lines[:-1] == [f"* {n} FETCH (UID {n} FLAGS ())" for n in (1, 2, 3)]
+        assert enabled == [False, False, False]
+        assert gc.isenabled()
+        # A FETCH that reads messages is not paused (its garbage may be cycles).
+        lines = await client.command("a2 FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert lines[-1] == "a2 OK FETCH completed" and gc.isenabled()

@@ -534,7 +534,17 @@ def metadata_renderer(items: Sequence[FetchItem]) -> Callable[[int, MessageInfo]
             return template % (number, only(info))
 
         return render_one
-    if len(getters) == 2:  # UID and FLAGS (MODSEQ): a resync's lines, 100,000 of them
+    if [item.name for item in items] == ["UID", "FLAGS"]:  # a resync's, 100,000 of them
+
+        def render_uid_flags(number: int, info: MessageInfo) -> bytes:
+            key = (info.flags, info.keywords)
+            shown = flags.get(key)
+            if shown is None:
+                shown = flags[key] = atoms(flag_names(info))
+            return b"* %d FETCH (UID %d FLAGS %b)\r\n" % (number, info.uid, shown)
+
+        return render_uid_flags
+    if len(getters) == 2:  # UID and MODSEQ, FLAGS and MODSEQ, ...
         first, second = getters
 
         def render_two(number: int, info: MessageInfo) -> bytes:
