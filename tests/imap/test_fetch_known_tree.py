@@ -16,7 +16,8 @@ import pytest
 
 from postoffice.protocol.imap.fetch_items import FetchItem
 from postoffice.server import imap_selected
-from postoffice.server.imap_fetch import ContentLoader, MessageContent, metadata_renderer
+from postoffice.server.imap_fetch import ContentLoader, MessageContent
+from postoffice.server.imap_fetch_index import metadata_renderer
 from postoffice.store.api import MessageInfo
 from postoffice.store.service import FileMailStore
 

@@ -15,8 +15,8 @@ from postoffice.server.imap_fetch import (
     ContentLoader,
     MessageContent,
     fetch_items,
-    metadata_renderer,
 )
+from postoffice.server.imap_fetch_index import metadata_renderer
 from postoffice.store.api import MessageInfo
 
 FLAG_SETS = [

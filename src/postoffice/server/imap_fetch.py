@@ -8,10 +8,10 @@ offsets without parsing the message again; their rendered ENVELOPE,
 BODYSTRUCTURE and BODY are kept in the index too, so a process that has
 not seen a message yet answers them without reading its file),
 ``fetch_items``, which
-renders the requested items of one message in the order they were asked,
-and ``metadata_renderer``, the same for items the index answers alone,
-made for whole mailboxes (``UID FETCH 1:* (UID FLAGS)``): item names
-encoded once a command and each distinct flag set rendered once.
+renders the requested items of one message in the order they were asked
+(the items the index answers alone, and whole lines of them, are
+``imap_fetch_index``'s), and ``ContentLoader.line_renderer``, whole lines
+of index items and kept structure answers.
 
 Invariants:
 - every octet of a section comes from the stored message (a slice, never a
@@ -41,18 +41,14 @@ from postoffice.mime.structure import (
     find_part,
     parse_structure,
 )
-from postoffice.protocol.imap.dates import format_date_time
 from postoffice.protocol.imap.fetch_items import FetchItem, Section
 from postoffice.protocol.imap.responses import (
     Literal,
     Literal8,
-    atoms,
     encode,
-    encode_string,
-    modseq_value,
 )
+from postoffice.server.imap_fetch_index import INDEX_ITEMS, index_getter, index_value, line_template
 from postoffice.server.imap_keys import KeptAnswers, MessageKeys
-from postoffice.server.imap_view import flag_names
 from postoffice.store.api import MailStore, MessageInfo
 
 STRUCTURE_CACHE_SIZE = 20_000  # part trees kept per process
@@ -64,8 +60,6 @@ RENDERED_CACHE_OCTETS = 32 * 1024 * 1024  # ENVELOPE/BODYSTRUCTURE answers kept 
 RENDERED_ENTRY_COST = 300
 # ``memo(item name, compute)``: an item's rendered value, kept (``ContentLoader.memo``)
 Memo = Callable[[str, Callable[[], bytes]], bytes]
-# Items answered from the index alone, without the message.
-_INDEX_ITEMS = frozenset({"FLAGS", "UID", "INTERNALDATE", "RFC822.SIZE", "MODSEQ"})
 # Items made from the header and the part tree alone (BODY only without a section).
 STRUCTURE_ITEMS = frozenset({"ENVELOPE", "BODYSTRUCTURE", "BODY"})
 
@@ -243,7 +237,7 @@ class ContentLoader:
         (RFC822.SIZE: the size sent is the tree's end)."""
         if not all(
             (item.name in STRUCTURE_ITEMS and item.section is None)
-            or (item.name in _INDEX_ITEMS and item.name != "RFC822.SIZE")
+            or (item.name in INDEX_ITEMS and item.name != "RFC822.SIZE")
             for item in items
         ):
             return None
@@ -251,10 +245,10 @@ class ContentLoader:
         flags: dict[object, bytes] = {}
         # Per item: the structure item's name, or the index value's getter.
         parts = [
-            item.name if item.name in STRUCTURE_ITEMS else _index_getter(item.name, flags)
+            item.name if item.name in STRUCTURE_ITEMS else index_getter(item.name, flags)
             for item in items
         ]
-        template = _line_template(items)
+        template = line_template(items)
 
         def render(number: int, info: MessageInfo) -> bytes | None:
             values: list[bytes] = []
@@ -429,14 +423,14 @@ def header_is_enough(items: Sequence[FetchItem]) -> bool:
     tree (ENVELOPE, BODYSTRUCTURE, BODY without a section: RFC 9051 §7.5.2), so
     that ``ContentLoader.load`` need not read the body."""
     return all(
-        item.name in _INDEX_ITEMS or (item.name in STRUCTURE_ITEMS and item.section is None)
+        item.name in INDEX_ITEMS or (item.name in STRUCTURE_ITEMS and item.section is None)
         for item in items
     )
 
 
 def needs_content(items: Sequence[FetchItem]) -> bool:
     """True when some item needs the message's octets (not only the index)."""
-    return any(item.name not in _INDEX_ITEMS for item in items)
+    return any(item.name not in INDEX_ITEMS for item in items)
 
 
 def _partial(data: bytes, partial: tuple[int, int] | None) -> bytes:
@@ -485,8 +479,8 @@ def fetch_items(
             assert content.root is not NO_TREE, "RFC822.SIZE of a content without its tree"
             # The tree's end: the whole message's size, also when only its header was read.
             value = b"%d" % content.root.end
-        elif name in _INDEX_ITEMS:
-            value = _index_value(name, info)
+        elif name in INDEX_ITEMS:
+            value = index_value(name, info)
         else:
             assert content is not None, f"{name} needs the message content"
             if memo is not None and name in STRUCTURE_ITEMS and item.section is None:
@@ -495,87 +489,6 @@ def fetch_items(
                 value = _content_item(item, content, utf8=utf8)
         out.append((item.response_name(), value))
     return out
-
-
-def _index_value(name: str, info: MessageInfo, flags: dict[object, bytes] | None = None) -> bytes:
-    """The value of an item in ``_INDEX_ITEMS``; ``flags`` keeps rendered flag sets."""
-    if name == "UID":
-        return b"%d" % info.uid
-    if name == "FLAGS":
-        if flags is None:
-            return atoms(flag_names(info))
-        key = (info.flags, info.keywords)
-        rendered = flags.get(key)
-        if rendered is None:
-            rendered = flags[key] = atoms(flag_names(info))
-        return rendered
-    if name == "MODSEQ":
-        return modseq_value(info.modseq)  # RFC 7162 §3.1.4.2
-    if name == "INTERNALDATE":
-        return encode_string(format_date_time(info.internal_date))
-    assert name == "RFC822.SIZE", name
-    return b"%d" % info.size
-
-
-def metadata_renderer(items: Sequence[FetchItem]) -> Callable[[int, MessageInfo], bytes]:
-    """``render(number, info)``: the whole ``* n FETCH (...)`` line of items that need
-    no message content (``needs_content(items)`` is False), as ``fetch_items`` and
-    ``fetch_response`` would give it. Meant for one command: it keeps each flag set
-    it rendered (a mailbox has few distinct ones)."""
-    if needs_content(items):
-        raise ValueError("metadata_renderer: an item needs the message's content")
-    flags: dict[object, bytes] = {}
-    getters = [_index_getter(item.name, flags) for item in items]
-    template = _line_template(items)
-    if len(getters) == 1:
-        (only,) = getters
-
-        def render_one(number: int, info: MessageInfo) -> bytes:
-            return template % (number, only(info))
-
-        return render_one
-    if [item.name for item in items] == ["UID", "FLAGS"]:  # a resync's, 100,000 of them
-
-        def render_uid_flags(number: int, info: MessageInfo) -> bytes:
-            key = (info.flags, info.keywords)
-            shown = flags.get(key)
-            if shown is None:
-                shown = flags[key] = atoms(flag_names(info))
-            return b"* %d FETCH (UID %d FLAGS %b)\r\n" % (number, info.uid, shown)
-
-        return render_uid_flags
-    if len(getters) == 2:  # UID and MODSEQ, FLAGS and MODSEQ, ...
-        first, second = getters
-
-        def render_two(number: int, info: MessageInfo) -> bytes:
-            return template % (number, first(info), second(info))
-
-        return render_two
-
-    def render(number: int, info: MessageInfo) -> bytes:
-        return template % (number, *[get(info) for get in getters])
-
-    return render
-
-
-def _line_template(items: Sequence[FetchItem]) -> bytes:
-    """One template for a command's lines: ``* %d FETCH (UID %b FLAGS %b)\\r\\n``."""
-    return (
-        b"* %d FETCH ("
-        + b" ".join(item.response_name().replace(b"%", b"%%") + b" %b" for item in items)
-        + b")\r\n"
-    )
-
-
-def _index_getter(name: str, flags: dict[object, bytes]) -> Callable[[MessageInfo], bytes]:
-    """``_index_value`` of one item as a function of the message alone."""
-    if name == "UID":
-        return lambda info: b"%d" % info.uid
-    if name == "FLAGS":
-        return partial(_index_value, "FLAGS", flags=flags)
-    if name == "RFC822.SIZE":
-        return lambda info: b"%d" % info.size
-    return partial(_index_value, name)
 
 
 def _content_item(item: FetchItem, content: MessageContent, *, utf8: bool) -> bytes:

@@ -46,9 +46,9 @@ from postoffice.server.imap_fetch import (
     UnknownTransferEncoding,
     fetch_items,
     header_is_enough,
-    metadata_renderer,
     needs_content,
 )
+from postoffice.server.imap_fetch_index import metadata_renderer
 from postoffice.server.imap_fields import FieldBatch
 from postoffice.server.imap_mailboxes import split_flags
 from postoffice.server.imap_qresync import fetch_vanished, send_vanished
