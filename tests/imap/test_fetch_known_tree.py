@@ -9,16 +9,12 @@ An encapsulated message (message/rfc822) has its ENVELOPE inside the body
 from __future__ import annotations
 
 import dataclasses
-import gc
-from collections.abc import Callable, Collection
+import re
+from collections.abc import Collection
 
 import pytest
 
-from postoffice.protocol.imap.fetch_items import FetchItem
-from postoffice.server import imap_selected
 from postoffice.server.imap_fetch import ContentLoader, MessageContent
-from postoffice.server.imap_fetch_index import metadata_renderer
-from postoffice.store.api import MessageInfo
 from postoffice.store.service import FileMailStore
 
 from .imap_harness import ImapClient, ImapWorld, crlf
@@ -222,34 +218,42 @@ async def test_a_damaged_kept_answer_is_rendered_again(world: ImapWorld) -> None
         assert await fetch_lines(client, "b1", "1") == first
 
 
-async def test_an_index_only_fetch_makes_its_lines_with_the_collector_paused(
-    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+async def test_an_index_only_fetch_names_the_messages_every_form_of_set_names(
+    world: ImapWorld,
 ) -> None:
-    """``UID FETCH 1:* (UID FLAGS)`` makes a (number, UID) pair and a line per
-    message and drops them at its end: no cyclic collection may start meanwhile
-    (with a big mailbox in memory one walks every object for 30-50 ms), and the
-    collector is on again afterwards."""
-    await world.deliver(MEETING, MIXED, FORWARD)
-    enabled: list[bool] = []
-
-    def watched(items: list[FetchItem]) -> Callable[[int, MessageInfo], bytes]:
-        render = metadata_renderer(items)
-
-        def render_watched(number: int, info: MessageInfo) -> bytes:
-            enabled.append(gc.isenabled())
-            return render(number, info)
-
-        return render_watched
-
-    monkeypatch.setattr(imap_selected, "metadata_renderer", watched)
+    """An index-only FETCH goes by position ranges (``target_slices``), with no
+    list of (number, UID) pairs; every form of set gives the messages it names:
+    numbers, UIDs with gaps, ``$`` (RFC 5182) and CHANGEDSINCE (RFC 7162)."""
+    await world.deliver(*[MEETING] * 8)
     async with world.connect() as client:
         await client.login()
         await client.select()
-        lines = await client.command("a1 UID FETCH 1:* (UID FLAGS)")
-        assert lines[-1] == "a1 OK UID FETCH completed"
-        assert lines[:-1] == [f"* {n} FETCH (UID {n} FLAGS ())" for n in (1, 2, 3)]
-        assert enabled == [False, False, False]
-        assert gc.isenabled()
-        # A FETCH that reads messages is not paused (its garbage may be cycles).
-        lines = await client.command("a2 FETCH 1 (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-        assert lines[-1] == "a2 OK FETCH completed" and gc.isenabled()
+        for command in ("a1 STORE 3,5 +FLAGS.SILENT (\\Deleted)", "a2 EXPUNGE"):
+            assert (await client.command(command))[-1].split()[1] == "OK"  # UIDs 1 2 4 6 7 8
+        modseqs = await client.command("a3 FETCH 1:* (MODSEQ)")
+        before = max(
+            int(line.split("MODSEQ (")[1].rstrip(")")) for line in modseqs if "MODSEQ (" in line
+        )
+        await client.command("a4 UID STORE 7 +FLAGS.SILENT (\\Flagged)")
+
+        async def uids_of(command: str) -> list[str]:
+            lines = await client.command(command)
+            assert lines[-1].split()[1] == "OK", lines
+            return [
+                f"UID {found[1]}" for found in map(re.compile(r"UID (\d+)").search, lines) if found
+            ]
+
+        assert await uids_of("b1 FETCH 2:3,6 (UID FLAGS)") == ["UID 2", "UID 4", "UID 8"]
+        assert await uids_of("b2 UID FETCH 3:7 (FLAGS)") == ["UID 4", "UID 6", "UID 7"]
+        assert await uids_of("b3 UID FETCH 8:* (UID FLAGS)") == ["UID 8"]
+        await client.command("b4 UID SEARCH RETURN (SAVE) UID 8,1,6:7")
+        assert await uids_of("b5 UID FETCH $ (UID FLAGS)") == [
+            "UID 1",
+            "UID 6",
+            "UID 7",
+            "UID 8",
+        ]
+        lines = await client.command(f"b6 FETCH 1:* (UID FLAGS) (CHANGEDSINCE {before})")
+        fetched = [line for line in lines if line.startswith("* ")]
+        assert len(fetched) == 1 and fetched[0].startswith("* 5 FETCH (UID 7 ")
+        assert "FLAGS (\\Flagged)" in fetched[0]

@@ -250,6 +250,9 @@ def test_select_uids_is_fast_for_a_large_mailbox_and_many_ranges() -> None:
 )
 def test_select_numbers(text: str, count: int, selected: list[int]) -> None:
     assert SequenceSet.parse(text).select_numbers(count) == selected
+    slices = SequenceSet.parse(text).select_number_slices(count)
+    assert [n + 1 for start, stop in slices for n in range(start, stop)] == selected
+    assert all(start < stop for start, stop in slices)
 
 
 @pytest.mark.parametrize(

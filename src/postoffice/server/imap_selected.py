@@ -24,7 +24,7 @@ Decisions:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from postoffice.core.errors import StoreError
 from postoffice.protocol.imap.commands import Fetch, Search, StoreFlags, Transfer, UidExpunge
@@ -38,7 +38,6 @@ from postoffice.protocol.imap.responses import (
 )
 from postoffice.protocol.imap.search_keys import AllKey, SearchKey, mentions_modseq
 from postoffice.protocol.imap.sequence import SavedResult, SequenceOrSaved, format_sequence
-from postoffice.server.gc_pause import collection_paused
 from postoffice.server.imap_context import Reply, SessionState, store_failure
 from postoffice.server.imap_fetch import (
     STRUCTURE_ITEMS,
@@ -82,20 +81,34 @@ def with_modseq(items: list[FetchItem], *, always: bool = False) -> list[FetchIt
 def targets(
     view: MailboxView, sequence: SequenceOrSaved, *, uid: bool, saved: Sequence[int] = ()
 ) -> list[tuple[int, int]]:
-    """(number, UID) of each message a set names, in mailbox order. Numbers beyond
-    the mailbox raise ``SequenceRangeError`` (a BAD); UIDs not present are skipped.
-    ``$`` is the saved search result (UIDs), less what was expunged since."""
+    """(number, UID) of each message a set names, in mailbox order (``target_slices``)."""
+    return list(_pairs(view.uids, target_slices(view, sequence, uid=uid, saved=saved)))
+
+
+def _pairs(uids: Sequence[int], slices: Iterable[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """(number, UID) of the messages at the positions ``slices`` name."""
+    return ((index + 1, uids[index]) for start, stop in slices for index in range(start, stop))
+
+
+def target_slices(
+    view: MailboxView, sequence: SequenceOrSaved, *, uid: bool, saved: Sequence[int] = ()
+) -> list[tuple[int, int]]:
+    """The messages a set names as index ranges ``[start, stop)`` of ``view.uids``
+    (number = position + 1), ascending. Numbers beyond the mailbox raise
+    ``SequenceRangeError`` (a BAD); UIDs not present are skipped. ``$`` is the
+    saved search result (UIDs), less what was expunged since."""
     if isinstance(sequence, SavedResult):
-        found = ((view.number_of(u), u) for u in saved)
-        return sorted((n, u) for n, u in found if n is not None)
+        numbers = sorted(n for n in map(view.number_of, saved) if n is not None)
+        slices: list[tuple[int, int]] = []
+        for number in numbers:
+            if slices and slices[-1][1] == number - 1:
+                slices[-1] = (slices[-1][0], number)
+            elif not slices or slices[-1][1] < number:  # (a UID saved twice: once)
+                slices.append((number - 1, number))
+        return slices
     if uid:
-        uids = view.uids
-        return [
-            (index + 1, uids[index])
-            for start, stop in sequence.select_uid_slices(uids)
-            for index in range(start, stop)
-        ]
-    return [(n, view.uid_at(n)) for n in sequence.select_numbers(len(view))]
+        return sequence.select_uid_slices(view.uids)
+    return sequence.select_number_slices(len(view))
 
 
 async def prepare_contents(state: SessionState, view: MailboxView, uids: list[int]) -> None:
@@ -130,29 +143,27 @@ async def load_content(
 
 
 async def do_fetch(state: SessionState, command: Fetch) -> Reply:
-    if needs_content(command.items):
-        return await _fetch(state, command)
-    # From the index alone, often the whole mailbox (a client's resync): 100,000
-    # (number, UID) pairs and lines made and dropped within the command start
-    # no collection, least of all one that walks every object of the process
-    # (30-50 ms with a big mailbox's view in memory).
-    with collection_paused():
-        return await _fetch(state, command)
-
-
-async def _fetch(state: SessionState, command: Fetch) -> Reply:
     view = state.view
     assert view is not None and state.store is not None
     if command.vanished and not state.qresync:  # RFC 7162 §3.2.6
         return Reply("BAD", "VANISHED needs ENABLE QRESYNC first")
-    chosen = targets(view, command.sequence, uid=command.uid, saved=state.saved)
+    order = list(view.uids)  # the positions the slices name, as the command found them
+    slices = target_slices(view, command.sequence, uid=command.uid, saved=state.saved)
+    # (number, UID) pairs, made only when needed: an index-only FETCH of a whole
+    # mailbox (a client's resync) goes by the slices, with no object per message
+    # for the cyclic collector to count (a full collection with a big mailbox's
+    # view in memory walks it for 30-50 ms).
+    chosen: list[tuple[int, int]] | None = None
     items = list(command.items)
     if command.changed_since is not None:
         # RFC 7162 §3.1.4.1: only messages changed since (with MODSEQ, added below)
-        chosen = [(n, u) for n, u in chosen if view.infos[u].modseq > command.changed_since]
+        since, infos = command.changed_since, view.infos
+        chosen = [(n, u) for n, u in _pairs(order, slices) if infos[u].modseq > since]
     if command.uid and not any(item.name == "UID" for item in items):
         items.insert(0, _UID_ITEM)  # RFC 9051 §6.4.9: UID FETCH always returns UID
     if any(item.sets_seen for item in items) and not view.read_only:
+        if chosen is None:
+            chosen = list(_pairs(order, slices))
         unseen = [
             u for _, u in chosen if SEEN not in view.infos[u].flags and not view.is_expunged(u)
         ]
@@ -172,7 +183,10 @@ async def _fetch(state: SessionState, command: Fetch) -> Reply:
         items = with_modseq(items, always=command.changed_since is not None)
     if command.vanished:  # RFC 7162 §3.2.6: VANISHED (EARLIER) before the FETCHes
         await fetch_vanished(state, view, command)
-    wants_content = needs_content(items)
+    if not needs_content(items):
+        return await _fetch_index_only(state, command, items, order, slices, chosen)
+    if chosen is None:
+        chosen = list(_pairs(order, slices))
     header_only = header_is_enough(items)
     contents = state.ctx.contents
     assert state.user is not None
@@ -184,28 +198,16 @@ async def _fetch(state: SessionState, command: Fetch) -> Reply:
     sized = any(item.name == "RFC822.SIZE" for item in items)
     # A line made whole from what is kept rendered, for the messages that have it all.
     line: Callable[[int, MessageInfo], bytes | None] | None = None
-    if wants_content:
-        uids = [u for _, u in chosen]
-        utf8 = state.conn.utf8
-        if rendered:
-            lacking = await contents.prepare_rendered(
-                state.store, view.name, view.uidvalidity, uids, state.user, rendered, utf8
-            )
-            if not sized:
-                uids = lacking
-                line = contents.line_renderer(items, state.user, view.name, view.uidvalidity, utf8)
-        await prepare_contents(state, view, uids)
-    if not wants_content:
-        # From the index alone (flags, UIDs: a client's resync of a whole mailbox).
-        render = metadata_renderer(items)
-        infos, conn = view.infos, state.conn
-        for start in range(0, len(chosen), _LINES_AT_ONCE):
-            batch = chosen[start : start + _LINES_AT_ONCE]
-            conn.send(b"".join([render(number, infos[uid]) for number, uid in batch]))
-            if conn.buffered_output > FLUSH_OCTETS:
-                await state.flush()
-        state.count("fetch", len(chosen))
-        return Reply("OK", f"{'UID ' if command.uid else ''}FETCH completed")
+    uids = [u for _, u in chosen]
+    utf8 = state.conn.utf8
+    if rendered:
+        lacking = await contents.prepare_rendered(
+            state.store, view.name, view.uidvalidity, uids, state.user, rendered, utf8
+        )
+        if not sized:
+            uids = lacking
+            line = contents.line_renderer(items, state.user, view.name, view.uidvalidity, utf8)
+    await prepare_contents(state, view, uids)
     failed = False
     done = 0
     lines: list[bytes] = []  # made by ``line``, sent together
@@ -238,7 +240,7 @@ async def _fetch(state: SessionState, command: Fetch) -> Reply:
                 info.size,
                 sized=sized,
             )
-        if wants_content and content is None:
+        if content is None:
             try:
                 content = await load_content(state, view, uid, header_only=header_only)
             except (StoreError, OSError):
@@ -256,15 +258,50 @@ async def _fetch(state: SessionState, command: Fetch) -> Reply:
         if state.conn.buffered_output > FLUSH_OCTETS:
             await state.flush()
         done += 1
-        if wants_content and done % _KEEP_EVERY == 0:
+        if done % _KEEP_EVERY == 0:
             await keep_contents(state, view)  # a long FETCH keeps what it made as it goes
     if lines:
         state.conn.send(b"".join(lines))
     state.count("fetch", quick)
-    if wants_content:
-        await keep_contents(state, view)
+    await keep_contents(state, view)
     if failed:
         return Reply("NO", "Some messages could not be fetched", "EXPUNGEISSUED")
+    return Reply("OK", f"{'UID ' if command.uid else ''}FETCH completed")
+
+
+async def _fetch_index_only(
+    state: SessionState,
+    command: Fetch,
+    items: Sequence[FetchItem],
+    order: Sequence[int],
+    slices: Sequence[tuple[int, int]],
+    chosen: Sequence[tuple[int, int]] | None,
+) -> Reply:
+    """FETCH from the index alone (flags, UIDs: a client's resync of a whole
+    mailbox): the messages ``chosen`` names, else those at the ``slices`` of ``order``."""
+    view = state.view
+    assert view is not None
+    render = metadata_renderer(items)
+    infos, conn = view.infos, state.conn
+    if chosen is not None:
+        batches: Iterable[Iterable[tuple[int, int]]] = (
+            chosen[start : start + _LINES_AT_ONCE]
+            for start in range(0, len(chosen), _LINES_AT_ONCE)
+        )
+    else:
+        batches = (
+            _pairs(order, [(first, min(stop, first + _LINES_AT_ONCE))])
+            for start, stop in slices
+            for first in range(start, stop, _LINES_AT_ONCE)
+        )
+    sent = 0
+    for batch in batches:
+        lines = [render(number, infos[uid]) for number, uid in batch]
+        conn.send(b"".join(lines))
+        sent += len(lines)
+        if conn.buffered_output > FLUSH_OCTETS:
+            await state.flush()
+    state.count("fetch", sent)
     return Reply("OK", f"{'UID ' if command.uid else ''}FETCH completed")
 
 

@@ -216,7 +216,17 @@ class SequenceSet:
         return slices
 
     def select_numbers(self, count: int) -> list[int]:
-        """The message sequence numbers 1..``count`` in the set, ascending.
+        """The message sequence numbers 1..``count`` in the set, ascending
+        (``select_number_slices`` says which, and when that is an error)."""
+        return [
+            n
+            for start, stop in self.select_number_slices(count)
+            for n in range(start + 1, stop + 1)
+        ]
+
+    def select_number_slices(self, count: int) -> list[tuple[int, int]]:
+        """The message sequence numbers 1..``count`` in the set, as index ranges
+        ``[start, stop)`` of the mailbox's messages (number = position + 1), ascending.
 
         ``*`` is ``count``. A number above ``count`` -- including ``*`` when
         the mailbox is empty -- raises ``SequenceRangeError``: RFC 9051 §9
@@ -233,7 +243,7 @@ class SequenceSet:
             raise SequenceRangeError(
                 f"message sequence number {ranges[-1][1]} is above the {count} messages"
             )
-        return [n for low, high in ranges for n in range(low, high + 1)]
+        return [(low - 1, high) for low, high in ranges]
 
 
 def format_sequence(values: Iterable[int]) -> str:
