@@ -254,9 +254,11 @@ class ContentLoader:
             values: list[bytes] = []
             for part in parts:
                 if isinstance(part, str):
-                    value = rendered.get((box, uidvalidity, info.uid, part, utf8))
+                    key = (box, uidvalidity, info.uid, part, utf8)
+                    value = rendered.get(key)
                     if value is None:
                         return None
+                    rendered.move_to_end(key)  # recently used, as ``memo`` counts it
                     values.append(value)
                 else:
                     values.append(part(info))

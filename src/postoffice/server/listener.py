@@ -72,9 +72,9 @@ class Listener:
     def _resume(self, sock: socket.socket) -> None:
         """After a pause: take what no sibling took (it is busy with something
         else: no stepping aside this time), then wait for arrivals again."""
-        del self._waiting[sock.fileno()]
-        if self._closed:
+        if self._closed:  # (close() cancels the timers: a guard, not a path)
             return
+        del self._waiting[sock.fileno()]
         if self._accept(sock, ACCEPT_BATCH, step_aside=False):
             asyncio.get_running_loop().add_reader(sock.fileno(), self._readable, sock)
 
