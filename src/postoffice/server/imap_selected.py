@@ -147,7 +147,9 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
     assert view is not None and state.store is not None
     if command.vanished and not state.qresync:  # RFC 7162 §3.2.6
         return Reply("BAD", "VANISHED needs ENABLE QRESYNC first")
-    order = list(view.uids)  # the positions the slices name, as the command found them
+    # The positions the slices name: the view changes only between commands
+    # (``ImapSession._report_changes``), never while this one runs.
+    order = view.uids
     slices = target_slices(view, command.sequence, uid=command.uid, saved=state.saved)
     # (number, UID) pairs, made only when needed: an index-only FETCH of a whole
     # mailbox (a client's resync) goes by the slices, with no object per message
@@ -246,9 +248,7 @@ async def do_fetch(state: SessionState, command: Fetch) -> Reply:
             except (StoreError, OSError):
                 failed = True  # expunged meanwhile (by another session or program)
                 continue
-        memo = None
-        if content is not None:
-            memo = contents.memo(state.user, view.name, view.uidvalidity, uid, state.conn.utf8)
+        memo = contents.memo(state.user, view.name, view.uidvalidity, uid, state.conn.utf8)
         try:
             pairs = fetch_items(items, info, content, utf8=state.conn.utf8, memo=memo)
         except UnknownTransferEncoding as exc:
