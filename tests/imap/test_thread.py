@@ -20,10 +20,13 @@ from typing import Any
 
 import pytest
 
-from postoffice.server import imap_thread
+from postoffice.server import imap_fields, imap_thread
 from postoffice.server.imap_fetch import ContentLoader
+from postoffice.store.field_cache import KEY_SET
+from postoffice.store.service import FileMailStore
 
 from .imap_harness import (
+    ALICE,
     ImapClient,
     ImapWorld,
     capabilities_around_login,
@@ -231,3 +234,76 @@ Date: Wed, 1 Jan 2025 15:00:00 +0000
         after = await client.command("b3 THREAD REFERENCES UTF-8 ALL")
     assert len(computed) == 3
     assert after[0] == "* THREAD (3 (5)(7))(1 (2 6)(4))"
+
+
+async def test_a_new_process_reads_the_keys_from_one_row(
+    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Keys made for more than ``KEY_SET_ABOVE`` messages are written as one key
+    set: a process that never threaded the mailbox reads them from it and makes
+    only a new message's, also after an expunge (which keeps the key set); a
+    damaged key set is passed over for the rows of one key a message."""
+    monkeypatch.setattr(imap_fields, "KEY_SET_ABOVE", 2)
+    made: list[list[int]] = []
+    derive = imap_fields._derive_keys
+
+    async def counted(*args: Any) -> None:
+        if args[2]:
+            made.append(list(args[2]))
+        await derive(*args)
+
+    monkeypatch.setattr(imap_fields, "_derive_keys", counted)
+    row_reads: list[list[int]] = []  # the UIDs whose key rows were asked for
+    header_fields = FileMailStore.header_fields
+
+    async def reads(self: FileMailStore, name: str, validity: int, uids: Any, fields: Any) -> Any:
+        if any(field.startswith(":thread") for field in fields):
+            row_reads.append(list(uids))
+        return await header_fields(self, name, validity, uids, fields)
+
+    monkeypatch.setattr(FileMailStore, "header_fields", reads)
+    async with world.connect() as client:
+        await threading(world, client)
+        first = await client.command("a1 THREAD REFERENCES UTF-8 ALL")
+    assert first[0] == "* THREAD (3 5)(1 (2 6)(4))"
+    assert made == [[2, 3, 4, 5, 6, 7]]  # UID = number + 1
+    world.context = dataclasses.replace(world.context, contents=ContentLoader())
+    [new] = await world.deliver(
+        _message("""
+Subject: Re: lunch
+Message-ID: <m7@a>
+References: <m3@a>
+Date: Wed, 1 Jan 2025 15:00:00 +0000
+""")
+    )
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        after = await client.command("b1 THREAD REFERENCES UTF-8 ALL")
+        assert after[0] == "* THREAD (3 (5)(7))(1 (2 6)(4))"
+        assert made == [[2, 3, 4, 5, 6, 7], [new]]  # the six from the key set
+        assert row_reads == [[2, 3, 4, 5, 6, 7], [new]]
+        await client.command("b2 STORE 2 +FLAGS.SILENT (\\Deleted)")
+        await client.command("b3 EXPUNGE")
+    world.context = dataclasses.replace(world.context, contents=ContentLoader())
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        # <m2@a> gone: 6 (now 5) is 1's child, beside 4 (now 3)
+        expunged = await client.command("c1 THREAD REFERENCES UTF-8 ALL")
+        assert expunged[0] == "* THREAD (2 (4)(6))(1 (3)(5))"
+        assert len(made) == 2  # from the key set and the new message's row
+        assert row_reads[2:] == [[new]]
+    async with await world.factory.open(ALICE) as store:
+        validity = (await store.status("INBOX")).uidvalidity
+        kind = KEY_SET + ":thread=references/1"
+        await store.save_answer("INBOX", validity, kind, b"", b'{"uids":[2,3],"keys":7}')
+    world.context = dataclasses.replace(world.context, contents=ContentLoader())
+    async with world.connect() as client:
+        await client.login()
+        await client.select()
+        # UID THREAD: an answer of its own, so the keys are needed again
+        damaged = await client.command("d1 UID THREAD REFERENCES UTF-8 ALL")
+    assert damaged[0] == "* THREAD (4 (6)(8))(2 (5)(7))"  # UIDs 2, 4-8
+    assert len(made) == 2  # one row a message, written when each key was made
+    assert row_reads[3:] == [[2, 4, 5, 6, 7, new]]

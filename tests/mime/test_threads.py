@@ -331,6 +331,32 @@ def test_long_reply_chain_has_no_recursion_limit() -> None:
     )
 
 
+def test_missing_parents_deep_in_a_long_chain_go() -> None:
+    """Each reply names its parent, then a message that is not there: a dummy
+    between every two messages of a 20,000-deep chain, each with one child, so
+    each goes and its child takes its place (step 3), every level of the chain
+    looked at a bounded number of times."""
+    count = 20_000
+    messages = [msg(1, 1, "start", "<1@x>")] + [
+        msg(n, n, f"step {n}", f"<{n}@x>", f"<{n - 1}@x> <gone{n}@x>") for n in range(2, count + 1)
+    ]
+    assert (
+        wire(references_threads(messages))
+        == b"(" + b" ".join(b"%d" % n for n in range(1, count + 1)) + b")"
+    )
+
+
+def test_a_top_dummy_of_one_child_gives_way_and_of_two_stays() -> None:
+    """Step 3 at the top level: a missing parent with one reply is replaced by it;
+    one with two replies stays, as a dummy over both."""
+    messages = [
+        msg(1, 1, "a", "<1@x>", "<lost@x>"),
+        msg(2, 2, "b", "<2@x>", "<other@x>"),
+        msg(3, 3, "c", "<3@x>", "<other@x>"),
+    ]
+    assert wire(references_threads(messages)) == b"(1)((2)(3))"
+
+
 # -- properties -----------------------------------------------------------------------------
 
 

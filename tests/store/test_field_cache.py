@@ -9,6 +9,7 @@ from pathlib import Path
 
 from postoffice.store import StoreFactory
 from postoffice.store.api import DELETED, FlagMode
+from postoffice.store.field_cache import KEY_SET
 from postoffice.store.index import MailIndex
 from tests.store.conftest import ALICE, filled_index, index_row
 
@@ -153,3 +154,21 @@ async def test_an_answer_comes_back_for_its_digest_only(factory: StoreFactory) -
         await store.store_flags("INBOX", [first], [DELETED], mode=FlagMode.ADD)
         await store.expunge("INBOX")
         assert await store.answer("INBOX", validity, "thread/x", b"d2") is None
+
+
+def test_a_key_set_stays_through_an_expunge_not_a_reset(tmp_path: Path) -> None:
+    """An answer of a ``KEY_SET`` kind names messages by UID: an expunge drops the
+    mailbox's other answers and keeps it; a new UIDVALIDITY takes it too."""
+    keys = KEY_SET + ":thread=references/1"
+    index, box = filled_index(tmp_path / "i.sqlite3", 3)  # UIDs 1..3
+    with index.transaction():
+        index.save_answer(box, "thread/x", b"d1", b"* THREAD (1)(2)(3)\r\n")
+        index.save_answer(box, keys, b"", b'{"uids":[1,2,3],"keys":[]}')
+    with index.transaction():
+        index.remove_messages(box, [1])
+    assert index.answer(box, "thread/x", b"d1") is None
+    assert index.answer(box, keys, b"") == b'{"uids":[1,2,3],"keys":[]}'
+    with index.transaction():
+        index.reset_mailbox(box, 8)
+    assert index.answer(box, keys, b"") is None
+    index.close()

@@ -35,7 +35,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import pairwise
+from itertools import pairwise, repeat
 from typing import Final, NamedTuple
 
 from postoffice.mime.base_subject import subject_of_thread
@@ -160,215 +160,267 @@ def ordered_subject_threads_of_facts(messages: Iterable[Numbered]) -> list[Threa
 
 # -- REFERENCES ----------------------------------------------------------------------------
 
+_NONE: Final = -1  # no parent
 
-class _Container:
-    """A message, or a dummy for a referenced message that is not there, with its
-    place in the tree being built. ``children`` is an ordered set (a dict), so
-    taking one out costs nothing; its order means something once sorted."""
 
-    __slots__ = ("children", "facts", "node", "number", "parent")
+class _Forest:
+    """The containers of RFC 5256 §3 REFERENCES as parallel lists indexed by
+    container: the messages first (in the order given), then each dummy (a
+    referenced message that is not there) as it is made, then the root of
+    step 2. A list per attribute and plain integers, not an object per
+    container: THREAD of a 100,000-message mailbox makes one per message.
 
-    def __init__(self, number: int | None = None, facts: ThreadFacts | None = None) -> None:
-        self.number = number
-        self.facts = facts
-        self.parent: _Container | None = None
-        self.children: dict[_Container, None] = {}
-        self.node = _NO_NODE  # its ``ThreadNode``, once ``_freeze`` made it
+    ``children[i]`` is an ordered set (a dict, None while empty), so taking a
+    child out costs nothing; its order means something once sorted."""
 
-    def is_dummy(self) -> bool:
-        return self.facts is None
+    __slots__ = ("children", "facts", "numbers", "parent")
 
-    def descends_from(self, other: _Container) -> bool:
-        """True when ``other`` is this container or one of its ancestors."""
-        node: _Container | None = self
-        while node is not None:
-            if node is other:
+    def __init__(self, messages: Sequence[Numbered]) -> None:
+        self.numbers: list[int | None] = [number for number, _ in messages]
+        self.facts: list[ThreadFacts | None] = [facts for _, facts in messages]
+        self.parent: list[int] = [_NONE] * len(messages)
+        self.children: list[dict[int, None] | None] = [None] * len(messages)
+
+    def add(self) -> int:
+        """A new dummy (or the root), with no parent and no children."""
+        self.numbers.append(None)
+        self.facts.append(None)
+        self.parent.append(_NONE)
+        self.children.append(None)
+        return len(self.parent) - 1
+
+    def descends_from(self, node: int, other: int) -> bool:
+        """True when ``other`` is ``node`` or one of its ancestors."""
+        parent = self.parent
+        while node != _NONE:
+            if node == other:
                 return True
-            node = node.parent
+            node = parent[node]
         return False
 
-    def adopt(self, child: _Container) -> None:
-        child.parent = self
-        self.children[child] = None
+    def adopt(self, node: int, child: int) -> None:
+        self.parent[child] = node
+        kids = self.children[node]
+        if kids is None:
+            self.children[node] = {child: None}
+        else:
+            kids[child] = None
 
-    def release(self, child: _Container) -> None:
-        del self.children[child]
-        child.parent = None
+    def release(self, node: int, child: int) -> None:
+        kids = self.children[node]
+        assert kids is not None
+        del kids[child]
+        self.parent[child] = _NONE
 
-    def sort_children(self) -> None:
-        if len(self.children) > 1:  # most containers have one child or none
-            self.children = dict.fromkeys(sorted(self.children, key=_Container.key))
-
-    def first_child(self) -> _Container | None:
-        return next(iter(self.children), None)
-
-    def _first_message(self) -> _Container | None:
-        """This container, or for a dummy its first child's (down to a message)."""
-        node: _Container | None = self
-        while node is not None and node.facts is None:
-            node = node.first_child()
+    def first_message(self, node: int) -> int:
+        """``node``, or for a dummy its first child's (down to a message); _NONE
+        for a dummy with no message below its first children."""
+        facts, children = self.facts, self.children
+        while facts[node] is None:
+            kids = children[node]
+            if not kids:
+                return _NONE
+            node = next(iter(kids))
         return node
 
-    def key(self) -> tuple[float, int]:
-        """The sent date and number it sorts by; a dummy sorts as its first child
-        (RFC 5256 §3 REFERENCES steps 4 and 6), whose children are sorted already."""
-        node = self._first_message()
-        if node is None or node.facts is None:  # pruned before any sorting; kept total
-            return (float("inf"), 0)
-        return (node.facts.sent, node.number or 0)
-
-    def thread_subject(self) -> tuple[str, bool]:
+    def thread_subject(self, node: int) -> tuple[str, bool]:
         """Base subject (its collation key) and reply-or-forward of the message, or of a
         dummy's first child (RFC 5256 §3 REFERENCES step 5.B)."""
-        node = self._first_message()
-        if node is None or node.facts is None:
+        first = self.first_message(node)
+        facts = None if first == _NONE else self.facts[first]
+        if facts is None:
             return ("", False)
-        return (node.facts.subject, node.facts.reply)
+        return (facts.subject, facts.reply)
+
+    def is_dummy(self, node: int) -> bool:
+        return self.facts[node] is None
 
 
-def _below(roots: Iterable[_Container]) -> list[_Container]:
-    """Every container under ``roots`` (them included), children before parents."""
-    order: list[_Container] = []
-    stack = list(roots)
+def _link_messages(forest: _Forest) -> None:
+    """Step 1: the parent/child links References and In-Reply-To say, and the
+    dummies made on the way."""
+    facts_of, parent, children = forest.facts, forest.parent, forest.children
+    descends_from, adopt = forest.descends_from, forest.adopt
+    by_id: dict[str, int] = {}
+    for index, facts in enumerate(facts_of):
+        # 1.A: no valid Message-ID, or one an earlier (lower numbered) message has:
+        # the message gets a unique ID, i.e. nothing can reference it
+        assert facts is not None
+        own = facts.message_id
+        if own is not None and own not in by_id:
+            by_id[own] = index
+    for index, facts in enumerate(facts_of[: len(facts_of)]):  # not the dummies made here
+        assert facts is not None
+        # the references: those of References, else the first valid one of In-Reply-To
+        references = facts.references
+        last = _NONE
+        if len(references) == 1:  # the usual reply: one reference, no links between them
+            last = by_id.get(references[0], _NONE)
+            if last == _NONE:  # 1.A: a dummy for a message not found, used for every reference
+                last = by_id[references[0]] = forest.add()
+        elif references:
+            chain: list[int] = []
+            for message_id in references:
+                found = by_id.get(message_id, _NONE)
+                if found == _NONE:
+                    found = by_id[message_id] = forest.add()
+                chain.append(found)
+            # A link from ``up`` to ``child`` makes a loop when ``child`` is ``up`` or
+            # above it; a container with no children is above nothing (no walk).
+            for up, child in pairwise(chain):
+                # 1.A: each reference the parent of the next, unless the child already
+                # has a parent (References may have been cut short) or it makes a loop
+                if parent[child] == _NONE and (
+                    up != child if not children[child] else not descends_from(up, child)
+                ):
+                    adopt(up, child)
+            last = chain[-1]
+        # 1.B: the last reference is the parent of the message itself, replacing any
+        # parent it had; with no references it has none; still no loops
+        if parent[index] != _NONE:
+            forest.release(parent[index], index)
+        if last != _NONE and (
+            last != index if not children[index] else not descends_from(last, index)
+        ):
+            adopt(last, index)
+
+
+def _children_first(forest: _Forest, tops: Iterable[int]) -> list[int]:
+    """Every container with children under ``tops`` (them included, each with
+    children), children before parents."""
+    children = forest.children
+    order: list[int] = []
+    stack = list(tops)
     while stack:
-        container = stack.pop()
-        order.append(container)
-        stack.extend(container.children)
+        node = stack.pop()
+        order.append(node)
+        kids = children[node]
+        assert kids
+        stack += [child for child in kids if children[child]]
     order.reverse()
     return order
 
 
-def _link_messages(messages: Sequence[Numbered]) -> list[_Container]:
-    """Step 1: the parent/child links References and In-Reply-To say; the
-    containers of the messages and of the dummies made on the way."""
-    by_id: dict[str, _Container] = {}
-    containers: list[_Container] = []
-    for number, facts in messages:
-        container = _Container(number, facts)
-        containers.append(container)
-        # 1.A: no valid Message-ID, or one an earlier (lower numbered) message has:
-        # the message gets a unique ID, i.e. nothing can reference it
-        own = facts.message_id
-        if own is not None and own not in by_id:
-            by_id[own] = container
-
-    def find(message_id: str) -> _Container:
-        found = by_id.get(message_id)
-        if found is None:  # 1.A: a dummy for a message not found, used for every reference
-            found = by_id[message_id] = _Container()
-            containers.append(found)
-        return found
-
-    for (_, facts), container in zip(messages, containers[: len(messages)], strict=True):
-        # the references: those of References, else the first valid one of In-Reply-To
-        chain = [find(message_id) for message_id in facts.references]
-        for parent, child in pairwise(chain):
-            # 1.A: each reference the parent of the next, unless the child already has
-            # a parent (References may have been cut short) or the link makes a loop
-            if child.parent is None and not parent.descends_from(child):
-                parent.adopt(child)
-        # 1.B: the last reference is the parent of the message itself, replacing any
-        # parent it had; with no references it has none; still no loops
-        if container.parent is not None:
-            container.parent.release(container)
-        if chain and not chain[-1].descends_from(container):
-            chain[-1].adopt(container)
-    return containers
+def _depths(parent: list[int], nodes: Iterable[int]) -> dict[int, int]:
+    """How far below the top each of ``nodes`` is (the root 1), each container's
+    chain of parents walked once in all."""
+    depth: dict[int, int] = {_NONE: 0}
+    for start in nodes:
+        path: list[int] = []
+        node = start
+        while node not in depth:
+            path.append(node)
+            node = parent[node]
+        steps = depth[node]
+        for node in reversed(path):
+            steps += 1
+            depth[node] = steps
+    return depth
 
 
-def _prune(root: _Container) -> None:
+def _prune(forest: _Forest, root: int) -> None:
     """Step 3: dummies without children go; a dummy's children take its place,
-    except at the top level when there would be more than one of them."""
-    for container in _below([root]):
-        children = container.children
-        if not children or all(child.facts is not None for child in children):
-            continue  # no dummy below it: nothing to drop or promote (most containers)
-        kept: list[_Container] = []
-        for child in children:
-            if not child.is_dummy() or (container is root and len(child.children) > 1):
+    except at the top level when there would be more than one of them.
+
+    Only a container with a dummy child changes, and a dummy's own children are
+    settled before its parent's: the parents of dummies are taken deepest
+    first (after which no container but the root has a dummy child)."""
+    facts, parent, children = forest.facts, forest.parent, forest.children
+    parents = {parent[node] for node in range(root) if facts[node] is None} - {_NONE}
+    depth = _depths(parent, parents)
+    for container in sorted(parents, key=depth.__getitem__, reverse=True):
+        kids = children[container]
+        assert kids is not None
+        kept: list[int] = []
+        for child in kids:
+            grand = children[child]
+            if facts[child] is not None or (container == root and grand and len(grand) > 1):
                 kept.append(child)
-            else:
-                kept.extend(child.children)  # none, or promoted a level up
+            elif grand:
+                kept.extend(grand)  # promoted a level up
         for child in kept:
-            child.parent = container
-        container.children = dict.fromkeys(kept)
+            parent[child] = container
+        children[container] = dict.fromkeys(kept)
 
 
-def _sort_top_level(root: _Container) -> None:
-    """Step 4: the top level by sent date; a dummy by its first child, once its
-    own children are sorted."""
-    for container in root.children:
-        if container.is_dummy():
-            container.sort_children()
-    root.sort_children()
+def _sort_top_level(forest: _Forest, root: int, keys: list[tuple[float, int]]) -> None:
+    """Step 4: each dummy on the top level sorted by sent date and so given its
+    first child (its children are messages, after step 3). The top level itself
+    is put in order where its order counts: among the threads of one subject
+    (step 5), and in the answer (step 6)."""
+    children = forest.children
+    for node in children[root] or ():
+        kids = children[node]
+        if forest.facts[node] is None and kids:
+            ordered = sorted(kids, key=keys.__getitem__)
+            children[node] = dict.fromkeys(ordered)
+            keys[node] = keys[ordered[0]]
 
 
-def _merge_by_subject(root: _Container) -> None:
-    """Step 5: top-level threads with the same base subject come together."""
-    table: dict[str, _Container] = {}  # 5.A: the subject table
-    top = list(root.children)
-    for container in top:
-        subject, reply = container.thread_subject()  # 5.B
-        if not subject:
+def _merge_by_subject(forest: _Forest, root: int, keys: list[tuple[float, int]]) -> None:
+    """Step 5: top-level threads with the same base subject come together.
+
+    Only threads of one subject touch each other here (and the order in which
+    the top level gets them back does not count: step 6 sorts it), so the
+    subjects are taken one by one, and a subject of one thread costs nothing
+    more."""
+    facts_of = forest.facts
+    by_subject: dict[str, list[int]] = {}
+    for node in forest.children[root] or ():
+        facts = facts_of[node]
+        # 5.B: the base subject of the message, or of a dummy's first child
+        subject = forest.thread_subject(node)[0] if facts is None else facts.subject
+        if subject:
+            by_subject.setdefault(subject, []).append(node)
+    for nodes in by_subject.values():
+        if len(nodes) > 1:
+            _merge_one_subject(forest, root, sorted(nodes, key=keys.__getitem__))
+
+
+def _merge_one_subject(forest: _Forest, root: int, top: list[int]) -> None:
+    """Step 5 for the top-level threads of one base subject, in the order of step 4."""
+    is_dummy, parent = forest.is_dummy, forest.parent
+    # merging neither moves nor changes the first child of a container on the top
+    # level (children are added after it), so whether each is a reply holds throughout
+    reply_of = {node: forest.thread_subject(node)[1] for node in top}
+    held = top[0]  # 5.A, 5.C: a dummy wins over a message, and a message that is
+    for node in top[1:]:  # not a reply or forward over one that is
+        if not is_dummy(held) and (is_dummy(node) or (reply_of[held] and not reply_of[node])):
+            held = node
+    for node in top:  # 5.D
+        if parent[node] != root or held == node:
             continue
-        held = table.get(subject)
-        # 5.C: a dummy wins over a message, and a message that is not a reply or
-        # forward over one that is
-        if held is None or (
-            not held.is_dummy()
-            and (container.is_dummy() or (held.thread_subject()[1] and not reply))
-        ):
-            table[subject] = container
-    for container in top:
-        if container.parent is not root:
-            continue  # merged into another thread already
-        subject, reply = container.thread_subject()  # 5.D
-        if not subject:
-            continue
-        held = table[subject]
-        if held is container:
-            continue
-        root.release(container)
-        if held.is_dummy() and container.is_dummy():
-            for child in list(container.children):  # both dummies: the children join
-                container.release(child)
-                held.adopt(child)
-        elif held.is_dummy() or (reply and not held.thread_subject()[1]):
-            held.adopt(container)  # a child of the dummy, or of the original message
+        forest.release(root, node)
+        if is_dummy(held) and is_dummy(node):
+            for child in list(forest.children[node] or ()):  # both dummies: the children join
+                forest.release(node, child)
+                forest.adopt(held, child)
+        elif is_dummy(held) or (reply_of[node] and not reply_of[held]):
+            forest.adopt(held, node)  # a child of the dummy, or of the original message
         else:
-            dummy = _Container()  # both under a new dummy, which takes the table's place
-            root.release(held)
-            root.adopt(dummy)
-            dummy.adopt(held)
-            dummy.adopt(container)
-            table[subject] = dummy
+            dummy = forest.add()  # both under a new dummy, which takes the table's place
+            forest.release(root, held)
+            forest.adopt(root, dummy)
+            forest.adopt(dummy, held)
+            forest.adopt(dummy, node)
+            held = dummy
 
 
-def _freeze(root: _Container) -> list[ThreadNode]:
+def _freeze(forest: _Forest, root: int, keys: list[tuple[float, int]]) -> list[ThreadNode]:
     """Step 6's sort of every set of siblings by sent date, the deepest first, and
     the tree as ``ThreadNode`` values, built bottom-up without recursion."""
-    for container in _below(root.children):
-        children = container.children
-        if not children:
-            container.node = _node((container.number, ()))
-            continue
-        if len(children) > 1:
-            container.sort_children()
-            children = container.children
-        container.node = _node((container.number, tuple([child.node for child in children])))
-        for child in children:
-            child.node = _NO_NODE
-        if container.parent is not root:  # (the top level's children give it its order)
-            # No parent-child cycle is left behind: the containers go with their
-            # last reference, with no work for the cyclic garbage collector.
-            container.children = {}
-    root.sort_children()
-    top = [container.node for container in root.children]
-    for container in root.children:
-        container.children = {}
-        container.node = _NO_NODE
-    root.children = {}
-    return top
+    numbers, children = forest.numbers, forest.children
+    # A leaf for every container (all C calls), those with children replaced below.
+    nodes = list(map(tuple.__new__, repeat(ThreadNode), zip(numbers, repeat(()))))
+    keys += [(float("inf"), 0)] * (len(numbers) - len(keys))  # the dummies of step 5
+    for node in _children_first(forest, [node for node in children[root] or () if children[node]]):
+        kids = children[node]
+        assert kids
+        ordered = sorted(kids, key=keys.__getitem__) if len(kids) > 1 else list(kids)
+        if forest.facts[node] is None:  # a dummy sorts as its first child
+            keys[node] = keys[ordered[0]]
+        nodes[node] = _node((numbers[node], tuple([nodes[child] for child in ordered])))
+    return [nodes[node] for node in sorted(children[root] or (), key=keys.__getitem__)]
 
 
 def references_threads(messages: Iterable[ThreadInput]) -> list[ThreadNode]:
@@ -379,14 +431,21 @@ def references_threads(messages: Iterable[ThreadInput]) -> list[ThreadNode]:
 def references_threads_of_facts(messages: Iterable[Numbered]) -> list[ThreadNode]:
     """RFC 5256 §3 REFERENCES: threads from References and In-Reply-To, top-level
     threads of the same base subject gathered, siblings by sent date."""
-    ordered = sorted(messages, key=lambda message: message[0])
-    containers = _link_messages(ordered)
+    forest = _Forest(sorted(messages, key=lambda message: message[0]))
+    _link_messages(forest)
     # step 2: the messages (and dummies) without a parent are the top level
-    root = _Container()
-    for container in containers:
-        if container.parent is None:
-            root.adopt(container)
-    _prune(root)
-    _sort_top_level(root)
-    _merge_by_subject(root)
-    return _freeze(root)
+    root = forest.add()
+    parent = forest.parent
+    forest.children[root] = dict.fromkeys(node for node in range(root) if parent[node] == _NONE)
+    for node in forest.children[root] or ():
+        parent[node] = root
+    _prune(forest, root)
+    # what each container sorts by: its sent date and number; a dummy its first
+    # child's, set once its children are sorted (steps 4 and 6)
+    keys = [
+        (facts.sent, number or 0) if facts is not None else (float("inf"), 0)
+        for number, facts in zip(forest.numbers, forest.facts, strict=True)
+    ]
+    _sort_top_level(forest, root, keys)
+    _merge_by_subject(forest, root, keys)
+    return _freeze(forest, root, keys)

@@ -20,7 +20,11 @@ tables of the per-user index and ``MessageCaches``, the part of
   (a THREAD response, ``server.imap_thread``), with the digest of what it
   was computed from (the UIDVALIDITY and the messages it covered). It is
   only ever given back for the same digest: a changed mailbox computes
-  again, and replaces it.
+  again, and replaces it. An answer whose kind starts with ``KEY_SET``
+  holds, in one row, the SORT or THREAD keys of many messages
+  (``server.imap_fields``): a key depends on its message alone, so these
+  stay when messages are expunged (they name them by UID, and a UID is never
+  used again under one UIDVALIDITY), and go with a reset or the mailbox.
 
 Invariants:
 
@@ -44,6 +48,7 @@ import sqlite3
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Final
 
+KEY_SET: Final = "keys/"  # the kinds of answers that hold keys by UID (module docstring)
 _IN_CHUNK: Final = 500  # bound parameters per IN (...) query, under SQLite's limit
 _SCAN_ABOVE: Final = 4 * _IN_CHUNK  # more UIDs than this: the mailbox's rows are scanned
 
@@ -227,9 +232,15 @@ class MessageCaches:
     def forget_cached(self, mailbox_id: int, uids: Collection[int] | None) -> None:
         """Drop every cached row of ``uids`` (None: of the whole mailbox): their
         messages are gone, or their UIDs mean other messages from now on. The
-        mailbox's answers go too: they covered those messages."""
-        if uids is None or uids:
+        mailbox's answers go too: they covered those messages (its key sets only
+        with the whole mailbox: they name messages by UID)."""
+        if uids is None:
             self._db.execute("DELETE FROM answers WHERE mailbox_id = ?", (mailbox_id,))
+        elif uids:
+            self._db.execute(
+                "DELETE FROM answers WHERE mailbox_id = ? AND substr(kind, 1, ?) != ?",
+                (mailbox_id, len(KEY_SET), KEY_SET),
+            )
         if uids is None:
             self._db.execute("DELETE FROM structures WHERE mailbox_id = ?", (mailbox_id,))
         else:

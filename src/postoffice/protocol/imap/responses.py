@@ -215,8 +215,10 @@ def thread(threads: Iterable[ThreadTree]) -> bytes:
     thread may be as deep as the mailbox is long."""
     out: list[bytes] = []
     for tree in threads:
-        if tree[0] is None and not tree[1]:
-            continue  # an empty dummy stands for nothing
+        if not tree[1]:  # a message no other answers (most of a mailbox), or nothing
+            if tree[0] is not None:  # an empty dummy stands for nothing
+                out.append(b"(%d)" % tree[0])
+            continue
         out.append(b"(")
         stack: list[bytes | ThreadTree] = [b")", tree]
         while stack:
