@@ -184,13 +184,13 @@ async def test_sort_keeps_its_keys_not_the_values_they_were_made_of(world: ImapW
 
 
 def test_answer_digests_and_the_bound_of_kept_answers() -> None:
-    found = [(1, 2), (2, 3), (3, 7)]
-    digest = answer_digest(5, found)
-    assert answer_digest(5, list(found)) == digest
-    assert answer_digest(6, found) != digest  # another UIDVALIDITY
-    assert answer_digest(5, [(1, 2), (2, 3), (3, 8)]) != digest  # another message
-    assert answer_digest(5, [(1, 2), (2, 3), (4, 7)]) != digest  # another numbering
-    assert answer_digest(5, found[:2]) != digest
+    digest = answer_digest(5, [1, 2, 3], [2, 3, 7])
+    assert answer_digest(5, range(1, 4), (2, 3, 7)) == digest  # any sequences
+    assert answer_digest(6, [1, 2, 3], [2, 3, 7]) != digest  # another UIDVALIDITY
+    assert answer_digest(5, [1, 2, 3], [2, 3, 8]) != digest  # another message
+    assert answer_digest(5, [1, 2, 4], [2, 3, 7]) != digest  # another numbering
+    assert answer_digest(5, [1, 2], [2, 3]) != digest
+    assert answer_digest(5, [1, 2, 3], [4, 5, 6]) != answer_digest(5, [1, 2, 3, 4], [5, 6])
     answers = KeptAnswers(limit=100)
     answers.keep("alice", "INBOX", "thread/references/number", digest, b"x" * 60)
     assert answers.get("alice", "INBOX", "thread/references/number", digest) == b"x" * 60

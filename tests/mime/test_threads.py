@@ -17,6 +17,8 @@ from postoffice.mime.threads import (
     message_ids,
     ordered_subject_threads,
     references_threads,
+    references_threads_in_order,
+    thread_facts,
 )
 from postoffice.protocol.imap.responses import thread
 
@@ -416,3 +418,12 @@ def test_every_message_appears_exactly_once(messages: list[ThreadInput]) -> None
         assert algorithm(list(reversed(messages))) == threads  # the input order is no input
     ordered = ordered_subject_threads(messages)
     assert all(not child.children for top in ordered for child in top.children)
+    # the same from lists in number order, as a server passes a mailbox's
+    numbers = [message.number for message in messages]
+    facts = [thread_facts(message) for message in messages]
+    assert references_threads_in_order(numbers, facts) == references_threads(messages)
+
+
+def test_in_order_needs_a_number_for_each_message() -> None:
+    with pytest.raises(ValueError, match="a number for each message"):
+        references_threads_in_order([1, 2], [thread_facts(msg(1, 1, "a", "<1@x>"))])

@@ -36,6 +36,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise, repeat
+from operator import itemgetter
 from typing import Final, NamedTuple
 
 from postoffice.mime.base_subject import subject_of_thread
@@ -49,6 +50,7 @@ __all__ = [
     "ordered_subject_threads",
     "ordered_subject_threads_of_facts",
     "references_threads",
+    "references_threads_in_order",
     "references_threads_of_facts",
     "thread_facts",
 ]
@@ -175,11 +177,11 @@ class _Forest:
 
     __slots__ = ("children", "facts", "numbers", "parent")
 
-    def __init__(self, messages: Sequence[Numbered]) -> None:
-        self.numbers: list[int | None] = [number for number, _ in messages]
-        self.facts: list[ThreadFacts | None] = [facts for _, facts in messages]
-        self.parent: list[int] = [_NONE] * len(messages)
-        self.children: list[dict[int, None] | None] = [None] * len(messages)
+    def __init__(self, numbers: Sequence[int], facts: Sequence[ThreadFacts]) -> None:
+        self.numbers: list[int | None] = list(numbers)
+        self.facts: list[ThreadFacts | None] = list(facts)
+        self.parent: list[int] = [_NONE] * len(numbers)
+        self.children: list[dict[int, None] | None] = [None] * len(numbers)
 
     def add(self) -> int:
         """A new dummy (or the root), with no parent and no children."""
@@ -365,16 +367,16 @@ def _merge_by_subject(forest: _Forest, root: int, keys: list[tuple[float, int]])
     subjects are taken one by one, and a subject of one thread costs nothing
     more."""
     facts_of = forest.facts
-    by_subject: dict[str, list[int]] = {}
+    first: dict[str, int] = {}  # the first thread of each subject
+    shared: dict[str, list[int]] = {}  # the threads of each subject that has several
     for node in forest.children[root] or ():
         facts = facts_of[node]
         # 5.B: the base subject of the message, or of a dummy's first child
         subject = forest.thread_subject(node)[0] if facts is None else facts.subject
-        if subject:
-            by_subject.setdefault(subject, []).append(node)
-    for nodes in by_subject.values():
-        if len(nodes) > 1:
-            _merge_one_subject(forest, root, sorted(nodes, key=keys.__getitem__))
+        if subject and first.setdefault(subject, node) != node:
+            shared.setdefault(subject, [first[subject]]).append(node)
+    for nodes in shared.values():
+        _merge_one_subject(forest, root, sorted(nodes, key=keys.__getitem__))
 
 
 def _merge_one_subject(forest: _Forest, root: int, top: list[int]) -> None:
@@ -431,7 +433,19 @@ def references_threads(messages: Iterable[ThreadInput]) -> list[ThreadNode]:
 def references_threads_of_facts(messages: Iterable[Numbered]) -> list[ThreadNode]:
     """RFC 5256 §3 REFERENCES: threads from References and In-Reply-To, top-level
     threads of the same base subject gathered, siblings by sent date."""
-    forest = _Forest(sorted(messages, key=lambda message: message[0]))
+    ordered = sorted(messages, key=itemgetter(0))
+    return references_threads_in_order([n for n, _ in ordered], [f for _, f in ordered])
+
+
+def references_threads_in_order(
+    numbers: Sequence[int], facts: Sequence[ThreadFacts]
+) -> list[ThreadNode]:
+    """``references_threads_of_facts`` of the messages numbered ``numbers`` (in
+    ascending order), with ``facts[i]`` those of ``numbers[i]``: no pair made per
+    message of a big mailbox."""
+    if len(numbers) != len(facts):
+        raise ValueError("references_threads_in_order: a number for each message")
+    forest = _Forest(numbers, facts)
     _link_messages(forest)
     # step 2: the messages (and dummies) without a parent are the top level
     root = forest.add()

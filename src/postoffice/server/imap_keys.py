@@ -70,13 +70,13 @@ class MessageKeys:
         return sum(len(keys) for kinds in self._boxes.values() for keys in kinds.values())
 
 
-def answer_digest(uidvalidity: int, found: Sequence[tuple[int, int]]) -> bytes:
-    """What an answer over ``found`` ((number, UID) pairs) was computed from."""
-    numbers = array("q", [uidvalidity])
-    for number, uid in found:
-        numbers.append(number)
-        numbers.append(uid)
-    return hashlib.blake2b(numbers.tobytes(), digest_size=16).digest()
+def answer_digest(uidvalidity: int, numbers: Sequence[int], uids: Sequence[int]) -> bytes:
+    """What an answer over the messages ``numbers`` (their UIDs ``uids``) was
+    computed from."""
+    values = array("q", [uidvalidity, len(numbers)])
+    values.extend(numbers)  # no Python-level step per message
+    values.extend(uids)
+    return hashlib.blake2b(values.tobytes(), digest_size=16).digest()
 
 
 class KeptAnswers:

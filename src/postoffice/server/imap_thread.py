@@ -24,6 +24,7 @@ even the header values; a message gone meanwhile threads with empty values.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 from postoffice.mime.headers import first_date
@@ -31,10 +32,11 @@ from postoffice.mime.threads import (
     ThreadFacts,
     ThreadInput,
     ordered_subject_threads_of_facts,
-    references_threads_of_facts,
+    references_threads_in_order,
     thread_facts,
 )
 from postoffice.protocol.imap.responses import thread as thread_response
+from postoffice.protocol.imap.search_keys import AllKey
 from postoffice.protocol.imap.thread_command import THREAD_ALGORITHMS, Thread
 from postoffice.server.gc_pause import collection_paused
 from postoffice.server.imap_context import Reply, SessionState
@@ -85,17 +87,23 @@ def _decoded(strings: list[str]) -> ThreadFacts:
 async def do_thread(state: SessionState, command: Thread) -> Reply:
     view = state.view
     assert view is not None and state.store is not None and state.user is not None
-    found = await search_matches(state, view, command.key)
+    numbers: Sequence[int]
+    uids: Sequence[int]
+    if isinstance(command.key, AllKey):  # the usual THREAD: no (number, UID) pair a message
+        numbers, uids = range(1, len(view.uids) + 1), view.uids
+    else:
+        found = await search_matches(state, view, command.key)
+        numbers, uids = [number for number, _ in found], [uid for _, uid in found]
     # The same messages threaded before (by this process, or another: the index
     # keeps the last answer of each kind) give the same answer.
     kind = f"thread/{command.algorithm.lower()}/{'uid' if command.uid else 'number'}"
-    digest = answer_digest(view.uidvalidity, found)
+    digest = answer_digest(view.uidvalidity, numbers, uids)
     answers = state.ctx.contents.answers
     response = answers.get(state.user, view.name, kind, digest)
     if response is None:
         response = await state.store.answer(view.name, view.uidvalidity, kind, digest)
         if response is None:
-            response = await _threads(state, view, command, found)
+            response = await _threads(state, view, command, numbers, uids)
             await state.store.save_answer(view.name, view.uidvalidity, kind, digest, response)
         answers.keep(state.user, view.name, kind, digest, response)
     state.count("thread")
@@ -104,7 +112,11 @@ async def do_thread(state: SessionState, command: Thread) -> Reply:
 
 
 async def _threads(
-    state: SessionState, view: MailboxView, command: Thread, found: list[tuple[int, int]]
+    state: SessionState,
+    view: MailboxView,
+    command: Thread,
+    numbers: Sequence[int],
+    uids: Sequence[int],
 ) -> bytes:
     """The ``* THREAD`` response, computed."""
     by_references = command.algorithm == "REFERENCES"
@@ -114,14 +126,16 @@ async def _threads(
         return thread_facts(thread_input(view, uid, values, references=by_references))
 
     kind = KeyKind(f"THREAD={command.algorithm}", fields, derive, _encoded, _decoded)
-    facts = await keys_for(state, view, [uid for _, uid in found], kind)
+    facts = await keys_for(state, view, uids, kind)
+    # UID THREAD gives the algorithms UIDs for numbers (module docstring).
+    labels = uids if command.uid else numbers
     # A container and a node per message, all gone before the collector runs again.
     with collection_paused():
-        messages = [(uid if command.uid else number, facts[uid]) for number, uid in found]
+        ordered = [facts[uid] for uid in uids]
         if by_references:
-            threads = references_threads_of_facts(messages)
+            threads = references_threads_in_order(labels, ordered)
         else:
-            threads = ordered_subject_threads_of_facts(messages)
+            threads = ordered_subject_threads_of_facts(zip(labels, ordered, strict=True))
         response = thread_response(threads)
-        del messages, threads
+        del ordered, threads
     return response
