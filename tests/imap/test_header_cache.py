@@ -5,11 +5,13 @@ caches emptied), and answers exactly as the first did; on Maildir and mbox."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
+from postoffice.store.layout import INDEX_FILE
 from postoffice.store.service import FileMailStore
 
 from .imap_harness import ImapWorld
@@ -125,3 +127,41 @@ async def test_the_answers_are_those_of_an_index_without_kept_values(world: Imap
             "* SEARCH 4",
             "s2 OK SEARCH completed",
         ]
+
+
+async def test_after_a_first_search_by_subject_sort_and_thread_read_no_message(
+    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message read for one of the fields SORT and THREAD read gets all of them
+    written (``imap_fields.READ_TOGETHER``): after only a SEARCH SUBJECT, a new
+    process sorts and threads from the index, with the answers a process that
+    read the messages gives."""
+    await world.deliver(*MESSAGES)
+    later = [
+        "s1 SORT (DATE) UTF-8 ALL",
+        "s2 SORT (CC FROM) UTF-8 ALL",
+        "t1 THREAD REFERENCES UTF-8 ALL",
+    ]
+    async with world.logged_in() as client:
+        await client.select()
+        assert (await client.command("a1 SEARCH SUBJECT lunch"))[0] == "* SEARCH 3 4"
+    world.context.contents.__init__()  # type: ignore[misc]  # as a new process: memory empty
+    reads = _counting(monkeypatch)
+    async with world.logged_in() as client:
+        await client.select()
+        answers = [await client.command(line) for line in later]
+    assert reads == []
+    monkeypatch.undo()
+    # The same answers from the messages themselves: the index's values dropped.
+    (index,) = world.root.rglob(INDEX_FILE)
+    db = sqlite3.connect(index)
+    with db:
+        db.execute("DELETE FROM header_fields")
+        db.execute("DELETE FROM answers")
+    db.close()
+    world.context.contents.__init__()  # type: ignore[misc]
+    reads = _counting(monkeypatch)
+    async with world.logged_in() as client:
+        await client.select()
+        assert [await client.command(line) for line in later] == answers
+    assert reads  # (read from the messages this time)

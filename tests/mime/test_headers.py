@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from postoffice.mime.decoding import decode_charset, decode_words
-from postoffice.mime.headers import decode_transfer, decoded_text, header_date, header_values
+from postoffice.mime.headers import (
+    decode_transfer,
+    decoded_text,
+    header_date,
+    header_values,
+    header_values_of,
+)
 from postoffice.mime.structure import parse_structure
 
 
@@ -120,3 +126,19 @@ def test_decoded_text_is_capped() -> None:
 def test_decoded_text_of_single_part_message() -> None:
     data = b"Content-Type: text/plain; charset=utf-8\r\n\r\nGr\xc3\xbc\xc3\x9fe \xff"
     assert decoded_text(data, parse_structure(data), 100) == "Grüße \ufffd"
+
+
+def test_values_of_several_fields_from_one_scan() -> None:
+    """``header_values_of`` gives each name what ``header_values`` gives it, an empty
+    list for a field that is not there, and nothing from the body."""
+    data = (
+        b"Subject: =?UTF-8?Q?caf=C3=A9?=\r\nTo: a@x.test,\r\n b@x.test\r\n"
+        b"Received: one\r\nreceived: two\r\nX-Empty:\r\n\r\nSubject: in the body\r\n"
+    )
+    root = parse_structure(data)
+    names = ["subject", "to", "received", "x-empty", "cc"]
+    found = header_values_of(data, root, names)
+    assert found == {name: header_values(data, root, name) for name in names}
+    assert found["subject"] == ["café"]
+    assert found["received"] == ["one", "two"]
+    assert found["cc"] == []

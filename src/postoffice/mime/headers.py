@@ -14,6 +14,7 @@ mail; the body walk is iterative and stops at ``limit`` characters.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -26,7 +27,14 @@ from postoffice.mime.decoding import (
 )
 from postoffice.mime.structure import Part
 
-__all__ = ["decode_transfer", "decoded_text", "first_date", "header_date", "header_values"]
+__all__ = [
+    "decode_transfer",
+    "decoded_text",
+    "first_date",
+    "header_date",
+    "header_values",
+    "header_values_of",
+]
 
 DATE_CACHE_SIZE = 100_000  # Date: values read, kept (``first_date``)
 _MAX_OCTETS_PER_CHAR = 16  # QP (3 octets per octet) of a 4-octet character, with room
@@ -43,6 +51,18 @@ def header_values(data: bytes, part: Part, name: str) -> list[str]:
         for field in block.fields
         if field.name == wanted
     ]
+
+
+def header_values_of(data: bytes, part: Part, names: Iterable[str]) -> dict[str, list[str]]:
+    """``header_values`` of each of ``names`` (lower-case) from one scan of the
+    header: every name gets an entry, an empty list when it has no field."""
+    wanted = {name.encode("utf-8", "surrogateescape"): name for name in names}
+    found: dict[str, list[str]] = {name: [] for name in wanted.values()}
+    for field in scan_header(data, part.start, part.body_start).fields:
+        name = wanted.get(field.name)
+        if name is not None:
+            found[name].append(decode_words(field_value(data, field)).strip())
+    return found
 
 
 def header_date(data: bytes, part: Part) -> datetime | None:

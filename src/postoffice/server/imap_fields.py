@@ -17,7 +17,9 @@ Invariants:
 - the values are exactly those ``ContentLoader.header_values`` gives, so
   every answer is the same with or without the index's rows;
 - a message is read at most once per batch, however many fields it lacks
-  (all the batch's missing fields are computed from that one read);
+  (all the batch's missing fields are computed from that one read, and, for a
+  batch of a field of ``READ_TOGETHER``, every field of it is written to the
+  index from that read too);
 - the values live in the batch, for this command only: they do not go
   through ``ContentLoader``'s bounded per-process caches, which a mailbox of
   100,000 messages would flush;
@@ -35,7 +37,7 @@ from dataclasses import dataclass
 from typing import Final, Generic, TypeVar, cast
 
 from postoffice.core.errors import StoreError
-from postoffice.mime.headers import header_values
+from postoffice.mime.headers import header_values_of
 from postoffice.server.gc_pause import collection_paused
 from postoffice.server.imap_context import SessionState
 from postoffice.server.imap_fetch import ContentLoader
@@ -58,6 +60,13 @@ KEYS_VERSION = 1
 # from one row (``field_cache.KEY_SET``): on 100,000 messages a row each took half
 # a second to read and decode, one row a fifth of that.
 KEY_SET_ABOVE: Final = 1000
+# The fields SORT and THREAD read (and SEARCH's usual header keys): a message read
+# for one of them has all of them written to the index (as Dovecot's cache takes
+# the fields clients ask for), so that after a first SEARCH SUBJECT of a big
+# mailbox the first SORT or THREAD reads the index, not 100,000 message files.
+READ_TOGETHER: Final = frozenset(
+    ("date", "subject", "from", "to", "cc", "message-id", "references", "in-reply-to")
+)
 
 
 def _pairs(uids: Iterable[int], fields: Iterable[str]) -> Iterator[tuple[int, str]]:
@@ -190,11 +199,14 @@ class FieldBatch:
             stored_size=self._sizes.get(uid),
             header_only=True,
         )
-        for wanted in sorted(self.fields):
-            if (uid, wanted) not in self.values:
-                values = header_values(content.data, content.root, wanted)
-                self.values[(uid, wanted)] = values
-                self._fresh.append((uid, wanted, values))
+        lacking = [name for name in sorted(self.fields) if (uid, name) not in self.values]
+        # With one of the fields SORT and THREAD read, all of them: written to the
+        # index, not kept in the batch (they would push it over ``KEPT_VALUES``).
+        besides = READ_TOGETHER - self.fields if READ_TOGETHER & self.fields else frozenset()
+        found = header_values_of(content.data, content.root, [*lacking, *besides])
+        for name in lacking:
+            self.values[(uid, name)] = found[name]
+        self._fresh += [(uid, name, values) for name, values in found.items()]
 
     async def save(self, *, remember: bool = True) -> None:
         """Write the values and part trees computed since ``open`` to the index, in
