@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from postoffice.server import imap_fields
+from postoffice.server.imap_fetch import ContentLoader
 from postoffice.store.layout import INDEX_FILE
 from postoffice.store.service import FileMailStore
 
-from .imap_harness import ImapWorld
+from .imap_harness import ALICE, ImapWorld
 
 
 def _message(headers: str, body: str = "body") -> bytes:
@@ -165,3 +167,52 @@ async def test_after_a_first_search_by_subject_sort_and_thread_read_no_message(
         await client.select()
         assert [await client.command(line) for line in later] == answers
     assert reads  # (read from the messages this time)
+
+
+_HEAD = imap_fields.HEAD_OCTETS
+_AT_THE_EDGE = b"Subject: edge\r\nX-Pad: " + b"p" * (_HEAD - 26) + b"\r\n\r\nbody\r\n"
+TRICKY = [
+    (b"Subject: plain\r\nX-Probe: one\r\n\r\nbody\r\n", True),
+    (b"Subject: bare lf\nX-Probe: two\n\nbody\n", True),
+    (b"Subject: bare cr\rX-Probe: three\r\n\r\nbody\r\n", True),  # CR ends a line too
+    (b"Subject: no body\r\nX-Probe: four\r\n", True),
+    (b"Subject: big body\r\nX-Probe: five\r\n\r\n" + b"line\r\n" * 8000, True),
+    (b"Subject: long\r\nX-Long: " + b"a" * (_HEAD + 100) + b"\r\nX-Probe: six\r\n\r\nb\r\n", False),
+    (_AT_THE_EDGE, False),  # the empty line ends just where the first read does
+]
+
+
+async def test_a_header_read_alone_gives_the_values_of_the_whole_message(
+    world: ImapWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no part tree known, a header is read from the first ``HEAD_OCTETS``
+    of its message alone when it ends inside them (else from the whole message),
+    and its values are those the whole message, parsed, gives."""
+    assert _AT_THE_EDGE.index(b"\r\n\r\n") + 4 == _HEAD
+    uids = await world.deliver(*(message for message, _ in TRICKY))
+    names = ["subject", "x-probe", "x-long"]
+    async with world.store(ALICE) as store:
+        validity = (await store.status("INBOX")).uidvalidity
+        sizes = {info.uid: info.size for info in await store.messages("INBOX")}
+        reads: list[tuple[int, int | None]] = []
+        original = FileMailStore.read
+
+        async def read(self: FileMailStore, name: str, uid: int, *args: Any) -> bytes:
+            reads.append((uid, args[1] if len(args) > 1 else None))
+            return await original(self, name, uid, *args)
+
+        monkeypatch.setattr(FileMailStore, "read", read)
+        fast = await imap_fields.fields_for(
+            ContentLoader(), store, "INBOX", validity, uids, ALICE, names, sizes
+        )
+        monkeypatch.undo()
+        whole = ContentLoader()
+        for uid, (_, head_alone) in zip(uids, TRICKY, strict=True):
+            for name in names:
+                assert fast[(uid, name)] == await whole.header_values(
+                    store, "INBOX", validity, uid, ALICE, name, stored_size=sizes[uid]
+                ), (uid, name)
+            assert (
+                reads.count((uid, _HEAD)) == len([r for r in reads if r[0] == uid])
+            ) == head_alone
+    assert [fast[(uid, "x-probe")] for uid in uids[:3]] == [["one"], ["two"], ["three"]]

@@ -137,7 +137,7 @@ def test_values_of_several_fields_from_one_scan() -> None:
     )
     root = parse_structure(data)
     names = ["subject", "to", "received", "x-empty", "cc"]
-    found = header_values_of(data, root, names)
+    found = header_values_of(data, root.start, root.body_start, names)
     assert found == {name: header_values(data, root, name) for name in names}
     assert found["subject"] == ["café"]
     assert found["received"] == ["one", "two"]

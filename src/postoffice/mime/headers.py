@@ -53,12 +53,15 @@ def header_values(data: bytes, part: Part, name: str) -> list[str]:
     ]
 
 
-def header_values_of(data: bytes, part: Part, names: Iterable[str]) -> dict[str, list[str]]:
-    """``header_values`` of each of ``names`` (lower-case) from one scan of the
-    header: every name gets an entry, an empty list when it has no field."""
+def header_values_of(
+    data: bytes, start: int, body_start: int, names: Iterable[str]
+) -> dict[str, list[str]]:
+    """``header_values`` of each of ``names`` (lower-case) in the header at
+    ``[start, body_start)`` of ``data`` (a part's), from one scan of it: every
+    name gets an entry, an empty list when it has no field."""
     wanted = {name.encode("utf-8", "surrogateescape"): name for name in names}
     found: dict[str, list[str]] = {name: [] for name in wanted.values()}
-    for field in scan_header(data, part.start, part.body_start).fields:
+    for field in scan_header(data, start, body_start).fields:
         name = wanted.get(field.name)
         if name is not None:
             found[name].append(decode_words(field_value(data, field)).strip())

@@ -291,6 +291,13 @@ class ContentLoader:
             return None
         return MessageContent(b"", root, complete=False, rendered_only=True)
 
+    def has_tree(
+        self, owner: str, mailbox: str, uidvalidity: int, uid: int, stored_size: int | None
+    ) -> bool:
+        """True when the message's tree is in memory (made from its stored octets)."""
+        root = self._trees.get(self._key(owner, mailbox, uidvalidity, uid))
+        return root is not None and root.end == stored_size
+
     def _remember_header(self, key: tuple[str, int, int], head: bytes) -> None:
         old = self._headers.pop(key, None)
         if old is not None:

@@ -37,7 +37,9 @@ from dataclasses import dataclass
 from typing import Final, Generic, TypeVar, cast
 
 from postoffice.core.errors import StoreError
+from postoffice.mime.decoding import scan_header
 from postoffice.mime.headers import header_values_of
+from postoffice.mime.sections import is_crlf_clean, to_crlf
 from postoffice.server.gc_pause import collection_paused
 from postoffice.server.imap_context import SessionState
 from postoffice.server.imap_fetch import ContentLoader
@@ -64,6 +66,9 @@ KEY_SET_ABOVE: Final = 1000
 # for one of them has all of them written to the index (as Dovecot's cache takes
 # the fields clients ask for), so that after a first SEARCH SUBJECT of a big
 # mailbox the first SORT or THREAD reads the index, not 100,000 message files.
+# Octets read of a message whose header is wanted and whose part tree is not known:
+# the header of most mail, without its body.
+HEAD_OCTETS: Final = 16 * 1024
 READ_TOGETHER: Final = frozenset(
     ("date", "subject", "from", "to", "cc", "message-id", "references", "in-reply-to")
 )
@@ -190,23 +195,50 @@ class FieldBatch:
     async def fill(self, uid: int) -> None:
         """Compute every field of the batch that ``uid`` lacks, from one read of its
         header. Raises ``StoreError``/``OSError`` for a message gone meanwhile."""
+        data, start, body_start = await self._head(uid)
+        lacking = [name for name in sorted(self.fields) if (uid, name) not in self.values]
+        # With one of the fields SORT and THREAD read, all of them: written to the
+        # index, not kept in the batch (they would push it over ``KEPT_VALUES``).
+        besides = READ_TOGETHER - self.fields if READ_TOGETHER & self.fields else frozenset()
+        found = header_values_of(data, start, body_start, [*lacking, *besides])
+        for name in lacking:
+            self.values[(uid, name)] = found[name]
+        self._fresh += [(uid, name, values) for name, values in found.items()]
+
+    async def _head(self, uid: int) -> tuple[bytes, int, int]:
+        """Octets holding the message's top-level header, with where in them the
+        header and the body start. With no part tree known (the first SEARCH, SORT
+        or THREAD of a mailbox), its first ``HEAD_OCTETS`` alone when the header
+        ends inside them: the body is neither read nor parsed. Else what
+        ``ContentLoader.load`` gives (the header only, when the tree is known)."""
+        size = self._sizes.get(uid)
+        if not self._contents.has_tree(self._owner, self._mailbox, self._uidvalidity, uid, size):
+            first = await self._store.read(self._mailbox, uid, 0, HEAD_OCTETS)
+            whole = len(first) < HEAD_OCTETS
+            block = scan_header(first, 0, len(first))
+            # A header with CRLF line ends only is the header ``load`` gives (which
+            # makes every bare CR or LF of a message a CRLF), if it ends before the
+            # end of the octets read or they are all of the message.
+            if (whole or block.end < block.body_start < len(first)) and is_crlf_clean(
+                first[: block.body_start]
+            ):
+                return first, 0, block.body_start
+            data = to_crlf(first)  # the same change, which only ever acts on one line end
+            block = scan_header(data, 0, len(data))
+            # All of the message, or its empty line ending before the last two
+            # octets (a bare CR read last may have become a CRLF).
+            if whole or block.end < block.body_start <= len(data) - 2:
+                return data, 0, block.body_start
         content = await self._contents.load(
             self._store,
             self._mailbox,
             self._uidvalidity,
             uid,
             self._owner,
-            stored_size=self._sizes.get(uid),
+            stored_size=size,
             header_only=True,
         )
-        lacking = [name for name in sorted(self.fields) if (uid, name) not in self.values]
-        # With one of the fields SORT and THREAD read, all of them: written to the
-        # index, not kept in the batch (they would push it over ``KEPT_VALUES``).
-        besides = READ_TOGETHER - self.fields if READ_TOGETHER & self.fields else frozenset()
-        found = header_values_of(content.data, content.root, [*lacking, *besides])
-        for name in lacking:
-            self.values[(uid, name)] = found[name]
-        self._fresh += [(uid, name, values) for name, values in found.items()]
+        return content.data, content.root.start, content.root.body_start
 
     async def save(self, *, remember: bool = True) -> None:
         """Write the values and part trees computed since ``open`` to the index, in

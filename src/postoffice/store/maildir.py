@@ -75,6 +75,7 @@ TMP_MAX_AGE = 36 * 3600
 _UNSTABLE_SECONDS = 2.0
 _UNSTABLE_SECONDS_FINE = 0.1
 _NS = 1_000_000_000
+_FOLDER_TEXTS = 1024  # folder paths kept as text, at most (``_folder_text``)
 _DELETED_PREFIX = "..postoffice-deleted-"
 _counter = itertools.count(1)
 
@@ -151,9 +152,20 @@ class MaildirFormat:
         # (folder, fingerprint, listing) of a ``same_files`` that found a difference,
         # for the ``scan`` called next under the same locks.
         self._listed: tuple[str, str, dict[str, str]] | None = None
+        # Each folder's path as text, for the name of every message file opened
+        # (a Path made and joined per message was a sixth of a first SEARCH).
+        self._folder_texts: dict[str, str] = {}
 
     def folder(self, name: str) -> Path:
         return self._paths.maildir_folder(name)
+
+    def _folder_text(self, name: str) -> str:
+        text = self._folder_texts.get(name)
+        if text is None:
+            if len(self._folder_texts) >= _FOLDER_TEXTS:
+                self._folder_texts.clear()
+            text = self._folder_texts[name] = str(self.folder(name))
+        return text
 
     def folder_exists(self, name: str) -> bool:
         folder = self.folder(name)
@@ -412,13 +424,13 @@ class MaildirFormat:
         return []
 
     def open_reader(self, name: str, row: MessageRow) -> FileReader:
-        reader = open_message_file(self.folder(name) / row.filename, row.size)
+        reader = open_message_file(f"{self._folder_text(name)}/{row.filename}", row.size)
         if reader is None:
             raise MessageGone(f"message {row.uid} was moved or removed by another program")
         return reader
 
     def message_paths(self, name: str, rows: Sequence[MessageRow]) -> list[str]:
-        folder = str(self.folder(name))
+        folder = self._folder_text(name)
         return [f"{folder}/{row.filename}" for row in rows]
 
     def finish(self, name: str) -> str | None:
