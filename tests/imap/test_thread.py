@@ -297,7 +297,8 @@ Date: Wed, 1 Jan 2025 15:00:00 +0000
     async with await world.factory.open(ALICE) as store:
         validity = (await store.status("INBOX")).uidvalidity
         kind = KEY_SET + ":thread=references/1"
-        await store.save_answer("INBOX", validity, kind, b"", b'{"uids":[2,3],"keys":7}')
+        damaged = b'{"uids":[2],"keys":[["1.0","","s","",5]]}'  # a number, not a msg-id
+        await store.save_answer("INBOX", validity, kind, b"", damaged)
     world.context = dataclasses.replace(world.context, contents=ContentLoader())
     async with world.connect() as client:
         await client.login()

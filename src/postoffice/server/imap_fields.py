@@ -62,13 +62,13 @@ KEYS_VERSION = 1
 # from one row (``field_cache.KEY_SET``): on 100,000 messages a row each took half
 # a second to read and decode, one row a fifth of that.
 KEY_SET_ABOVE: Final = 1000
+# Octets read of a message whose header is wanted and whose part tree is not known:
+# the header of most mail, without its body.
+HEAD_OCTETS: Final = 16 * 1024
 # The fields SORT and THREAD read (and SEARCH's usual header keys): a message read
 # for one of them has all of them written to the index (as Dovecot's cache takes
 # the fields clients ask for), so that after a first SEARCH SUBJECT of a big
 # mailbox the first SORT or THREAD reads the index, not 100,000 message files.
-# Octets read of a message whose header is wanted and whose part tree is not known:
-# the header of most mail, without its body.
-HEAD_OCTETS: Final = 16 * 1024
 READ_TOGETHER: Final = frozenset(
     ("date", "subject", "from", "to", "cc", "message-id", "references", "in-reply-to")
 )
@@ -415,7 +415,8 @@ def _key_set_blob(uids: list[int], keys: list[Key], kind: KeyKind[Key]) -> bytes
 
 
 def _key_set_keys(blob: bytes, wanted: set[int], kind: KeyKind[Key]) -> dict[int, Key]:
-    """The keys of ``wanted`` a key set holds; none from a damaged one."""
+    """The keys of ``wanted`` a key set holds; none from a damaged one (each key
+    must be a list of strings, as in a row, before ``kind.decode`` reads it)."""
     keys: dict[int, Key] = {}
     decode = kind.decode
     with collection_paused():  # a key or more per message, kept
@@ -423,6 +424,9 @@ def _key_set_keys(blob: bytes, wanted: set[int], kind: KeyKind[Key]) -> dict[int
             found = json.loads(blob)
             for uid, strings in zip(found["uids"], found["keys"], strict=True):
                 if uid in wanted:
+                    if type(strings) is not list:
+                        return {}
+                    "".join(strings)  # TypeError unless all are strings
                     keys[uid] = decode(strings)
         except (ValueError, KeyError, IndexError, TypeError):
             return {}
