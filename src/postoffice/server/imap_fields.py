@@ -336,7 +336,8 @@ async def keys_for(
     those messages only, in one batch. A message gone meanwhile is made from no
     values (SORT and THREAD give it empty ones), and its key is not kept. When
     more than ``KEY_SET_ABOVE`` keys came from single rows or were made, the
-    key set is written again with every key known for ``uids``."""
+    key set is written again with every key known for ``uids``, and the keys
+    made get no row of their own (else they do)."""
     assert state.user is not None and state.store is not None
     memo = state.ctx.contents.keys
     box = (state.user, view.name, view.uidvalidity)
@@ -361,9 +362,12 @@ async def keys_for(
                 for (uid, _), strings in rows.items():
                     with contextlib.suppress(ValueError, IndexError):
                         found[uid] = fresh[uid] = kind.decode(strings)
-        await _derive_keys(
+        made = await _derive_keys(
             state, view, [uid for uid in unset if uid not in fresh], kind, found, fresh
         )
+        if made and len(unset) <= KEY_SET_ABOVE:  # (else the key set below holds them)
+            with contextlib.suppress(StoreError):
+                await store.save_header_fields(view.name, view.uidvalidity, made)
     if len(unset) > KEY_SET_ABOVE:
         known = [uid for uid in uids if uid in fresh or uid in kept]
         with collection_paused():
@@ -388,12 +392,11 @@ async def _derive_keys(
     kind: KeyKind[Key],
     found: dict[int, Key],
     fresh: dict[int, Key],
-) -> None:
+) -> list[tuple[int, str, list[str]]]:
     """Make the keys of ``lacking`` from their header fields into ``found`` (and
-    ``fresh``, for the messages that exist), and write those to the index."""
+    ``fresh``, for the messages that exist); their rows for the index."""
     if not lacking:
-        return
-    assert state.store is not None
+        return []
     # The values are not kept beside the keys made of them: room for SEARCH's.
     known = await view_fields(state, view, lacking, kind.fields, remember=False)
     rows: list[tuple[int, str, list[str]]] = []
@@ -403,8 +406,7 @@ async def _derive_keys(
         if len(values) == len(kind.fields):  # not a message gone meanwhile
             fresh[uid] = key
             rows.append((uid, kind.stored_name, kind.encode(key)))
-    with contextlib.suppress(StoreError):
-        await state.store.save_header_fields(view.name, view.uidvalidity, rows)
+    return rows
 
 
 def _key_set_blob(uids: list[int], keys: list[Key], kind: KeyKind[Key]) -> bytes:
