@@ -457,8 +457,8 @@ def references_threads_in_order(
     # what each container sorts by: its sent date and number; a dummy its first
     # child's, set once its children are sorted (steps 4 and 6)
     keys = [
-        (facts.sent, number or 0) if facts is not None else (float("inf"), 0)
-        for number, facts in zip(forest.numbers, forest.facts, strict=True)
+        (each.sent, number or 0) if each is not None else (float("inf"), 0)
+        for number, each in zip(forest.numbers, forest.facts, strict=True)
     ]
     _sort_top_level(forest, root, keys)
     _merge_by_subject(forest, root, keys)
