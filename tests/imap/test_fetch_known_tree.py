@@ -58,13 +58,11 @@ async def fetch_lines(client: ImapClient, tag: str, numbers: str) -> list[str]:
 
 async def test_the_second_fetch_answers_as_the_first(world: ImapWorld) -> None:
     await world.deliver(MEETING, MIXED, FORWARD)
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         first = await fetch_lines(client, "a1", "1:3")
         second = await fetch_lines(client, "a2", "1:3")
-    async with world.connect() as other:  # another session: the trees come from the index
-        await other.login()
+    async with world.logged_in() as other:  # another session: the trees come from the index
         await other.select()
         third = await fetch_lines(other, "b1", "1:3")
     assert second == first
@@ -83,15 +81,13 @@ async def test_answers_made_whole_from_kept_ones_are_the_first_answers(world: Im
     and UID from the index: the same octets as the first time."""
     await world.deliver(MEETING, MIXED, FORWARD)
     items = "(UID FLAGS ENVELOPE BODYSTRUCTURE BODY)"
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         first = await client.command(f"a1 FETCH 1:3 {items}")
         second = await client.command(f"a2 FETCH 1:3 {items}")
         await client.command("a3 STORE 2 +FLAGS (\\Flagged)")
         third = await client.command(f"a4 FETCH 1:3 {items}")
-    async with world.connect() as other:  # another session: the answers come from the index
-        await other.login()
+    async with world.logged_in() as other:  # another session: the answers come from the index
         await other.select()
         fourth = await other.command(f"b1 FETCH 1:3 {items}")
     assert first[-1] == "a1 OK FETCH completed" and len(first) == 4
@@ -176,8 +172,7 @@ async def test_without_rfc822_size_no_part_tree_is_read(
     size sent is the tree's end)."""
     await world.deliver(MEETING, MIXED, FORWARD)
     items = "(ENVELOPE BODYSTRUCTURE)"
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         first = await client.command(f"a1 FETCH 1:3 {items}")
     world.context = dataclasses.replace(world.context, contents=ContentLoader())
@@ -189,8 +184,7 @@ async def test_without_rfc822_size_no_part_tree_is_read(
         return await structures(self, name, uids)
 
     monkeypatch.setattr(FileMailStore, "structures", counted)
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         again = await client.command(f"b1 FETCH 1:3 {items}")
         assert again[:-1] == first[:-1]
@@ -204,16 +198,14 @@ async def test_a_damaged_kept_answer_is_rendered_again(world: ImapWorld) -> None
     """A kept row that cannot be the octets of an answer (a character past Latin-1)
     is not sent: the message is read and the answer made again."""
     await world.deliver(MEETING)
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         first = await fetch_lines(client, "a1", "1")
     async with world.store() as store:
         validity = (await store.status("INBOX")).uidvalidity
         await store.save_header_fields("INBOX", validity, [(1, ":fetch/envelope/0", ["\u0100"])])
     world.context = dataclasses.replace(world.context, contents=ContentLoader())
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         assert await fetch_lines(client, "b1", "1") == first
 
@@ -225,8 +217,7 @@ async def test_an_index_only_fetch_names_the_messages_every_form_of_set_names(
     list of (number, UID) pairs; every form of set gives the messages it names:
     numbers, UIDs with gaps, ``$`` (RFC 5182) and CHANGEDSINCE (RFC 7162)."""
     await world.deliver(*[MEETING] * 8)
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         for command in ("a1 STORE 3,5 +FLAGS.SILENT (\\Deleted)", "a2 EXPUNGE"):
             assert (await client.command(command))[-1].split()[1] == "OK"  # UIDs 1 2 4 6 7 8

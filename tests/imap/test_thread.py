@@ -217,8 +217,7 @@ async def test_an_answer_is_kept_until_the_messages_change(
     assert by_uid[0] == "* THREAD (4 6)(2 (3 7)(5))"  # UIDs: an answer of its own
     assert computed == ["INBOX", "INBOX"]
     world.context = dataclasses.replace(world.context, contents=ContentLoader())
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         cold = await client.command("b1 THREAD REFERENCES UTF-8 ALL")
         assert cold[:-1] == first[:-1]
@@ -276,8 +275,7 @@ References: <m3@a>
 Date: Wed, 1 Jan 2025 15:00:00 +0000
 """)
     )
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         after = await client.command("b1 THREAD REFERENCES UTF-8 ALL")
         assert after[0] == "* THREAD (3 (5)(7))(1 (2 6)(4))"
@@ -286,8 +284,7 @@ Date: Wed, 1 Jan 2025 15:00:00 +0000
         await client.command("b2 STORE 2 +FLAGS.SILENT (\\Deleted)")
         await client.command("b3 EXPUNGE")
     world.context = dataclasses.replace(world.context, contents=ContentLoader())
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         # <m2@a> gone: 6 (now 5) is 1's child, beside 4 (now 3)
         expunged = await client.command("c1 THREAD REFERENCES UTF-8 ALL")
@@ -300,8 +297,7 @@ Date: Wed, 1 Jan 2025 15:00:00 +0000
         damaged = b'{"uids":[2],"keys":[["1.0","","s","",5]]}'  # a number, not a msg-id
         await store.save_answer("INBOX", validity, kind, b"", damaged)
     world.context = dataclasses.replace(world.context, contents=ContentLoader())
-    async with world.connect() as client:
-        await client.login()
+    async with world.logged_in() as client:
         await client.select()
         # UID THREAD: an answer of its own, so the keys are needed again
         damaged = await client.command("d1 UID THREAD REFERENCES UTF-8 ALL")

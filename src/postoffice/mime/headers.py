@@ -44,13 +44,8 @@ def header_values(data: bytes, part: Part, name: str) -> list[str]:
     """The value of every field ``name`` (case-insensitive) in the header of
     ``part``, in order: unfolded, stripped, RFC 2047 words decoded, raw 8-bit
     text read as UTF-8 (malformed octets become U+FFFD)."""
-    wanted = name.strip().lower().encode("utf-8", "surrogateescape")
-    block = scan_header(data, part.start, part.body_start)
-    return [
-        decode_words(field_value(data, field)).strip()
-        for field in block.fields
-        if field.name == wanted
-    ]
+    wanted = name.strip().lower()
+    return header_values_of(data, part.start, part.body_start, (wanted,))[wanted]
 
 
 def header_values_of(
