@@ -4,12 +4,13 @@ also in an index file made before the table was."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 from postoffice.store import StoreFactory
 from postoffice.store.api import DELETED, FlagMode
-from postoffice.store.field_cache import KEY_SET
+from postoffice.store.field_cache import KEY_SET, _encoded
 from postoffice.store.index import MailIndex
 from tests.store.conftest import ALICE, filled_index, index_row
 
@@ -80,6 +81,8 @@ def test_expunge_reset_delete_and_move_in_the_index(tmp_path: Path) -> None:
     }
     # many UIDs (the scan path) and a range that must not be expanded
     assert len(index.header_fields(box, range(1, 2**32), ["date"])) == 4
+    assert len(index.header_fields(box, range(1, 2**32), ["date", "nothing"])) == 4
+    assert index.header_fields(box, range(1, 2**32), ["nothing"]) == {}
     assert len(index.header_fields(box, list(range(1, 5000)), ["date"])) == 4
     with index.transaction():
         index.remove_messages(box, [1, 3])
@@ -99,6 +102,27 @@ def test_expunge_reset_delete_and_move_in_the_index(tmp_path: Path) -> None:
         index.delete_mailbox(box)
     assert _rows(path) == []
     index.close()
+
+
+def test_rows_of_messages_not_there_are_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "i.sqlite3"
+    index, box = filled_index(path, 3)  # UIDs 1..3
+    with index.transaction():
+        index.save_header_fields(box, 7, [(u, "date", [f"d{u}"]) for u in (2, 9)])
+        # more UIDs than the lookups by chunk take: the mailbox's messages are scanned
+        index.save_header_fields(box, 7, [(u, "subject", ["s"]) for u in range(1, 3000)])
+    assert _rows(path) == [
+        (box, 1, "subject"),
+        (box, 2, "date"),
+        (box, 2, "subject"),
+        (box, 3, "subject"),
+    ]
+    index.close()
+
+
+def test_values_are_written_as_json_writes_them() -> None:
+    for values in ([], ["a"], ["é", 'x"y', "\udcff", "tab\tnew\nline", ""], [1, "a"]):
+        assert _encoded(values) == json.dumps(values)  # type: ignore[arg-type]
 
 
 def test_an_older_index_gets_the_table(tmp_path: Path) -> None:
@@ -123,13 +147,19 @@ def test_a_damaged_value_is_not_returned(tmp_path: Path) -> None:
     path = tmp_path / "i.sqlite3"
     index, box = filled_index(path, 1)
     with index.transaction():
-        index.save_header_fields(box, 7, [(1, "subject", ["s"]), (1, "to", ["t"])])
+        index.save_header_fields(
+            box, 7, [(1, "subject", ["s"]), (1, "to", ["t"]), (1, "cc", ["c"]), (1, "date", ["d"])]
+        )
     db = sqlite3.connect(path)
     db.execute("UPDATE header_fields SET value = 'not json' WHERE field = 'subject'")
     db.execute("UPDATE header_fields SET value = '[1]' WHERE field = 'to'")
+    db.execute("""UPDATE header_fields SET value = '"c"' WHERE field = 'cc'""")
     db.commit()
     db.close()
-    assert index.header_fields(box, [1], ["subject", "to"]) == {}
+    assert index.header_fields(box, [1], ["subject", "to", "cc", "date"]) == {(1, "date"): ["d"]}
+    # valid JSON all through: a list holding a number, a string for a list
+    assert index.header_fields(box, [1], ["to", "date"]) == {(1, "date"): ["d"]}
+    assert index.header_fields(box, [1], ["cc", "date"]) == {(1, "date"): ["d"]}
     index.close()
 
 
