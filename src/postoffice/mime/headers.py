@@ -13,12 +13,12 @@ mail; the body walk is iterative and stops at ``limit`` characters.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 
+from postoffice.mime.dates import date_timestamp, parse_date
 from postoffice.mime.decoding import (
+    HeaderBlock,
     decode_charset,
     decode_transfer,
     decode_words,
@@ -28,15 +28,22 @@ from postoffice.mime.decoding import (
 from postoffice.mime.structure import Part
 
 __all__ = [
+    "block_values",
     "decode_transfer",
     "decoded_text",
     "first_date",
+    "first_timestamp",
     "header_date",
     "header_values",
     "header_values_of",
 ]
 
-DATE_CACHE_SIZE = 100_000  # Date: values read, kept (``first_date``)
+# Date: values read, kept (``first_date``): a SEARCH SENTBEFORE reads every
+# message's date each time. A plain dict, emptied when full: the cache of
+# ``functools.lru_cache`` cost more than reading a date (``mime.dates``) did.
+DATE_CACHE_SIZE = 100_000
+_DATES: dict[str, datetime | None] = {}
+_UNREAD = datetime.min
 _MAX_OCTETS_PER_CHAR = 16  # QP (3 octets per octet) of a 4-octet character, with room
 
 
@@ -54,9 +61,14 @@ def header_values_of(
     """``header_values`` of each of ``names`` (lower-case) in the header at
     ``[start, body_start)`` of ``data`` (a part's), from one scan of it: every
     name gets an entry, an empty list when it has no field."""
+    return block_values(data, scan_header(data, start, body_start), names)
+
+
+def block_values(data: bytes, block: HeaderBlock, names: Iterable[str]) -> dict[str, list[str]]:
+    """``header_values_of`` a header already scanned (``block``, of ``data``)."""
     wanted = {name.encode("utf-8", "surrogateescape"): name for name in names}
     found: dict[str, list[str]] = {name: [] for name in wanted.values()}
-    for field in scan_header(data, start, body_start).fields:
+    for field in block.fields:
         name = wanted.get(field.name)
         if name is not None:
             found[name].append(decode_words(field_value(data, field)).strip())
@@ -70,23 +82,25 @@ def header_date(data: bytes, part: Part) -> datetime | None:
     return first_date(header_values(data, part, "date"))
 
 
+def first_timestamp(values: list[str]) -> float | None:
+    """``first_date(values).timestamp()`` (None for None), made without a datetime
+    for the common form and not kept (``mime.dates.date_timestamp``)."""
+    for value in values:
+        return date_timestamp(value)
+    return None
+
+
 def first_date(values: list[str]) -> datetime | None:
     """The first of some Date: field values (``header_values``) as ``header_date``
     reads it; None when there is none or it is unreadable."""
     for value in values:
-        return _parsed_date(value)
+        when = _DATES.get(value, _UNREAD)
+        if when is _UNREAD:
+            if len(_DATES) >= DATE_CACHE_SIZE:
+                _DATES.clear()
+            when = _DATES[value] = parse_date(value)
+        return when
     return None
-
-
-@functools.lru_cache(maxsize=DATE_CACHE_SIZE)
-def _parsed_date(value: str) -> datetime | None:
-    """One Date: value read (kept: SORT and THREAD read every message's date each
-    time, and parsing is most of their work)."""
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def decoded_text(data: bytes, root: Part, limit: int) -> str:

@@ -46,6 +46,7 @@ __all__ = [
     "ThreadFacts",
     "ThreadInput",
     "ThreadNode",
+    "facts_of",
     "message_ids",
     "ordered_subject_threads",
     "ordered_subject_threads_of_facts",
@@ -115,16 +116,23 @@ class ThreadFacts(NamedTuple):
 
 def thread_facts(message: ThreadInput) -> ThreadFacts:
     """The ``ThreadFacts`` of a message (all but its number)."""
-    ids = message_ids(message.message_id)
-    references = message_ids(message.references) or message_ids(message.in_reply_to)[:1]
-    base, reply = subject_of_thread(message.subject)
-    return ThreadFacts(
+    return facts_of(
         message.sent.timestamp(),
-        ids[0] if ids else None,
-        tuple(references),
-        collation_key(base),
-        reply,
+        message.subject,
+        message.message_id,
+        message.references,
+        message.in_reply_to,
     )
+
+
+def facts_of(
+    sent: float, subject: str, message_id: str, references: str, in_reply_to: str
+) -> ThreadFacts:
+    """``thread_facts`` of a message whose sent date is already a POSIX timestamp."""
+    ids = message_ids(message_id)
+    referenced = message_ids(references) or message_ids(in_reply_to)[:1]
+    base, reply = subject_of_thread(subject)
+    return ThreadFacts(sent, ids[0] if ids else None, tuple(referenced), collation_key(base), reply)
 
 
 # One message as the algorithms take it: its number (or UID) and its facts.

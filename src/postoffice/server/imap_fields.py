@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from typing import Final, Generic, TypeVar, cast
 
 from postoffice.core.errors import StoreError
-from postoffice.mime.decoding import scan_header
-from postoffice.mime.headers import header_values_of
+from postoffice.mime.decoding import HeaderBlock, scan_header
+from postoffice.mime.headers import block_values
 from postoffice.mime.sections import is_crlf_clean, to_crlf
 from postoffice.server.gc_pause import collection_paused
 from postoffice.server.imap_context import SessionState
@@ -195,19 +195,19 @@ class FieldBatch:
     async def fill(self, uid: int) -> None:
         """Compute every field of the batch that ``uid`` lacks, from one read of its
         header. Raises ``StoreError``/``OSError`` for a message gone meanwhile."""
-        data, start, body_start = await self._head(uid)
+        data, block = await self._head(uid)
         lacking = [name for name in sorted(self.fields) if (uid, name) not in self.values]
         # With one of the fields SORT and THREAD read, all of them: written to the
         # index, not kept in the batch (they would push it over ``KEPT_VALUES``).
         besides = READ_TOGETHER - self.fields if READ_TOGETHER & self.fields else frozenset()
-        found = header_values_of(data, start, body_start, [*lacking, *besides])
+        found = block_values(data, block, [*lacking, *besides])
         for name in lacking:
             self.values[(uid, name)] = found[name]
         self._fresh += [(uid, name, values) for name, values in found.items()]
 
-    async def _head(self, uid: int) -> tuple[bytes, int, int]:
-        """Octets holding the message's top-level header, with where in them the
-        header and the body start. With no part tree known (the first SEARCH, SORT
+    async def _head(self, uid: int) -> tuple[bytes, HeaderBlock]:
+        """Octets holding the message's top-level header, and that header scanned.
+        With no part tree known (the first SEARCH, SORT
         or THREAD of a mailbox), its first ``HEAD_OCTETS`` alone when the header
         ends inside them: the body is neither read nor parsed. Else what
         ``ContentLoader.load`` gives (the header only, when the tree is known)."""
@@ -222,13 +222,13 @@ class FieldBatch:
             if (whole or block.end < block.body_start < len(first)) and is_crlf_clean(
                 first[: block.body_start]
             ):
-                return first, 0, block.body_start
+                return first, block
             data = to_crlf(first)  # the same change, which only ever acts on one line end
             block = scan_header(data, 0, len(data))
             # All of the message, or its empty line ending before the last two
             # octets (a bare CR read last may have become a CRLF).
             if whole or block.end < block.body_start <= len(data) - 2:
-                return data, 0, block.body_start
+                return data, block
         content = await self._contents.load(
             self._store,
             self._mailbox,
@@ -238,7 +238,8 @@ class FieldBatch:
             stored_size=size,
             header_only=True,
         )
-        return content.data, content.root.start, content.root.body_start
+        root = content.root
+        return content.data, scan_header(content.data, root.start, root.body_start)
 
     async def save(self, *, remember: bool = True) -> None:
         """Write the values and part trees computed since ``open`` to the index, in
@@ -357,17 +358,18 @@ async def keys_for(
     unset = [uid for uid in missing if uid not in fresh] if fresh else missing
     if unset:
         with contextlib.suppress(StoreError):  # a cache: else made again
-            rows = await store.header_fields(view.name, view.uidvalidity, unset, (name,))
+            stored = await store.header_fields(view.name, view.uidvalidity, unset, (name,))
             with collection_paused():  # a key or more per message, kept
-                for (uid, _), strings in rows.items():
+                for (uid, _), strings in stored.items():
                     with contextlib.suppress(ValueError, IndexError):
                         found[uid] = fresh[uid] = kind.decode(strings)
         made = await _derive_keys(
             state, view, [uid for uid in unset if uid not in fresh], kind, found, fresh
         )
         if made and len(unset) <= KEY_SET_ABOVE:  # (else the key set below holds them)
+            rows = [(uid, name, kind.encode(found[uid])) for uid in made]
             with contextlib.suppress(StoreError):
-                await store.save_header_fields(view.name, view.uidvalidity, made)
+                await store.save_header_fields(view.name, view.uidvalidity, rows)
     if len(unset) > KEY_SET_ABOVE:
         known = [uid for uid in uids if uid in fresh or uid in kept]
         with collection_paused():
@@ -392,21 +394,23 @@ async def _derive_keys(
     kind: KeyKind[Key],
     found: dict[int, Key],
     fresh: dict[int, Key],
-) -> list[tuple[int, str, list[str]]]:
+) -> list[int]:
     """Make the keys of ``lacking`` from their header fields into ``found`` (and
-    ``fresh``, for the messages that exist); their rows for the index."""
+    ``fresh``, for the messages that exist); the UIDs of the latter."""
     if not lacking:
         return []
     # The values are not kept beside the keys made of them: room for SEARCH's.
     known = await view_fields(state, view, lacking, kind.fields, remember=False)
-    rows: list[tuple[int, str, list[str]]] = []
-    for uid in lacking:
-        values = {f: known[(uid, f)] for f in kind.fields if (uid, f) in known}
-        key = found[uid] = kind.derive(uid, values)
-        if len(values) == len(kind.fields):  # not a message gone meanwhile
-            fresh[uid] = key
-            rows.append((uid, kind.stored_name, kind.encode(key)))
-    return rows
+    made: list[int] = []
+    derive, fields = kind.derive, kind.fields
+    with collection_paused():  # a key or more per message, kept
+        for uid in lacking:
+            values = {f: known[(uid, f)] for f in fields if (uid, f) in known}
+            key = found[uid] = derive(uid, values)
+            if len(values) == len(fields):  # not a message gone meanwhile
+                fresh[uid] = key
+                made.append(uid)
+    return made
 
 
 def _key_set_blob(uids: list[int], keys: list[Key], kind: KeyKind[Key]) -> bytes:

@@ -41,7 +41,7 @@ from typing import Final
 from postoffice.mime.base_subject import base_subject
 from postoffice.mime.collation import collation_key
 from postoffice.mime.envelope import MISSING_DOMAIN, MISSING_MAILBOX, parse_addresses
-from postoffice.mime.headers import first_date
+from postoffice.mime.headers import first_timestamp
 from postoffice.protocol.imap.commands import Sort
 from postoffice.protocol.imap.responses import esearch
 from postoffice.protocol.imap.responses import sort as sort_response
@@ -122,7 +122,8 @@ def sort_value(criterion: str, values: list[str], internal_date: datetime, size:
     if criterion == "SIZE":
         return size
     if criterion == "DATE":
-        return (first_date(values) or internal_date).timestamp()  # RFC 5256 §2.2
+        sent = first_timestamp(values)  # RFC 5256 §2.2: else the internal date
+        return internal_date.timestamp() if sent is None else sent
     if criterion == "SUBJECT":
         return collation_key(base_subject(values[0])) if values else ""
     if criterion in ("DISPLAYFROM", "DISPLAYTO"):

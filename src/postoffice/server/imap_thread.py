@@ -27,13 +27,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from postoffice.mime.headers import first_date
+from postoffice.mime.headers import first_timestamp
 from postoffice.mime.threads import (
     ThreadFacts,
-    ThreadInput,
+    facts_of,
     ordered_subject_threads_of_facts,
     references_threads_in_order,
-    thread_facts,
 )
 from postoffice.protocol.imap.responses import thread as thread_response
 from postoffice.protocol.imap.search_keys import AllKey
@@ -45,27 +44,26 @@ from postoffice.server.imap_keys import answer_digest
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
 
-__all__ = ["CAPABILITIES", "Thread", "do_thread", "thread_input"]
+__all__ = ["CAPABILITIES", "Thread", "do_thread", "message_facts"]
 
 CAPABILITIES: Final = tuple(f"THREAD={name}" for name in THREAD_ALGORITHMS)  # RFC 5256 §3
 _REFERENCE_FIELDS: Final = ("message-id", "references", "in-reply-to")
 
 
-def thread_input(
+def message_facts(
     view: MailboxView, uid: int, values: dict[str, list[str]], *, references: bool
-) -> ThreadInput:
-    """What the algorithm reads of one message (its number aside), from the values
-    of its fields by lower-case name (none for a message gone meanwhile)."""
-    dates = values.get("date", [])
+) -> ThreadFacts:
+    """What the algorithm compares of one message (its number aside), from the
+    values of its fields by lower-case name (none for a message gone meanwhile)."""
     subjects = values.get("subject", [])
     ids = ["", "", ""]
     if references:
         for index, field in enumerate(_REFERENCE_FIELDS):
             found = values.get(field, [])
             ids[index] = found[0] if found else ""
-    return ThreadInput(
-        uid,
-        first_date(dates) or view.infos[uid].internal_date,  # RFC 5256 §2.2
+    sent = first_timestamp(values.get("date", []))  # RFC 5256 §2.2: else the internal date
+    return facts_of(
+        view.infos[uid].internal_date.timestamp() if sent is None else sent,
         subjects[0] if subjects else "",
         *ids,
     )
@@ -123,7 +121,7 @@ async def _threads(
     fields = ("date", "subject", *(_REFERENCE_FIELDS if by_references else ()))
 
     def derive(uid: int, values: dict[str, list[str]]) -> ThreadFacts:
-        return thread_facts(thread_input(view, uid, values, references=by_references))
+        return message_facts(view, uid, values, references=by_references)
 
     kind = KeyKind(f"THREAD={command.algorithm}", fields, derive, _encoded, _decoded)
     facts = await keys_for(state, view, uids, kind)
