@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from postoffice.mime.threads import ThreadFacts
 from postoffice.server import imap_fields, imap_thread
 from postoffice.server.imap_fetch import ContentLoader
 from postoffice.store.field_cache import KEY_SET
@@ -293,9 +294,9 @@ Date: Wed, 1 Jan 2025 15:00:00 +0000
         assert row_reads[2:] == [[new]]
     async with await world.factory.open(ALICE) as store:
         validity = (await store.status("INBOX")).uidvalidity
-        kind = KEY_SET + ":thread=references/1"
-        damaged = b'{"uids":[2],"keys":[["1.0","","s","",5]]}'  # a number, not a msg-id
-        await store.save_answer("INBOX", validity, kind, b"", damaged)
+        kind = KEY_SET + ":thread=references/2"
+        broken = b'{"uids":[2],"columns":[[1.0],[null],[[5]],["s"],[false]]}'  # 5: no msg-id
+        await store.save_answer("INBOX", validity, kind, b"", broken)
     world.context = dataclasses.replace(world.context, contents=ContentLoader())
     async with world.logged_in() as client:
         await client.select()
@@ -306,3 +307,79 @@ Date: Wed, 1 Jan 2025 15:00:00 +0000
     # new message's was made alone, so it has its row.
     assert made[2:] == [[2, 4, 5, 6, 7]]
     assert row_reads[3:] == [[2, 4, 5, 6, 7, new]]
+
+
+_FACTS = [
+    ThreadFacts(1.5, "<a@b>", ("<c@d>", "<e@f>"), "subject", True),
+    ThreadFacts(-2.0, None, (), "", False),
+]
+
+
+def _thread_kind() -> imap_fields.KeyKind[ThreadFacts]:
+    return imap_fields.KeyKind(
+        "THREAD=REFERENCES",
+        (),
+        lambda uid, values: _FACTS[0],
+        imap_thread._encoded,
+        imap_thread._decoded,
+        imap_thread._columns,
+        imap_thread._of_columns,
+    )
+
+
+def test_thread_facts_come_back_from_a_key_set() -> None:
+    kind = _thread_kind()
+    blob = imap_fields._key_set_blob([7, 9], _FACTS, kind)
+    assert imap_fields._key_set_keys(blob, {7, 9, 11}, kind) == {7: _FACTS[0], 9: _FACTS[1]}
+    assert imap_fields._key_set_keys(blob, {9}, kind) == {9: _FACTS[1]}
+    [back] = imap_fields._key_set_keys(blob, {9}, kind).values()
+    assert type(back) is ThreadFacts and type(back.references) is tuple
+    empty = imap_fields._key_set_blob([], [], kind)
+    assert imap_fields._key_set_keys(empty, {1}, kind) == {}
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"not json",
+        b"[]",
+        b'{"uids":[7]}',
+        b'{"uids":[7],"columns":[[1.5],["<a@b>"],[[]],["s"]]}',  # a column short
+        b'{"uids":[7,9],"columns":[[1.5],["<a@b>"],[[]],["s"],[true]]}',  # a key short
+        b'{"uids":["7"],"columns":[[1.5],["<a@b>"],[[]],["s"],[true]]}',  # a UID as text
+        b'{"uids":[true],"columns":[[1.5],["<a@b>"],[[]],["s"],[true]]}',  # a UID as bool
+        b'{"uids":[7],"columns":[[1],["<a@b>"],[[]],["s"],[true]]}',  # an integer date
+        b'{"uids":[7],"columns":[[1.5],[3],[[]],["s"],[true]]}',  # a number for a msg-id
+        b'{"uids":[7],"columns":[[1.5],["<a@b>"],["<c@d>"],["s"],[true]]}',  # no list
+        b'{"uids":[7],"columns":[[1.5],["<a@b>"],[[null]],["s"],[true]]}',  # null reference
+        b'{"uids":[7],"columns":[[1.5],["<a@b>"],[[]],[null],[true]]}',  # no subject
+        b'{"uids":[7],"columns":[[1.5],["<a@b>"],[[]],["s"],[1]]}',  # 1 for true
+        b'{"uids":[7],"columns":{"a":1,"b":2,"c":3,"d":4,"e":5}}',
+    ],
+)
+def test_a_damaged_key_set_gives_no_keys(blob: bytes) -> None:
+    assert imap_fields._key_set_keys(blob, {7, 9}, _thread_kind()) == {}
+
+
+@pytest.mark.parametrize(
+    ("kind", "keys", "damaged"),
+    [
+        (float, [1.5, -3.0], b'{"uids":[1,2],"columns":[[1.5,"x"]]}'),
+        (str, ["a", ""], b'{"uids":[1,2],"columns":[["a",2]]}'),
+    ],
+)
+def test_sort_keys_come_back_from_a_key_set(kind: type, keys: list[Any], damaged: bytes) -> None:
+    sort_kind: imap_fields.KeyKind[Any] = imap_fields.KeyKind(
+        "DATE",
+        (),
+        lambda uid, values: keys[0],
+        lambda key: [str(key)],
+        lambda strings: strings[0],
+        imap_fields.one_column,
+        imap_fields.column_of(kind),
+    )
+    blob = imap_fields._key_set_blob([1, 2], keys, sort_kind)
+    assert imap_fields._key_set_keys(blob, {1, 2}, sort_kind) == {1: keys[0], 2: keys[1]}
+    assert imap_fields._key_set_keys(damaged, {1, 2}, sort_kind) == {}
+    two = b'{"uids":[1,2],"columns":[[1.5,2.5],[1.5,2.5]]}'  # one column too many
+    assert imap_fields._key_set_keys(two, {1, 2}, sort_kind) == {}

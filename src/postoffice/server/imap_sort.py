@@ -48,7 +48,7 @@ from postoffice.protocol.imap.responses import sort as sort_response
 from postoffice.protocol.imap.search_keys import mentions_modseq
 from postoffice.protocol.imap.sequence import format_ordered_sequence
 from postoffice.server.imap_context import Reply, SessionState
-from postoffice.server.imap_fields import KeyKind, keys_for
+from postoffice.server.imap_fields import KeyKind, column_of, keys_for, one_column
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
 
@@ -163,8 +163,18 @@ def _sort_key_kind(view: MailboxView, criterion: str, field: str) -> KeyKind[Sor
         return sort_value(criterion, values.get(field, []), info.internal_date, info.size)
 
     if criterion == "DATE":
-        return KeyKind(criterion, (field,), derive, lambda v: [repr(v)], lambda s: float(s[0]))
-    return KeyKind(criterion, (field,), derive, lambda v: [str(v)], lambda s: s[0])
+        return KeyKind(
+            criterion,
+            (field,),
+            derive,
+            lambda v: [repr(v)],
+            lambda s: float(s[0]),
+            one_column,
+            column_of(float),
+        )
+    return KeyKind(
+        criterion, (field,), derive, lambda v: [str(v)], lambda s: s[0], one_column, column_of(str)
+    )
 
 
 async def do_sort(state: SessionState, command: Sort) -> Reply:

@@ -24,8 +24,9 @@ even the header values; a message gone meanwhile threads with empty values.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, cast
 
 from postoffice.mime.headers import first_timestamp
 from postoffice.mime.threads import (
@@ -39,7 +40,7 @@ from postoffice.protocol.imap.search_keys import AllKey
 from postoffice.protocol.imap.thread_command import THREAD_ALGORITHMS, Thread
 from postoffice.server.gc_pause import collection_paused
 from postoffice.server.imap_context import Reply, SessionState
-from postoffice.server.imap_fields import KeyKind, keys_for
+from postoffice.server.imap_fields import Columns, KeyKind, checked, keys_for
 from postoffice.server.imap_keys import answer_digest
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
@@ -73,6 +74,24 @@ def _encoded(facts: ThreadFacts) -> list[str]:
     """``ThreadFacts`` as the strings of their row in the index."""
     sent, message_id, references, subject, reply = facts
     return [repr(sent), message_id or "", subject, "1" if reply else "", *references]
+
+
+def _columns(facts: list[ThreadFacts]) -> Columns:
+    """Facts as key set columns: sent, message-id, references, subject, reply."""
+    return [list(column) for column in zip(*facts, strict=True)] if facts else [[]] * 5
+
+
+def _of_columns(columns: Columns) -> list[ThreadFacts]:
+    sent, ids, references, subjects, replies = columns
+    checked(sent, float)
+    checked(ids, str, type(None))
+    checked(references, list)
+    checked(subjects, str)
+    checked(replies, bool)
+    "".join(itertools.chain.from_iterable(references))  # TypeError unless all strings
+    rows = zip(sent, ids, map(tuple, references), subjects, replies, strict=True)
+    # tuple.__new__ in C: no Python-level call for each of 100,000 messages
+    return cast(list[ThreadFacts], list(map(tuple.__new__, itertools.repeat(ThreadFacts), rows)))
 
 
 def _decoded(strings: list[str]) -> ThreadFacts:
@@ -123,7 +142,9 @@ async def _threads(
     def derive(uid: int, values: dict[str, list[str]]) -> ThreadFacts:
         return message_facts(view, uid, values, references=by_references)
 
-    kind = KeyKind(f"THREAD={command.algorithm}", fields, derive, _encoded, _decoded)
+    kind = KeyKind(
+        f"THREAD={command.algorithm}", fields, derive, _encoded, _decoded, _columns, _of_columns
+    )
     facts = await keys_for(state, view, uids, kind)
     # UID THREAD gives the algorithms UIDs for numbers (module docstring).
     labels = uids if command.uid else numbers
