@@ -209,10 +209,10 @@ class FieldBatch:
 
     async def _head(self, uid: int) -> tuple[bytes, HeaderBlock]:
         """Octets holding the message's top-level header, and that header scanned.
-        With no part tree known (the first SEARCH, SORT
-        or THREAD of a mailbox), its first ``HEAD_OCTETS`` alone when the header
-        ends inside them: the body is neither read nor parsed. Else what
-        ``ContentLoader.load`` gives (the header only, when the tree is known)."""
+        With no part tree known (the first SEARCH, SORT or THREAD of a mailbox),
+        its first ``HEAD_OCTETS`` alone when the header ends inside them: the body
+        is neither read nor parsed. Else what ``ContentLoader.load`` gives (the
+        header only, when the tree is known)."""
         size = self._sizes.get(uid)
         if not self._contents.has_tree(self._owner, self._mailbox, self._uidvalidity, uid, size):
             first = await self._store.read(self._mailbox, uid, 0, HEAD_OCTETS)
@@ -315,7 +315,8 @@ class KeyKind(Generic[Key]):
     """One kind of key ``keys_for`` gives: its name (in ``MessageKeys``; its rows
     in the index's header values are named ``stored_name``, ``":name/version"``,
     which no header field can be: RFC 5322 §3.6.8 leaves ":" out of names), the
-    header fields it is made of, and how it is made and written as strings."""
+    header fields it is made of, how it is made and written as strings (a row),
+    and how many of them are written as the columns of a key set."""
 
     name: str
     fields: tuple[str, ...]
