@@ -1,7 +1,7 @@
 """Benchmark: SMTP acceptance until the mailbox, postoffice against the peer Postfix.
 
     .venv/bin/python bench/smtp_accept.py [--count 2000] [--sessions 10] [--size 10000]
-        [--repeat 3] [--peer 127.0.0.1:10025] [--no-peer] [--reuse] [--dir DIR]
+        [--repeat 3] [--peer 127.0.0.1:10025] [--no-peer] [--sink] [--reuse] [--dir DIR]
         [--profile FILE.prof] [--workers N]
 
 Postfix's ``smtp-source`` (Debian package postfix, ``/usr/sbin/smtp-source``)
@@ -20,6 +20,11 @@ smtp-source's last 250) is printed beside it. After each run it checks that
 every accepted message reached the mailbox, exactly once (and, for
 postoffice, that the queue is empty). It prints every run, the medians and
 the ratio postoffice / Postfix.
+
+With ``--sink``, the issue's reference sink (``smtp_sink.py``: aiosmtpd
+writing every message to a Maildir, fsync'd, in one process; ``pip install
+-e .[bench]``) takes its turn in every run too, and the ratio postoffice /
+sink is printed.
 
 If nothing listens on the peer port it runs the peers' ``start`` (as root;
 ``setup`` must have been run before). Reading the Postfix Maildir needs
@@ -45,6 +50,7 @@ from pathlib import Path
 from serving import POSTOFFICE, Served, add_peers_arguments, postoffice_cli, tree_cpu
 
 ROOT = Path(__file__).resolve().parents[1]
+SINK = Path(__file__).resolve().parent / "smtp_sink.py"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 SENDER = "sender@example.test"
 RCPT = "user@example.test"
@@ -186,6 +192,32 @@ class Postoffice:
         self.served.stop()
 
 
+class Sink:
+    """The reference sink (``smtp_sink.py``) on a free port, for the whole benchmark."""
+
+    def __init__(self, work: Path) -> None:
+        maildir = work / "sink"
+        self.new_dir = maildir / "new"
+        command = [sys.executable, str(SINK), "--maildir", str(maildir)]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.startswith("port "):
+            self.process.kill()
+            raise SystemExit("the sink did not start (it needs aiosmtpd: pip install -e .[bench])")
+        self.port = int(line.split()[1])
+
+    def run(self, args: argparse.Namespace) -> Result:
+        before = tree_cpu(self.process.pid)
+        result = smtp_source(args, f"127.0.0.1:{self.port}", RCPT, self.new_dir, "sink")
+        result.cpu_ms = 1000 * (tree_cpu(self.process.pid) - before) / args.count
+        return result
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
 def listening(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=2) as sock:
@@ -242,6 +274,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--peer", type=loopback_target, default=("127.0.0.1", 10025))
     parser.add_argument("--no-peer", action="store_true", help="measure postoffice only")
+    parser.add_argument("--sink", action="store_true", help="measure the reference sink too")
     add_peers_arguments(parser)
     parser.add_argument("--reuse", action="store_true", help="smtp-source -d: one connection each")
     parser.add_argument("--timeout", type=float, default=300, help="seconds to wait for files")
@@ -272,21 +305,25 @@ def main() -> None:
         flush=True,
     )
     server = Postoffice(work, args.profile, args.workers, args.event_loop)
-    results: dict[str, list[Result]] = {"postoffice": [], "postfix": []}
+    sink = Sink(work) if args.sink else None
+    results: dict[str, list[Result]] = {"postoffice": [], "postfix": [], "sink": []}
+    names = ["postoffice", *([] if args.no_peer else ["postfix"]), *(["sink"] if sink else [])]
     try:
         for run in range(1, args.repeat + 1):
-            order = ["postoffice", "postfix"] if run % 2 else ["postfix", "postoffice"]
-            for name in order:
+            shift = (run - 1) % len(names)  # each server goes first in turn
+            for name in names[shift:] + names[:shift]:
                 if name == "postoffice":
                     result = server.run(args)
-                elif args.no_peer:
-                    continue
+                elif name == "sink" and sink is not None:
+                    result = sink.run(args)
                 else:
                     result = run_peer(args, peer_new)
                 results[name].append(result)
                 print(result.line(run), flush=True)
     finally:
         server.stop()
+        if sink is not None:
+            sink.stop()
         shutil.rmtree(work, ignore_errors=True)
 
     print()
@@ -301,8 +338,9 @@ def main() -> None:
                 f"(accept {accept:7.1f} msg/s) over {len(runs)} runs; every accepted message "
                 f"in the mailbox: {'yes' if every else 'NO'}"
             )
-    if len(medians) == 2:
-        print(f"ratio postoffice / postfix: {medians['postoffice'] / medians['postfix']:.2f}")
+    for other in ("postfix", "sink"):
+        if other in medians:
+            print(f"ratio postoffice / {other}: {medians['postoffice'] / medians[other]:.2f}")
     if not all(r.ok for runs in results.values() for r in runs):
         sys.exit(1)
 
