@@ -305,10 +305,12 @@ def main() -> None:
         flush=True,
     )
     server = Postoffice(work, args.profile, args.workers, args.event_loop)
-    sink = Sink(work) if args.sink else None
+    sink: Sink | None = None
     results: dict[str, list[Result]] = {"postoffice": [], "postfix": [], "sink": []}
-    names = ["postoffice", *([] if args.no_peer else ["postfix"]), *(["sink"] if sink else [])]
+    names = ["postoffice", *([] if args.no_peer else ["postfix"]), *(["sink"] if args.sink else [])]
     try:
+        if args.sink:
+            sink = Sink(work)
         for run in range(1, args.repeat + 1):
             shift = (run - 1) % len(names)  # each server goes first in turn
             for name in names[shift:] + names[:shift]:
