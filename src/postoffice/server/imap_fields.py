@@ -316,7 +316,7 @@ class KeyKind(Generic[Key]):
     in the index's header values are named ``stored_name``, ``":name/version"``,
     which no header field can be: RFC 5322 §3.6.8 leaves ":" out of names), the
     header fields it is made of, how it is made and written as strings (a row),
-    and how many of them are written as the columns of a key set."""
+    and how a key set writes many of them as columns and reads them back."""
 
     name: str
     fields: tuple[str, ...]

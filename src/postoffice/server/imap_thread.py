@@ -44,6 +44,7 @@ from postoffice.server.imap_fields import Columns, KeyKind, checked, keys_for
 from postoffice.server.imap_keys import answer_digest
 from postoffice.server.imap_selected import search_matches
 from postoffice.server.imap_view import MailboxView
+from postoffice.store.field_cache import string_lists
 
 __all__ = ["CAPABILITIES", "Thread", "do_thread", "message_facts"]
 
@@ -85,10 +86,10 @@ def _of_columns(columns: Columns) -> list[ThreadFacts]:
     sent, ids, references, subjects, replies = columns
     checked(sent, float)
     checked(ids, str, type(None))
-    checked(references, list)
     checked(subjects, str)
     checked(replies, bool)
-    "".join(itertools.chain.from_iterable(references))  # TypeError unless all strings
+    if not string_lists(references):
+        raise TypeError("references that are not lists of msg-ids")
     rows = zip(sent, ids, map(tuple, references), subjects, replies, strict=True)
     # tuple.__new__ in C: no Python-level call for each of 100,000 messages
     return cast(list[ThreadFacts], list(map(tuple.__new__, itertools.repeat(ThreadFacts), rows)))
